@@ -1,0 +1,94 @@
+# pyrpoold: build, run, test, bench.
+#   make run     install what is missing, build, run on ./pyrpoold.yaml
+#   make test    install what is missing, build, run every test
+#   make SANITIZE=1 test    the same under AddressSanitizer + UBSan
+#   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
+
+PYTHON    := /usr/bin/python3
+CC        ?= cc
+BUILD     := build
+PKGS      := libuv msgpack yaml-0.1
+CFLAGS_COMMON = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+                -D_GNU_SOURCE -Isrc
+ifeq ($(SANITIZE),1)
+CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+LDFLAGS_SAN   := -fsanitize=address,undefined
+endif
+
+# Evaluated when used, i.e. after `deps` has installed pkg-config's packages.
+MASTER_CFLAGS = $(CFLAGS_COMMON) $(shell pkg-config --cflags $(PKGS))
+MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS))
+EXEC_CFLAGS   = $(CFLAGS_COMMON) $(shell pkg-config --cflags msgpack python3-embed)
+EXEC_LIBS     = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack python3-embed)
+TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
+TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
+
+MASTER_SRC := main.c config.c route.c mpk.c rpc.c conn.c listener.c pool.c executor.c \
+              method.c admin.c call.c outq.c rbuf.c frame.c log.c
+EXEC_SRC   := executor_main.c pyrun.c pyconv.c mpk.c rbuf.c frame.c log.c
+UNIT_TESTS := test_route test_config test_rpc
+
+MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
+EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
+
+.PHONY: all deps run test unit e2e bench clean check-config
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
+
+# Installs the Debian packages when something is missing (scripts/install-deps.sh).
+deps:
+	@if ! command -v pkg-config >/dev/null 2>&1 || \
+	    ! pkg-config --exists libuv msgpack yaml-0.1 python3-embed cmocka || \
+	    ! $(PYTHON) -c 'import msgpack, pytest, pytest_timeout' >/dev/null 2>&1; then \
+	    sh scripts/install-deps.sh; fi
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	exec ./$(BUILD)/pyrpoold -c pyrpoold.yaml
+
+check-config: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/pyrpoold --check -c pyrpoold.yaml
+
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory unit e2e
+
+unit-bins: $(UNIT_TESTS:%=$(BUILD)/%)
+
+unit: unit-bins
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; timeout 60 ./$(BUILD)/$$t; done
+
+e2e: all
+	cd tests/e2e && timeout 900 $(PYTHON) -m pytest -p no:cacheprovider -q --timeout=120 \
+	    $(if $(VALGRIND),--valgrind) $(PYTEST_ARGS) .
+
+$(BUILD)/pyrpoold: $(MASTER_OBJ)
+	$(CC) -o $@ $^ $(MASTER_LIBS)
+
+$(BUILD)/pyrpool-executor: $(EXEC_OBJ)
+	$(CC) -o $@ $^ $(EXEC_LIBS)
+
+$(BUILD)/master/%.o: src/%.c | $(BUILD)/master
+	$(CC) $(MASTER_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/exec/%.o: src/%.c | $(BUILD)/exec
+	$(CC) $(EXEC_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/master/route.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/master/config.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_rpc: tests/unit/test_rpc.c $(BUILD)/master/rpc.o $(BUILD)/master/mpk.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/master $(BUILD)/exec:
+	mkdir -p $@
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian 12 packages pyrpoold needs to build, run, test and bench.
+# Idempotent: does nothing when every package is already installed.
+# Usage: scripts/install-deps.sh            (as root, or with sudo available)
+set -eu
+
+PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
+python3 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
+python3-pytest python3-pytest-timeout"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,205 @@
+/* admin: the routing administration methods and ping. See admin.h. */
+#include "admin.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "pool.h"
+#include "route.h"
+#include "util.h"
+
+#define ERR_LEN 512
+
+/* Up to three name params, split "module:function" forms included. */
+struct names {
+    struct rpc_str s[3];
+    uint32_t n;
+};
+
+static int read_names(const struct rpc_msg *m, struct names *out)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    uint32_t i;
+
+    if (m->nparams > 3)
+        return -1;
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    for (i = 0; i < m->nparams; i++) {
+        if (rpc_read_name(&r, &out->s[i]) != 0 || out->s[i].len == 0 || out->s[i].len > RPC_NAME_MAX ||
+            memchr(out->s[i].ptr, '\0', out->s[i].len) != NULL)
+            return -1;
+    }
+    out->n = m->nparams;
+    return 0;
+}
+
+/* Splits "module:function" in a single name into two. */
+static void split_colon(struct rpc_str in, struct rpc_str *module, struct rpc_str *function)
+{
+    const char *colon = memchr(in.ptr, ':', in.len);
+
+    *module = in;
+    function->ptr = NULL;
+    function->len = 0;
+    if (colon != NULL) {
+        module->len = (uint32_t)(colon - in.ptr);
+        function->ptr = colon + 1;
+        function->len = (uint32_t)(in.len - module->len - 1);
+    }
+}
+
+static bool valid_target(struct rpc_str module, struct rpc_str function, bool has_function)
+{
+    return module.len > 0 && memchr(module.ptr, ':', module.len) == NULL &&
+           (!has_function || (function.len > 0 && memchr(function.ptr, ':', function.len) == NULL));
+}
+
+static msgpack_packer *ok(struct conn *c, const struct rpc_msg *m)
+{
+    msgpack_packer *pk = conn_out(c);
+
+    rpc_pack_response_head(pk, m->msgid);
+    msgpack_pack_nil(pk);
+    return pk;
+}
+
+/* Reads [module, function?] or ["module:function"] from names starting at i. */
+static int target(const struct names *nm, uint32_t i, struct rpc_str *module, struct rpc_str *function)
+{
+    if (nm->n == i + 1)
+        split_colon(nm->s[i], module, function);
+    else if (nm->n == i + 2) {
+        *module = nm->s[i];
+        *function = nm->s[i + 1];
+    } else {
+        return -1;
+    }
+    return valid_target(*module, *function, function->ptr != NULL) ? 0 : -1;
+}
+
+static void do_register(struct conn *c, const struct rpc_msg *m)
+{
+    struct names nm;
+    struct rpc_str module, function;
+    struct pool *p;
+    char msg[ERR_LEN];
+
+    if (read_names(m, &nm) != 0 || nm.n < 2 || target(&nm, 1, &module, &function) != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest",
+                           "register_pool params must be [pool, module] or [pool, module, function]");
+        return;
+    }
+    p = daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len);
+    if (p == NULL) {
+        snprintf(msg, sizeof msg, "no pool named '%.*s'", (int)nm.s[0].len, nm.s[0].ptr);
+        conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+        return;
+    }
+    if (route_register(c->d->routes, module.ptr, module.len, function.ptr, function.len, p) != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest", "cannot register that name");
+        return;
+    }
+    msgpack_pack_true(ok(c, m));
+}
+
+static void do_unregister(struct conn *c, const struct rpc_msg *m)
+{
+    struct names nm;
+    struct rpc_str module, function;
+    bool removed;
+
+    if (read_names(m, &nm) != 0 || target(&nm, 0, &module, &function) != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest",
+                           "unregister_pool params must be [module] or [module, function]");
+        return;
+    }
+    removed = route_unregister(c->d->routes, module.ptr, module.len, function.ptr, function.len);
+    if (removed)
+        msgpack_pack_true(ok(c, m));
+    else
+        msgpack_pack_false(ok(c, m));
+}
+
+static void do_lookup(struct conn *c, const struct rpc_msg *m)
+{
+    struct names nm;
+    struct rpc_str module, function;
+    struct pool *p;
+
+    if (read_names(m, &nm) != 0 || target(&nm, 0, &module, &function) != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest",
+                           "lookup_pool params must be [module] or [module, function]");
+        return;
+    }
+    p = function.ptr != NULL
+            ? route_lookup(c->d->routes, module.ptr, module.len, function.ptr, function.len)
+            : route_lookup(c->d->routes, module.ptr, module.len, NULL, 0);
+    rpc_pack_cstr(ok(c, m), p != NULL ? p->name : c->d->default_pool->name);
+}
+
+static void pack_registration(void *arg, const char *module, const char *function, void *value)
+{
+    msgpack_packer *pk = arg;
+
+    msgpack_pack_map(pk, 3);
+    rpc_pack_cstr(pk, "module");
+    rpc_pack_cstr(pk, module);
+    rpc_pack_cstr(pk, "function");
+    if (function != NULL)
+        rpc_pack_cstr(pk, function);
+    else
+        msgpack_pack_nil(pk);
+    rpc_pack_cstr(pk, "pool");
+    rpc_pack_cstr(pk, ((struct pool *)value)->name);
+}
+
+static void do_list(struct conn *c, const struct rpc_msg *m)
+{
+    msgpack_packer *pk;
+
+    if (m->nparams != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest", "list_pool_registrations takes no params");
+        return;
+    }
+    pk = ok(c, m);
+    msgpack_pack_array(pk, route_count(c->d->routes));
+    route_each(c->d->routes, pack_registration, pk);
+}
+
+static void do_ping(struct conn *c, const struct rpc_msg *m)
+{
+    rpc_pack_cstr(ok(c, m), "pong");
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(struct conn *c, const struct rpc_msg *m);
+} methods[] = {
+    {"register_pool", do_register},
+    {"unregister_pool", do_unregister},
+    {"lookup_pool", do_lookup},
+    {"list_pool_registrations", do_list},
+    {"ping", do_ping},
+};
+
+int admin_dispatch(struct conn *c, const struct rpc_msg *m)
+{
+    size_t i;
+
+    for (i = 0; i < countof(methods); i++) {
+        if (rpc_str_eq(m->method, methods[i].name)) {
+            methods[i].fn(c, m);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *admin_method_names(void)
+{
+    return "register_pool, unregister_pool, lookup_pool, list_pool_registrations, ping";
+}

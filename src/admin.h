@@ -1,0 +1,18 @@
+/* admin: methods the master answers itself, without an executor:
+ * register_pool, unregister_pool, lookup_pool, list_pool_registrations, ping.
+ * Registration changes apply to every call that arrives after them. */
+#ifndef PYRPOOL_ADMIN_H
+#define PYRPOOL_ADMIN_H
+
+#include "rpc.h"
+
+struct conn;
+
+/* Answers request m if its method is an admin method. Returns 0 when it was
+ * one (answered, possibly with an error), -1 when the method is unknown. */
+int admin_dispatch(struct conn *c, const struct rpc_msg *m);
+
+/* "register_pool, unregister_pool, ...", for NoSuchMethod messages. */
+const char *admin_method_names(void);
+
+#endif

@@ -1,0 +1,56 @@
+/* call: one client request on its way to an executor and back.
+ *
+ * A call is created by the method layer with its executor frame already
+ * encoded (so the client's read buffer can be reused at once), queued in its
+ * pool or handed to an executor, and freed when answered. Calls are recycled
+ * through a free list: no malloc per call once the daemon is warm. */
+#ifndef PYRPOOL_CALL_H
+#define PYRPOOL_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "rpc.h"
+
+struct conn;
+struct pool;
+struct executor;
+
+struct call {
+    struct call *next, *prev;  /* pool queue or executor's in-flight list */
+    uint64_t id;               /* the daemon's id, sent to the executor */
+    struct conn *conn;         /* who asked; NULL once that client is gone */
+    struct pool *pool;
+    struct executor *ex;       /* running on, or NULL while queued */
+    uint8_t msgid_len;
+    char msgid[RPC_MSGID_MAX]; /* the client's msgid bytes, echoed verbatim */
+    msgpack_sbuffer frame;     /* the executor frame, prefix included */
+};
+
+struct call_list {
+    struct call *head, *tail;
+    size_t len;
+};
+
+/* A fresh call with an empty frame buffer (never NULL: aborts on OOM). */
+struct call *call_new(void);
+
+/* Returns c to the free list. */
+void call_free(struct call *c);
+
+/* Frees the calls kept for reuse (at exit, for leak checkers). */
+void call_free_cache(void);
+
+static inline struct rpc_raw call_msgid(const struct call *c)
+{
+    return (struct rpc_raw){c->msgid, c->msgid_len};
+}
+
+void call_list_push(struct call_list *l, struct call *c);
+void call_list_push_front(struct call_list *l, struct call *c);
+struct call *call_list_pop(struct call_list *l);
+void call_list_remove(struct call_list *l, struct call *c);
+
+#endif

@@ -1,0 +1,605 @@
+/* config: pyrpoold.yaml parsing and validation with libyaml's document API.
+ * Each mapping is read against a table of {key, parser}; a key that is not in
+ * the table is refused with the list of keys that are. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+struct ctx {
+    const char *file;
+    yaml_document_t *doc;
+    struct config *cfg;
+    int ncpu;
+    char *err;
+    size_t errlen;
+    /* where each route was written, to report a route to an unknown pool */
+    yaml_mark_t *route_marks;
+};
+
+/* Formats "file:line:col: message" for node n. Always returns -1. */
+static int fail_at(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[CONFIG_ERR_LEN];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n != NULL)
+        snprintf(c->err, c->errlen, "%s:%zu:%zu: %s", c->file, n->start_mark.line + 1,
+                 n->start_mark.column + 1, msg);
+    else
+        snprintf(c->err, c->errlen, "%s: %s", c->file, msg);
+    return -1;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "nothing";
+    }
+}
+
+static yaml_node_t *node(struct ctx *c, int id)
+{
+    return yaml_document_get_node(c->doc, id);
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+
+    if (d == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    return d;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (p == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+/* An absolute path for p, relative ones taken from the config's folder. */
+static char *resolve_path(struct ctx *c, const char *p)
+{
+    char *out;
+
+    if (p[0] == '/')
+        return xstrdup(p);
+    out = xrealloc(NULL, strlen(c->cfg->dir) + strlen(p) + 2);
+    sprintf(out, "%s/%s", c->cfg->dir, p);
+    return out;
+}
+
+typedef int (*parse_fn)(struct ctx *c, const char *path, yaml_node_t *value, void *target);
+
+struct key_spec {
+    const char *name;
+    parse_fn parse;
+};
+
+/* Reads mapping m against specs; path names m in error messages. */
+static int parse_mapping(struct ctx *c, const char *path, yaml_node_t *m,
+                         const struct key_spec *specs, void *target)
+{
+    yaml_node_pair_t *p, *q;
+    const struct key_spec *s;
+    char known[256], sub[256];
+    size_t off = 0;
+
+    if (m->type != YAML_MAPPING_NODE)
+        return fail_at(c, m, "%s: expected a mapping, got %s", path, kind_name(m));
+    for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        const char *key = scalar(k);
+
+        if (key == NULL)
+            return fail_at(c, k, "%s: keys must be scalars", path);
+        for (q = m->data.mapping.pairs.start; q < p; q++) {
+            const char *prev = scalar(node(c, q->key));
+
+            if (prev != NULL && strcmp(prev, key) == 0)
+                return fail_at(c, k, "%s: duplicate key '%s'", path, key);
+        }
+        for (s = specs; s->name != NULL; s++)
+            if (strcmp(s->name, key) == 0)
+                break;
+        if (s->name == NULL) {
+            for (s = specs; s->name != NULL && off < sizeof known; s++)
+                off += (size_t)snprintf(known + off, sizeof known - off, "%s%s",
+                                        s == specs ? "" : ", ", s->name);
+            return fail_at(c, k, "%s: unknown key '%s' (expected one of: %s)", path, key, known);
+        }
+        snprintf(sub, sizeof sub, "%s%s%s", path[0] == '(' ? "" : path,
+                 path[0] == '(' ? "" : ".", key);
+        if (s->parse(c, sub, v, target) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_bool(struct ctx *c, const char *path, yaml_node_t *v, bool *out)
+{
+    const char *s = scalar(v);
+
+    if (s != NULL && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)) {
+        *out = true;
+        return 0;
+    }
+    if (s != NULL && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)) {
+        *out = false;
+        return 0;
+    }
+    return fail_at(c, v, "%s: expected true or false, got %s%s%s", path, s ? "'" : "",
+                   s ? s : kind_name(v), s ? "'" : "");
+}
+
+/* ---- listen ---------------------------------------------------------- */
+
+static int parse_tcp_address(struct ctx *c, const char *path, yaml_node_t *v, struct config_listen *l)
+{
+    const char *s = scalar(v), *colon, *host;
+    size_t hlen;
+    char *end;
+    long port;
+
+    if (s == NULL)
+        return fail_at(c, v, "%s: expected HOST:PORT, got %s", path, kind_name(v));
+    colon = strrchr(s, ':');
+    if (colon == NULL || colon == s)
+        return fail_at(c, v, "%s: expected HOST:PORT, got '%s'", path, s);
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+        return fail_at(c, v, "%s: port must be 1 to 65535, got '%s'", path, colon + 1);
+    host = s;
+    hlen = (size_t)(colon - s);
+    if (host[0] == '[') {
+        if (hlen < 2 || host[hlen - 1] != ']')
+            return fail_at(c, v, "%s: unbalanced brackets in '%s'", path, s);
+        host++;
+        hlen -= 2;
+    }
+    l->kind = LISTEN_TCP;
+    l->host = xrealloc(NULL, hlen + 1);
+    memcpy(l->host, host, hlen);
+    l->host[hlen] = '\0';
+    l->port = (int)port;
+    return 0;
+}
+
+static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    yaml_node_item_t *i;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail_at(c, v, "%s: expected a list of listeners, got %s", path, kind_name(v));
+    for (i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        yaml_node_t *item = node(c, *i), *k, *val;
+        struct config_listen *l;
+        const char *key;
+
+        if (item->type != YAML_MAPPING_NODE ||
+            item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+            return fail_at(c, item, "%s[%td]: expected one of 'unix: PATH' or 'tcp: HOST:PORT'", path,
+                           i - v->data.sequence.items.start);
+        k = node(c, item->data.mapping.pairs.start->key);
+        val = node(c, item->data.mapping.pairs.start->value);
+        key = scalar(k) ? scalar(k) : "";
+        cfg->listen = xrealloc(cfg->listen, (cfg->nlisten + 1) * sizeof *cfg->listen);
+        l = &cfg->listen[cfg->nlisten];
+        memset(l, 0, sizeof *l);
+        if (strcmp(key, "unix") == 0) {
+            const char *p = scalar(val);
+
+            if (p == NULL || p[0] == '\0')
+                return fail_at(c, val, "%s.unix: expected a socket path, got %s", path,
+                               p ? "an empty string" : kind_name(val));
+            l->kind = LISTEN_UNIX;
+            l->path = resolve_path(c, p);
+            if (strlen(l->path) >= 108)
+                return fail_at(c, val, "%s.unix: socket path '%s' is longer than 107 bytes", path,
+                               l->path);
+        } else if (strcmp(key, "tcp") == 0) {
+            char sub[256];
+
+            snprintf(sub, sizeof sub, "%s.tcp", path);
+            if (parse_tcp_address(c, sub, val, l) != 0)
+                return -1;
+        } else {
+            return fail_at(c, k, "%s: unknown listener kind '%s' (expected unix or tcp)", path, key);
+        }
+        cfg->nlisten++;
+    }
+    return 0;
+}
+
+/* ---- pools ----------------------------------------------------------- */
+
+static int parse_pool_size(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_pool *p = target;
+    const char *s = scalar(v);
+    char *end;
+    long n;
+
+    if (s != NULL && strcmp(s, "auto") == 0) {
+        p->size = c->ncpu;
+        return 0;
+    }
+    if (s == NULL)
+        return fail_at(c, v, "%s: expected a number of executors or 'auto', got %s", path, kind_name(v));
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return fail_at(c, v, "%s: expected a number of executors or 'auto', got '%s'", path, s);
+    if (n < 1 || n > CONFIG_POOL_SIZE_MAX)
+        return fail_at(c, v, "%s: %ld executors is out of range (1 to %d)", path, n, CONFIG_POOL_SIZE_MAX);
+    p->size = (int)n;
+    return 0;
+}
+
+static int parse_pool_mode(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_pool *p = target;
+    const char *s = scalar(v);
+
+    if (s != NULL && strcmp(s, "process") == 0) {
+        p->mode = POOL_PROCESS;
+        return 0;
+    }
+    if (s != NULL && strcmp(s, "thread") == 0)
+        return fail_at(c, v, "%s: mode 'thread' is not available in this build (use 'process')", path);
+    return fail_at(c, v, "%s: expected 'process', got %s%s%s", path, s ? "'" : "",
+                   s ? s : kind_name(v), s ? "'" : "");
+}
+
+static const struct key_spec pool_keys[] = {
+    {"size", parse_pool_size},
+    {"mode", parse_pool_mode},
+    {NULL, NULL},
+};
+
+static bool valid_pool_name(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > CONFIG_POOL_NAME_MAX)
+        return false;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static struct config_pool *add_pool(struct config *cfg, const char *name, int size)
+{
+    struct config_pool *p;
+
+    cfg->pools = xrealloc(cfg->pools, (cfg->npools + 1) * sizeof *cfg->pools);
+    p = &cfg->pools[cfg->npools++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->size = size;
+    p->mode = POOL_PROCESS;
+    return p;
+}
+
+static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    yaml_node_pair_t *p, *q;
+
+    if (v->type != YAML_MAPPING_NODE)
+        return fail_at(c, v, "%s: expected a mapping of pool names, got %s", path, kind_name(v));
+    for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
+        const char *name = scalar(k);
+        struct config_pool *pool;
+        char sub[256];
+
+        if (name == NULL || !valid_pool_name(name))
+            return fail_at(c, k, "%s: pool name '%s' must be 1 to %d letters, digits, '_' or '-'",
+                           path, name ? name : "?", CONFIG_POOL_NAME_MAX);
+        for (q = v->data.mapping.pairs.start; q < p; q++)
+            if (strcmp(scalar(node(c, q->key)), name) == 0)
+                return fail_at(c, k, "%s: duplicate key '%s'", path, name);
+        pool = (struct config_pool *)config_find_pool(cfg, name);
+        if (pool == NULL)
+            pool = add_pool(cfg, name, c->ncpu);
+        snprintf(sub, sizeof sub, "%s.%s", path, name);
+        if (val->type == YAML_SCALAR_NODE && scalar(val)[0] == '\0')
+            continue; /* "gpu:" with nothing: all defaults */
+        if (parse_mapping(c, sub, val, pool_keys, pool) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- python ---------------------------------------------------------- */
+
+static int parse_python_path(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    yaml_node_item_t *i;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail_at(c, v, "%s: expected a list of folders, got %s", path, kind_name(v));
+    for (i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        yaml_node_t *item = node(c, *i);
+
+        if (scalar(item) == NULL || scalar(item)[0] == '\0')
+            return fail_at(c, item, "%s[%td]: expected a folder, got %s", path,
+                           i - v->data.sequence.items.start,
+                           scalar(item) ? "an empty string" : kind_name(item));
+        cfg->python_path = xrealloc(cfg->python_path, (cfg->npython_path + 1) * sizeof(char *));
+        cfg->python_path[cfg->npython_path++] = resolve_path(c, scalar(item));
+    }
+    return 0;
+}
+
+static int parse_allow_eval(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_bool(c, path, v, &((struct config *)target)->allow_eval);
+}
+
+static const struct key_spec python_keys[] = {
+    {"path", parse_python_path},
+    {"allow_eval", parse_allow_eval},
+    {NULL, NULL},
+};
+
+static int parse_python(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_mapping(c, path, v, python_keys, target);
+}
+
+/* ---- routes ---------------------------------------------------------- */
+
+static int parse_routes(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    yaml_node_pair_t *p, *q;
+
+    if (v->type != YAML_MAPPING_NODE)
+        return fail_at(c, v, "%s: expected a mapping of module or \"module:function\" to pool, got %s",
+                       path, kind_name(v));
+    for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(c, p->key), *val = node(c, p->value);
+        const char *key = scalar(k), *pool = scalar(val), *colon;
+        struct config_route *r;
+
+        if (key == NULL || key[0] == '\0')
+            return fail_at(c, k, "%s: a route key must be a module name or \"module:function\"", path);
+        for (q = v->data.mapping.pairs.start; q < p; q++)
+            if (strcmp(scalar(node(c, q->key)), key) == 0)
+                return fail_at(c, k, "%s: duplicate key '%s'", path, key);
+        if (pool == NULL || pool[0] == '\0')
+            return fail_at(c, val, "%s.%s: expected a pool name, got %s", path, key,
+                           pool ? "an empty string" : kind_name(val));
+        colon = strchr(key, ':');
+        if (colon == key || (colon != NULL && (colon[1] == '\0' || strchr(colon + 1, ':') != NULL)) ||
+            key[strlen(key) - 1] == '.' || key[0] == '.' || strlen(key) > 255)
+            return fail_at(c, k, "%s: '%s' is not a module name or \"module:function\"", path, key);
+        cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof *cfg->routes);
+        c->route_marks = xrealloc(c->route_marks, (cfg->nroutes + 1) * sizeof *c->route_marks);
+        c->route_marks[cfg->nroutes] = val->start_mark;
+        r = &cfg->routes[cfg->nroutes++];
+        if (colon != NULL) {
+            r->module = xrealloc(NULL, (size_t)(colon - key) + 1);
+            memcpy(r->module, key, (size_t)(colon - key));
+            r->module[colon - key] = '\0';
+            r->function = xstrdup(colon + 1);
+        } else {
+            r->module = xstrdup(key);
+            r->function = NULL;
+        }
+        r->pool = xstrdup(pool);
+    }
+    return 0;
+}
+
+/* ---- limits ---------------------------------------------------------- */
+
+/* A byte count: an integer with an optional KiB, MiB or GiB suffix. */
+static int parse_size(struct ctx *c, const char *path, yaml_node_t *v, size_t min, size_t max,
+                      size_t *out)
+{
+    static const struct { const char *suffix; unsigned shift; } units[] = {
+        {"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30},
+    };
+    const char *s = scalar(v);
+    unsigned long long n;
+    char *end;
+    size_t i;
+
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return fail_at(c, v, "%s: expected a size in bytes (e.g. 65536 or 64MiB), got %s%s%s", path,
+                       s ? "'" : "", s ? s : kind_name(v), s ? "'" : "");
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    for (i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            break;
+    if (errno != 0 || i == sizeof units / sizeof units[0])
+        return fail_at(c, v, "%s: expected a size in bytes (e.g. 65536 or 64MiB), got '%s'", path, s);
+    if (n > (max >> units[i].shift) || (n << units[i].shift) < min)
+        return fail_at(c, v, "%s: '%s' is out of range (%zu to %zu bytes)", path, s, min, max);
+    *out = (size_t)(n << units[i].shift);
+    return 0;
+}
+
+static int parse_max_message(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_size(c, path, v, 1024, (size_t)1 << 31, &((struct config *)target)->max_message_size);
+}
+
+static const struct key_spec limit_keys[] = {
+    {"max_message_size", parse_max_message},
+    {NULL, NULL},
+};
+
+static int parse_limits(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_mapping(c, path, v, limit_keys, target);
+}
+
+/* ---- the file -------------------------------------------------------- */
+
+static const struct key_spec top_keys[] = {
+    {"listen", parse_listen},
+    {"pools", parse_pools},
+    {"python", parse_python},
+    {"routes", parse_routes},
+    {"limits", parse_limits},
+    {NULL, NULL},
+};
+
+static int check_routes(struct ctx *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->cfg->nroutes; i++) {
+        if (config_find_pool(c->cfg, c->cfg->routes[i].pool) == NULL) {
+            snprintf(c->err, c->errlen, "%s:%zu:%zu: routes: no pool named '%s'", c->file,
+                     c->route_marks[i].line + 1, c->route_marks[i].column + 1, c->cfg->routes[i].pool);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int set_dir(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+    char cwd[PATH_MAX];
+    const char *slash = strrchr(file, '/');
+    size_t n = slash ? (size_t)(slash - file) : 0;
+
+    if (file[0] == '/') {
+        cfg->dir = xrealloc(NULL, n + 2);
+        memcpy(cfg->dir, file, n);
+        strcpy(cfg->dir + n, n == 0 ? "/" : "");
+        return 0;
+    }
+    if (getcwd(cwd, sizeof cwd) == NULL) {
+        snprintf(err, errlen, "%s: cannot read the current folder: %s", file, strerror(errno));
+        return -1;
+    }
+    cfg->dir = xrealloc(NULL, strlen(cwd) + n + 2);
+    sprintf(cfg->dir, "%s%s%.*s", cwd, n ? "/" : "", (int)n, file);
+    return 0;
+}
+
+int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_node_t *root;
+    struct ctx c = {file, &doc, cfg, ncpu, err, errlen, NULL};
+    FILE *f;
+    int rc = -1;
+
+    memset(cfg, 0, sizeof *cfg);
+    cfg->file = xstrdup(file);
+    cfg->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE;
+    add_pool(cfg, "default", ncpu);
+    add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
+    if (set_dir(cfg, file, err, errlen) != 0) {
+        config_free(cfg);
+        return -1;
+    }
+    f = fopen(file, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
+        config_free(cfg);
+        return -1;
+    }
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%zu:%zu: invalid YAML: %s", file, parser.problem_mark.line + 1,
+                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        config_free(cfg);
+        return -1;
+    }
+    root = yaml_document_get_root_node(&doc);
+    if (root == NULL)
+        fail_at(&c, NULL, "the file is empty (at least 'listen:' is needed)");
+    else if (parse_mapping(&c, "(top level)", root, top_keys, cfg) == 0 && check_routes(&c) == 0) {
+        if (cfg->nlisten == 0)
+            fail_at(&c, root, "listen: at least one listener is needed");
+        else
+            rc = 0;
+    }
+    free(c.route_marks);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (rc != 0)
+        config_free(cfg);
+    return rc;
+}
+
+void config_free(struct config *cfg)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nlisten; i++) {
+        free(cfg->listen[i].path);
+        free(cfg->listen[i].host);
+    }
+    for (i = 0; i < cfg->npython_path; i++)
+        free(cfg->python_path[i]);
+    for (i = 0; i < cfg->nroutes; i++) {
+        free(cfg->routes[i].module);
+        free(cfg->routes[i].function);
+        free(cfg->routes[i].pool);
+    }
+    free(cfg->listen);
+    free(cfg->pools);
+    free(cfg->python_path);
+    free(cfg->routes);
+    free(cfg->file);
+    free(cfg->dir);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+const struct config_pool *config_find_pool(const struct config *cfg, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->npools; i++)
+        if (strcmp(cfg->pools[i].name, name) == 0)
+            return &cfg->pools[i];
+    return NULL;
+}

@@ -1,0 +1,69 @@
+/* config: pyrpoold.yaml, loaded and validated into a struct config.
+ *
+ * Every error names file:line:column, the key path and the bad value. Unknown
+ * keys are refused. Relative paths resolve against the config file's folder.
+ * The pools `default` and `io` always exist; the file may resize them and
+ * add more. Pure C over libyaml: no sockets, no processes. */
+#ifndef PYRPOOL_CONFIG_H
+#define PYRPOOL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_ERR_LEN 512
+#define CONFIG_POOL_NAME_MAX 63
+#define CONFIG_POOL_SIZE_MAX 1024
+
+enum listen_kind { LISTEN_UNIX, LISTEN_TCP };
+
+struct config_listen {
+    enum listen_kind kind;
+    char *path;   /* unix: absolute path */
+    char *host;   /* tcp: address as written, without brackets */
+    int port;     /* tcp */
+};
+
+enum pool_mode { POOL_PROCESS, POOL_THREAD };
+
+struct config_pool {
+    char name[CONFIG_POOL_NAME_MAX + 1];
+    int size;          /* executors (process mode) */
+    enum pool_mode mode;
+};
+
+struct config_route {
+    char *module;
+    char *function;    /* NULL for a module-wide route */
+    char *pool;
+};
+
+struct config {
+    char *file;        /* the file as given */
+    char *dir;         /* its folder, absolute */
+    struct config_listen *listen;
+    size_t nlisten;
+    struct config_pool *pools;
+    size_t npools;
+    char **python_path; /* absolute */
+    size_t npython_path;
+    bool allow_eval;
+    struct config_route *routes;
+    size_t nroutes;
+    size_t max_message_size;  /* limits.max_message_size, bytes */
+};
+
+/* Defaults that the documentation quotes. */
+#define CONFIG_DEFAULT_MAX_MESSAGE (64u << 20)
+#define CONFIG_DEFAULT_IO_SIZE 10
+
+/* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
+ * with "file:line:col: what is wrong" in err (cfg is then left empty). The
+ * caller frees a loaded config with config_free. */
+int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* The pool named name, or NULL. */
+const struct config_pool *config_find_pool(const struct config *cfg, const char *name);
+
+#endif

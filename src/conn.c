@@ -1,0 +1,221 @@
+/* conn: client connections: reading, framing, buffered answers. See conn.h. */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "method.h"
+#include "util.h"
+
+/* Reads ask for at least this much free buffer. */
+#define CONN_READ_CHUNK 65536
+/* A read buffer larger than this is given back once the connection is idle. */
+#define CONN_KEEP_BUFFER (256 * 1024)
+
+static void maybe_free(struct conn *c)
+{
+    if (!c->handle_closed || c->ncalls > 0 || c->dirty || c->out.writing)
+        return;
+    rbuf_release(&c->in);
+    outq_destroy(&c->out);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->d->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->d->nconns--;
+    free(c);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+
+    c->handle_closed = true;
+    log_debug("conn %llu: closed", (unsigned long long)c->id);
+    maybe_free(c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_read_stop(&c->h.stream);
+    uv_close(&c->h.handle, on_close);
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->next_dirty = c->d->dirty_conns;
+    c->d->dirty_conns = c;
+}
+
+msgpack_packer *conn_out(struct conn *c)
+{
+    mark_dirty(c);
+    return &c->pk;
+}
+
+void conn_respond_raw(struct conn *c, struct rpc_raw msgid, const char *tail, size_t tail_len)
+{
+    msgpack_packer *pk = conn_out(c);
+
+    rpc_pack_response_head(pk, msgid);
+    msgpack_sbuffer_write(&c->out.buf, tail, tail_len);
+}
+
+void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, const char *message)
+{
+    rpc_pack_error_response(conn_out(c), msgid, type, message);
+}
+
+void conn_call_started(struct conn *c)
+{
+    c->ncalls++;
+}
+
+void conn_call_done(struct conn *c)
+{
+    c->ncalls--;
+    if (c->closing)
+        maybe_free(c);
+}
+
+static void on_write_done(struct outq *q, int status)
+{
+    struct conn *c = container_of(q, struct conn, out);
+
+    if (status < 0 && status != UV_ECANCELED) {
+        log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(status));
+        conn_close(c);
+    }
+    if (c->closing)
+        maybe_free(c);
+    else if (c->out.buf.size > 0)
+        mark_dirty(c);
+}
+
+void conn_flush(struct conn *c)
+{
+    int rc;
+
+    if (c->closing) {
+        c->out.buf.size = 0;
+        maybe_free(c);
+        return;
+    }
+    rc = outq_flush(&c->out, &c->h.stream);
+    if (rc < 0) {
+        log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(rc));
+        conn_close(c);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+
+    (void)suggested;
+    if (rbuf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    buf->base = c->in.data + c->in.len;
+    buf->len = c->in.cap - c->in.len;
+}
+
+/* Handles every complete message in c->in; returns -1 if c was closed. */
+static int consume_messages(struct conn *c)
+{
+    size_t off = 0, max = c->d->cfg.max_message_size;
+    ssize_t n;
+
+    while (!c->closing && off < c->in.len) {
+        n = mpk_scan(&c->scan, c->in.data + off, c->in.len - off, max);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (n == MPK_ETOOBIG)
+                log_warn("conn %llu: closing: a message is larger than limits.max_message_size (%zu bytes)",
+                         (unsigned long long)c->id, max);
+            else
+                log_warn("conn %llu: closing: %s at byte %zu of a message",
+                         (unsigned long long)c->id, mpk_strerror((int)n), c->scan.pos);
+            conn_close(c);
+            return -1;
+        }
+        method_dispatch(c, c->in.data + off, (size_t)n);
+        off += (size_t)n;
+        mpk_scan_reset(&c->scan);
+    }
+    rbuf_consume(&c->in, off);
+    return c->closing ? -1 : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+
+    (void)buf;
+    if (nread == UV_ENOBUFS) {
+        log_error("conn %llu: out of memory for its read buffer", (unsigned long long)c->id);
+        conn_close(c);
+        return;
+    }
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_debug("conn %llu: read failed: %s", (unsigned long long)c->id, uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)nread;
+    if (consume_messages(c) != 0)
+        return;
+    if (c->in.len == 0 && c->in.cap > CONN_KEEP_BUFFER)
+        rbuf_release(&c->in);
+}
+
+int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    int rc;
+
+    if (c == NULL)
+        return UV_ENOMEM;
+    c->d = d;
+    c->id = ++d->next_conn_id;
+    outq_init(&c->out, on_write_done);
+    msgpack_packer_init(&c->pk, &c->out.buf, msgpack_sbuffer_write);
+    mpk_scan_reset(&c->scan);
+    rc = tcp ? uv_tcp_init(d->loop, &c->h.tcp) : uv_pipe_init(d->loop, &c->h.pipe, 0);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    c->h.handle.data = c;
+    c->next = d->conns;
+    if (d->conns != NULL)
+        d->conns->prev = c;
+    d->conns = c;
+    d->nconns++;
+    rc = uv_accept(server, &c->h.stream);
+    if (rc == 0 && tcp)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    if (rc == 0)
+        rc = uv_read_start(&c->h.stream, on_alloc, on_read);
+    if (rc < 0) {
+        conn_close(c);
+        return rc;
+    }
+    log_debug("conn %llu: accepted", (unsigned long long)c->id);
+    return 0;
+}

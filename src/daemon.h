@@ -1,0 +1,53 @@
+/* daemon: the master's shared state, one instance, owned by main.c.
+ *
+ * The master is a single libuv loop: it accepts clients (listener), decodes
+ * their requests (conn, method), routes calls (route) to pools, whose
+ * executors (executor) run Python in child processes. Output to clients and
+ * executors is buffered and flushed once per loop turn (daemon_flush). */
+#ifndef PYRPOOL_DAEMON_H
+#define PYRPOOL_DAEMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "route.h"
+
+struct pool;
+struct conn;
+struct executor;
+
+struct daemon {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct route_table *routes;
+    struct pool **pools;
+    size_t npools;
+    struct pool *default_pool;
+
+    struct listener **listeners;
+    size_t nlisteners;
+
+    uv_prepare_t flush_prepare;
+    uv_check_t flush_check;
+    struct conn *dirty_conns;         /* conns with output to flush */
+    struct executor *dirty_executors; /* executors with frames to flush */
+
+    uv_signal_t sigint, sigterm;
+    bool hooks_started;               /* flush hooks and signals are set */
+    bool stopping;
+
+    uint64_t next_call_id;
+    uint64_t next_conn_id;
+    struct conn *conns;               /* every open connection */
+    size_t nconns;
+    char executor_path[PATH_MAX];
+};
+
+/* The pool named name (len bytes), or NULL. */
+struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len);
+
+#endif

@@ -1,0 +1,409 @@
+/* executor: spawning, feeding and supervising one executor process from the
+ * master. See executor.h for the states. */
+#include "executor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include "mpk.h"
+#include "pool.h"
+#include "rpc.h"
+#include "util.h"
+
+/* An executor that served at least this long was healthy: its death does
+ * not count towards the backoff. */
+#define EXECUTOR_HEALTHY_MS 10000
+#define EXECUTOR_BACKOFF_MIN_MS 100
+#define EXECUTOR_BACKOFF_MAX_MS 10000
+#define EXECUTOR_READ_CHUNK 65536
+
+static void spawn(struct executor *ex);
+static void schedule_restart(struct executor *ex);
+
+const char *executor_state_name(enum executor_state s)
+{
+    static const char *const names[] = {"starting", "idle", "busy", "dead"};
+
+    return names[s];
+}
+
+static void set_state(struct executor *ex, enum executor_state s)
+{
+    if (ex->state == s)
+        return;
+    log_debug("executor %s/%d (pid %d): %s -> %s", ex->pool->name, ex->index, ex->pid,
+              executor_state_name(ex->state), executor_state_name(s));
+    ex->state = s;
+}
+
+static void mark_dirty(struct executor *ex)
+{
+    struct daemon *d = ex->pool->d;
+
+    if (ex->dirty)
+        return;
+    ex->dirty = true;
+    ex->next_dirty = d->dirty_executors;
+    d->dirty_executors = ex;
+}
+
+/* Runs after each handle closes: once the pipe and the process are both
+ * closed, the executor restarts, or is freed when the daemon is stopping. */
+static void after_close(struct executor *ex)
+{
+    if (ex->pipe_open || ex->proc_open)
+        return;
+    if (!ex->shutting_down) {
+        schedule_restart(ex);
+        return;
+    }
+    if (ex->timer_open)
+        return;
+    rbuf_release(&ex->in);
+    outq_destroy(&ex->out);
+    free(ex);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct executor *ex = h->data;
+
+    ex->timer_open = false;
+    after_close(ex);
+}
+
+/* Fails every call ex was running with WorkerCrashed. */
+static void fail_running(struct executor *ex, const char *why)
+{
+    char msg[300];
+    struct call *c;
+
+    snprintf(msg, sizeof msg, "executor %s/%d (pid %d) %s while running this call", ex->pool->name,
+             ex->index, ex->pid, why);
+    while ((c = call_list_pop(&ex->running)) != NULL) {
+        if (!c->conn->closing)
+            conn_respond_error(c->conn, call_msgid(c), "WorkerCrashed", msg);
+        ex->pool->failed++;
+        conn_call_done(c->conn);
+        call_free(c);
+    }
+}
+
+static void on_pipe_closed(uv_handle_t *h)
+{
+    struct executor *ex = h->data;
+
+    ex->pipe_open = false;
+    after_close(ex);
+}
+
+static void close_pipe(struct executor *ex)
+{
+    if (!uv_is_closing((uv_handle_t *)&ex->pipe))
+        uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
+}
+
+/* The pipe broke (EOF, error, garbage): make sure the process goes too. */
+static void lost_pipe(struct executor *ex, const char *why)
+{
+    if (ex->state != EX_DEAD && !ex->shutting_down)
+        log_warn("executor %s/%d (pid %d): %s", ex->pool->name, ex->index, ex->pid, why);
+    close_pipe(ex);
+    if (!ex->exited)
+        uv_process_kill(&ex->proc, SIGKILL);
+}
+
+static void on_restart(uv_timer_t *t)
+{
+    spawn(t->data);
+}
+
+static void schedule_restart(struct executor *ex)
+{
+    uint64_t now = uv_now(ex->pool->d->loop), delay = 0;
+
+    if (ex->started_ms != 0 && now - ex->started_ms >= EXECUTOR_HEALTHY_MS)
+        ex->quick_deaths = 0;
+    if (ex->quick_deaths > 0) {
+        delay = (uint64_t)EXECUTOR_BACKOFF_MIN_MS << (ex->quick_deaths > 10 ? 10 : ex->quick_deaths - 1);
+        if (delay > EXECUTOR_BACKOFF_MAX_MS)
+            delay = EXECUTOR_BACKOFF_MAX_MS;
+    }
+    ex->quick_deaths++;
+    if (delay > 0)
+        log_warn("executor %s/%d: restarting in %llu ms", ex->pool->name, ex->index,
+                 (unsigned long long)delay);
+    uv_timer_start(&ex->restart_timer, on_restart, delay, 0);
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+    struct executor *ex = h->data;
+
+    ex->proc_open = false;
+    after_close(ex);
+}
+
+static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    struct executor *ex = container_of(proc, struct executor, proc);
+    char why[128];
+
+    if (sig != 0)
+        snprintf(why, sizeof why, "was killed by signal %d (%s)", sig, strsignal(sig));
+    else
+        snprintf(why, sizeof why, "exited with status %lld", (long long)status);
+    if (!ex->shutting_down)
+        log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
+    ex->exited = true;
+    pool_executor_gone(ex->pool, ex);
+    set_state(ex, EX_DEAD);
+    close_pipe(ex);
+    fail_running(ex, why);
+    uv_close((uv_handle_t *)proc, on_proc_closed);
+}
+
+/* A RESULT frame: [1, call_id, error, result]. */
+static int on_result(struct executor *ex, struct mpk_reader *r)
+{
+    struct mpk_item it;
+    struct call *c;
+
+    if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    for (c = ex->running.head; c != NULL && c->id != it.v.u; c = c->next)
+        ;
+    if (c == NULL) {
+        log_warn("executor %s/%d: result for unknown call %llu dropped", ex->pool->name, ex->index,
+                 (unsigned long long)it.v.u);
+        return 0;
+    }
+    call_list_remove(&ex->running, c);
+    if (!c->conn->closing)
+        conn_respond_raw(c->conn, call_msgid(c), r->p, (size_t)(r->end - r->p));
+    ex->pool->completed++;
+    ex->served++;
+    conn_call_done(c->conn);
+    call_free(c);
+    if (ex->running.len == 0) {
+        set_state(ex, EX_IDLE);
+        pool_executor_idle(ex->pool, ex);
+    }
+    return 0;
+}
+
+static int on_frame(struct executor *ex, const char *body, size_t len)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n < 2)
+        return -1;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    if (it.v.u == FRAME_RESULT)
+        return on_result(ex, &r);
+    if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
+        ex->started_ms = uv_now(ex->pool->d->loop);
+        log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->pid);
+        set_state(ex, EX_IDLE);
+        pool_executor_idle(ex->pool, ex);
+        return 0;
+    }
+    return -1;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct executor *ex = h->data;
+
+    (void)suggested;
+    if (rbuf_reserve(&ex->in, EXECUTOR_READ_CHUNK) != 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(ex->in.data + ex->in.len, (unsigned)(ex->in.cap - ex->in.len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct executor *ex = s->data;
+    size_t off = 0;
+    int64_t body;
+
+    (void)buf;
+    if (nread < 0) {
+        lost_pipe(ex, nread == UV_EOF ? "closed its pipe" : uv_strerror((int)nread));
+        return;
+    }
+    ex->in.len += (size_t)nread;
+    while (ex->in.len - off >= FRAME_PREFIX) {
+        body = frame_body_len(ex->in.data + off);
+        if (body < 0) {
+            lost_pipe(ex, "sent a malformed frame");
+            return;
+        }
+        if (ex->in.len - off - FRAME_PREFIX < (size_t)body) {
+            rbuf_reserve(&ex->in, (size_t)body + FRAME_PREFIX - (ex->in.len - off));
+            break;
+        }
+        if (on_frame(ex, ex->in.data + off + FRAME_PREFIX, (size_t)body) != 0) {
+            lost_pipe(ex, "sent a frame the master does not understand");
+            return;
+        }
+        off += FRAME_PREFIX + (size_t)body;
+    }
+    rbuf_consume(&ex->in, off);
+}
+
+static void on_write_done(struct outq *q, int status)
+{
+    struct executor *ex = container_of(q, struct executor, out);
+
+    if (status < 0 && status != UV_ECANCELED)
+        lost_pipe(ex, uv_strerror(status));
+    else if (q->buf.size > 0 && !uv_is_closing((uv_handle_t *)&ex->pipe))
+        mark_dirty(ex);
+}
+
+void executor_flush(struct executor *ex)
+{
+    int rc;
+
+    if (uv_is_closing((uv_handle_t *)&ex->pipe)) {
+        ex->out.buf.size = 0;
+        return;
+    }
+    rc = outq_flush(&ex->out, (uv_stream_t *)&ex->pipe);
+    if (rc < 0)
+        lost_pipe(ex, uv_strerror(rc));
+}
+
+static void pack_init(struct executor *ex)
+{
+    const struct config *cfg = &ex->pool->d->cfg;
+    msgpack_packer pk;
+    size_t start, i;
+    char name[128];
+
+    snprintf(name, sizeof name, "%s/%d", ex->pool->name, ex->index);
+    msgpack_packer_init(&pk, &ex->out.buf, msgpack_sbuffer_write);
+    start = frame_begin(&ex->out.buf);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, FRAME_INIT);
+    msgpack_pack_map(&pk, 3);
+    rpc_pack_cstr(&pk, "name");
+    rpc_pack_cstr(&pk, name);
+    rpc_pack_cstr(&pk, "path");
+    msgpack_pack_array(&pk, cfg->npython_path);
+    for (i = 0; i < cfg->npython_path; i++)
+        rpc_pack_cstr(&pk, cfg->python_path[i]);
+    rpc_pack_cstr(&pk, "allow_eval");
+    if (cfg->allow_eval)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
+    frame_end(&ex->out.buf, start);
+}
+
+static void spawn(struct executor *ex)
+{
+    struct daemon *d = ex->pool->d;
+    uv_process_options_t o;
+    uv_stdio_container_t stdio[4];
+    char name[128];
+    char *args[4];
+    int rc;
+
+    snprintf(name, sizeof name, "%s/%d", ex->pool->name, ex->index);
+    args[0] = d->executor_path;
+    args[1] = "--name";
+    args[2] = name;
+    args[3] = NULL;
+    memset(&o, 0, sizeof o);
+    memset(stdio, 0, sizeof stdio);
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = 1;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+    stdio[3].data.stream = (uv_stream_t *)&ex->pipe;
+    o.file = d->executor_path;
+    o.args = args;
+    o.exit_cb = on_proc_exit;
+    o.stdio = stdio;
+    o.stdio_count = 4;
+
+    ex->exited = false;
+    ex->pid = 0;
+    ex->served = 0;
+    ex->in.len = 0;
+    ex->out.buf.size = 0;
+    set_state(ex, EX_STARTING);
+    uv_pipe_init(d->loop, &ex->pipe, 0);
+    ex->pipe.data = ex;
+    rc = uv_spawn(d->loop, &ex->proc, &o);
+    ex->proc.data = ex;
+    ex->pipe_open = ex->proc_open = true;
+    if (rc < 0) {
+        log_error("executor %s: cannot start %s: %s", name, d->executor_path, uv_strerror(rc));
+        ex->exited = true;
+        set_state(ex, EX_DEAD);
+        uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
+        uv_close((uv_handle_t *)&ex->proc, on_proc_closed);
+        return;
+    }
+    ex->pid = ex->proc.pid;
+    log_debug("executor %s started, pid %d", name, ex->pid);
+    uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
+    pack_init(ex);
+    mark_dirty(ex);
+}
+
+struct executor *executor_new(struct pool *pool, int index)
+{
+    struct executor *ex = calloc(1, sizeof *ex);
+
+    if (ex == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    ex->pool = pool;
+    ex->index = index;
+    ex->timer_open = true;
+    outq_init(&ex->out, on_write_done);
+    uv_timer_init(pool->d->loop, &ex->restart_timer);
+    ex->restart_timer.data = ex;
+    spawn(ex);
+    return ex;
+}
+
+void executor_send(struct executor *ex, struct call *c)
+{
+    c->ex = ex;
+    call_list_push(&ex->running, c);
+    msgpack_sbuffer_write(&ex->out.buf, c->frame.data, c->frame.size);
+    set_state(ex, EX_BUSY);
+    mark_dirty(ex);
+}
+
+void executor_shutdown(struct executor *ex)
+{
+    ex->shutting_down = true;
+    pool_executor_gone(ex->pool, ex);
+    uv_timer_stop(&ex->restart_timer);
+    uv_close((uv_handle_t *)&ex->restart_timer, on_timer_closed);
+    if (ex->pipe_open)
+        close_pipe(ex);
+    if (ex->proc_open && !ex->exited)
+        uv_process_kill(&ex->proc, SIGTERM);
+}

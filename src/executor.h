@@ -1,0 +1,65 @@
+/* executor: the master's side of one Python executor process.
+ *
+ * Spawns the pyrpool-executor binary with a socketpair on its fd 3, sends it
+ * the INIT frame, and once it answers READY gives it calls from its pool.
+ * Results are relayed to the calling client verbatim. When the process dies,
+ * the calls it was running fail with WorkerCrashed (naming the exit status or
+ * signal) and a new process is started after a backoff that grows while the
+ * executor keeps dying young.
+ *
+ * States: STARTING (spawned, not READY yet) -> IDLE <-> BUSY -> DEAD (handles
+ * closing) -> STARTING again after the backoff, or freed at shutdown. */
+#ifndef PYRPOOL_EXECUTOR_H
+#define PYRPOOL_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "call.h"
+#include "outq.h"
+#include "rbuf.h"
+
+struct pool;
+
+enum executor_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD };
+
+struct executor {
+    uv_process_t proc;
+    uv_pipe_t pipe;
+    uv_timer_t restart_timer;
+    struct pool *pool;
+    int index;
+    enum executor_state state;
+    int pid;
+    struct rbuf in;
+    struct outq out;
+    struct executor *next_dirty;
+    bool dirty;
+    struct call_list running;  /* calls sent, not answered yet, in order */
+    bool pipe_open, proc_open, timer_open; /* handles not closed yet */
+    bool exited;               /* the exit callback ran */
+    bool shutting_down;        /* no restart: the daemon is stopping */
+    uint64_t started_ms;
+    unsigned quick_deaths;     /* deaths in a row soon after starting */
+    uint64_t served;           /* calls answered by the current process */
+};
+
+/* Allocates executor index of pool and starts its process. Returns the
+ * executor (never NULL: a failed spawn is retried like a death). */
+struct executor *executor_new(struct pool *pool, int index);
+
+/* Sends call c to ex (which must be IDLE or BUSY and alive). */
+void executor_send(struct executor *ex, struct call *c);
+
+/* Writes ex's buffered frames. Called from the flush hooks only. */
+void executor_flush(struct executor *ex);
+
+/* Stops ex for good (daemon shutdown): kills the process, fails its calls,
+ * and frees it once its handles are closed. */
+void executor_shutdown(struct executor *ex);
+
+const char *executor_state_name(enum executor_state s);
+
+#endif

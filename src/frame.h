@@ -1,0 +1,48 @@
+/* frame: the master <-> executor wire over their socketpair.
+ *
+ * Each frame is a MessagePack uint32 (0xce + 4 bytes, big-endian) holding the
+ * length of the MessagePack array that follows, so the stream is MessagePack
+ * throughout and either side finds a frame's end without parsing its body.
+ *
+ *   master -> executor
+ *     [FRAME_INIT, {"pool": str, "path": [str...], "allow_eval": bool}]
+ *     [FRAME_CALL, call_id, module, function, args array|nil, kwargs map|nil]
+ *     [FRAME_EVAL, call_id, expr, locals map|nil]
+ *     [FRAME_EXEC, call_id, code]
+ *   executor -> master
+ *     [FRAME_READY, pid]
+ *     [FRAME_RESULT, call_id, error map|nil, result]
+ *
+ * Argument bytes in CALL frames are the client's bytes, copied verbatim; the
+ * error and result of a RESULT frame go to the client verbatim too. */
+#ifndef PYRPOOL_FRAME_H
+#define PYRPOOL_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+enum frame_kind {
+    FRAME_INIT = 0,
+    FRAME_READY = 0,
+    FRAME_CALL = 1,
+    FRAME_RESULT = 1,
+    FRAME_EVAL = 2,
+    FRAME_EXEC = 3,
+};
+
+#define FRAME_PREFIX 5
+
+/* Starts a frame at the end of sb: reserves the length prefix. Returns the
+ * offset to pass to frame_end. */
+size_t frame_begin(msgpack_sbuffer *sb);
+
+/* Writes the length of everything packed since frame_begin into the prefix. */
+void frame_end(msgpack_sbuffer *sb, size_t start);
+
+/* Length of the frame body whose prefix is at p (5 bytes available), or -1
+ * when p does not start with a frame prefix. */
+int64_t frame_body_len(const char *p);
+
+#endif

@@ -1,0 +1,38 @@
+/* listener: the Unix and TCP sockets the daemon accepts clients on.
+ *
+ * A Unix socket's folder is created if missing; a stale socket file left by a
+ * daemon that died is replaced, but one that a live daemon still answers on
+ * is an error. Socket files this daemon created are removed at exit. */
+#ifndef PYRPOOL_LISTENER_H
+#define PYRPOOL_LISTENER_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+struct daemon;
+
+struct listener {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    struct daemon *d;
+    enum listen_kind kind;
+    char name[300];   /* "unix:/path" or "tcp:host:port", for logs */
+    char *path;       /* unix: the socket file to remove at exit */
+};
+
+/* Opens and starts listening on l. Returns a listener, or NULL with the reason
+ * in err. */
+struct listener *listener_open(struct daemon *d, const struct config_listen *l, char *err, size_t errlen);
+
+/* Stops accepting, removes the socket file, and frees the listener once its
+ * handle is closed. */
+void listener_close(struct listener *l);
+
+#endif

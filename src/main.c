@@ -1,0 +1,269 @@
+/* main: boots the master: arguments, config, limits, pools, listeners, the
+ * flush hooks and signals; then runs the loop until SIGINT or SIGTERM. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "call.h"
+#include "config.h"
+#include "conn.h"
+#include "daemon.h"
+#include "executor.h"
+#include "listener.h"
+#include "log.h"
+#include "pool.h"
+#include "route.h"
+
+#define PYRPOOLD_VERSION "0.1.0"
+
+static const char usage[] =
+    "Usage: pyrpoold [-c FILE] [--check] [-v]\n"
+    "Runs Python functions for any program that speaks MessagePack-RPC.\n"
+    "\n"
+    "  -c, --config FILE  the YAML config (default: ./pyrpoold.yaml)\n"
+    "      --check        validate the config, print a summary and exit\n"
+    "  -v, --verbose      log debug messages too\n"
+    "  -h, --help         show this help and exit\n"
+    "      --version      show the version and exit\n"
+    "\n"
+    "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a valid --check,\n"
+    "1 for a bad config or a failed start, 2 for bad arguments.\n";
+
+struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < d->npools; i++)
+        if (strlen(d->pools[i]->name) == len && memcmp(d->pools[i]->name, name, len) == 0)
+            return d->pools[i];
+    return NULL;
+}
+
+/* Flushes executors first, so calls leave before answers are written. */
+static void flush_all(struct daemon *d)
+{
+    struct executor *ex;
+    struct conn *c;
+
+    while ((ex = d->dirty_executors) != NULL) {
+        d->dirty_executors = ex->next_dirty;
+        ex->dirty = false;
+        executor_flush(ex);
+    }
+    while ((c = d->dirty_conns) != NULL) {
+        d->dirty_conns = c->next_dirty;
+        c->dirty = false;
+        conn_flush(c);
+    }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush_all(h->data);
+}
+
+static void stop(struct daemon *d, const char *why)
+{
+    struct conn *c, *next;
+    size_t i;
+
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("stopping (%s)", why);
+    for (i = 0; i < d->nlisteners; i++)
+        listener_close(d->listeners[i]);
+    d->nlisteners = 0;
+    for (i = 0; i < d->npools; i++) {
+        pool_fail_queue(d->pools[i], "ShuttingDown", "the daemon is stopping");
+        pool_shutdown(d->pools[i]);
+    }
+    for (c = d->conns; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    if (d->hooks_started) {
+        uv_close((uv_handle_t *)&d->flush_prepare, NULL);
+        uv_close((uv_handle_t *)&d->flush_check, NULL);
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* So that a thousand clients fit: the soft open-files limit goes up to the hard one. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("cannot raise the open-files limit: %s", strerror(errno));
+}
+
+/* The executor binary sits next to this one. */
+static int find_executor(struct daemon *d)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+    if (n < 0) {
+        log_error("cannot find my own binary: %s", strerror(errno));
+        return -1;
+    }
+    self[n] = '\0';
+    snprintf(d->executor_path, sizeof d->executor_path, "%s/pyrpool-executor", dirname(self));
+    if (access(d->executor_path, X_OK) != 0) {
+        log_error("%s: %s (it is built with pyrpoold)", d->executor_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_summary(const struct config *cfg)
+{
+    size_t i;
+
+    printf("%s: ok\n", cfg->file);
+    for (i = 0; i < cfg->nlisten; i++) {
+        if (cfg->listen[i].kind == LISTEN_UNIX)
+            printf("  listen unix:%s\n", cfg->listen[i].path);
+        else
+            printf("  listen tcp:%s:%d\n", cfg->listen[i].host, cfg->listen[i].port);
+    }
+    for (i = 0; i < cfg->npools; i++)
+        printf("  pool %s: %d executors, %s mode\n", cfg->pools[i].name, cfg->pools[i].size,
+               cfg->pools[i].mode == POOL_PROCESS ? "process" : "thread");
+    for (i = 0; i < cfg->nroutes; i++)
+        printf("  route %s%s%s -> %s\n", cfg->routes[i].module, cfg->routes[i].function ? ":" : "",
+               cfg->routes[i].function ? cfg->routes[i].function : "", cfg->routes[i].pool);
+    printf("  eval %s\n", cfg->allow_eval ? "allowed" : "forbidden");
+}
+
+static int start(struct daemon *d)
+{
+    char err[CONFIG_ERR_LEN];
+    size_t i;
+
+    d->routes = route_new();
+    d->pools = calloc(d->cfg.npools, sizeof *d->pools);
+    d->listeners = calloc(d->cfg.nlisten, sizeof *d->listeners);
+    if (d->routes == NULL || d->pools == NULL || d->listeners == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
+    for (i = 0; i < d->cfg.nlisten; i++) {
+        d->listeners[i] = listener_open(d, &d->cfg.listen[i], err, sizeof err);
+        if (d->listeners[i] == NULL) {
+            log_error("%s", err);
+            return -1;
+        }
+        d->nlisteners++;
+    }
+    for (i = 0; i < d->cfg.npools; i++)
+        d->pools[d->npools++] = pool_new(d, &d->cfg.pools[i]);
+    d->default_pool = daemon_find_pool(d, "default", 7);
+    for (i = 0; i < d->cfg.nroutes; i++) {
+        const struct config_route *r = &d->cfg.routes[i];
+        struct pool *p = daemon_find_pool(d, r->pool, strlen(r->pool));
+
+        route_register(d->routes, r->module, strlen(r->module), r->function,
+                       r->function ? strlen(r->function) : 0, p);
+    }
+    uv_prepare_init(d->loop, &d->flush_prepare);
+    uv_check_init(d->loop, &d->flush_check);
+    d->flush_prepare.data = d->flush_check.data = d;
+    uv_prepare_start(&d->flush_prepare, on_prepare);
+    uv_check_start(&d->flush_check, on_check);
+    uv_signal_init(d->loop, &d->sigint);
+    uv_signal_init(d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    d->hooks_started = true;
+    return 0;
+}
+
+static void cleanup(struct daemon *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->npools; i++)
+        pool_free(d->pools[i]);
+    free(d->pools);
+    free(d->listeners);
+    route_free(d->routes);
+    call_free_cache();
+    config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'C'},
+        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+    };
+    static struct daemon d;
+    const char *file = "pyrpoold.yaml";
+    char err[CONFIG_ERR_LEN];
+    bool check = false;
+    int opt, rc = 0;
+
+    while ((opt = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': file = optarg; break;
+        case 'C': check = true; break;
+        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': printf("pyrpoold %s\n", PYRPOOLD_VERSION); return 0;
+        default: fputs(usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "pyrpoold: unexpected argument '%s'\n%s", argv[optind], usage);
+        return 2;
+    }
+    if (config_load(file, (int)uv_available_parallelism(), &d.cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "pyrpoold: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        print_summary(&d.cfg);
+        config_free(&d.cfg);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    d.loop = uv_default_loop();
+    if (find_executor(&d) != 0 || start(&d) != 0) {
+        stop(&d, "start-up failed");
+        rc = 1;
+    } else {
+        log_info("pyrpoold %s serving (config %s)", PYRPOOLD_VERSION, d.cfg.file);
+    }
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    cleanup(&d);
+    if (uv_loop_close(d.loop) != 0)
+        log_warn("handles still open at exit");
+    return rc;
+}

@@ -1,0 +1,178 @@
+/* method: request dispatch, routing, and building executor frames.
+ * See method.h. */
+#include "method.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "admin.h"
+#include "call.h"
+#include "conn.h"
+#include "daemon.h"
+#include "frame.h"
+#include "log.h"
+#include "pool.h"
+#include "rpc.h"
+
+#define ERR_LEN 512
+
+static void pack_raw(msgpack_packer *pk, struct rpc_raw raw)
+{
+    if (raw.ptr != NULL)
+        pk->callback(pk->data, raw.ptr, raw.len);
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_name(msgpack_packer *pk, struct rpc_str s)
+{
+    msgpack_pack_str_with_body(pk, s.ptr, s.len);
+}
+
+/* A new call for request m on conn c, frame not written yet. */
+static struct call *start_call(struct conn *c, const struct rpc_msg *m, msgpack_packer *pk)
+{
+    struct call *call = call_new();
+
+    call->id = ++c->d->next_call_id;
+    call->conn = c;
+    call->msgid_len = (uint8_t)m->msgid.len;
+    memcpy(call->msgid, m->msgid.ptr, m->msgid.len);
+    msgpack_packer_init(pk, &call->frame, msgpack_sbuffer_write);
+    return call;
+}
+
+static void submit(struct conn *c, struct pool *p, struct call *call)
+{
+    conn_call_started(c);
+    pool_submit(p, call);
+}
+
+/* Picks the pool for a call: opts.pool, then the routing table, then default. */
+static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct rpc_call *rc)
+{
+    struct daemon *d = c->d;
+    struct pool *p;
+    char msg[ERR_LEN];
+
+    if (rc->pool.len > 0) {
+        p = daemon_find_pool(d, rc->pool.ptr, rc->pool.len);
+        if (p == NULL) {
+            snprintf(msg, sizeof msg, "no pool named '%.*s'", (int)rc->pool.len, rc->pool.ptr);
+            conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+        }
+        return p;
+    }
+    p = route_lookup(d->routes, rc->module.ptr, rc->module.len, rc->function.ptr, rc->function.len);
+    return p != NULL ? p : d->default_pool;
+}
+
+static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
+{
+    struct rpc_call rc;
+    struct call *call;
+    struct pool *p;
+    msgpack_packer pk;
+    char err[ERR_LEN];
+    size_t start;
+    int r;
+
+    r = shorthand ? rpc_parse_shorthand(m, &rc, err, sizeof err)
+                  : rpc_parse_call(m, RPC_CALL, &rc, err, sizeof err);
+    if (r != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest", err);
+        return;
+    }
+    if ((p = route(c, m, &rc)) == NULL)
+        return;
+    call = start_call(c, m, &pk);
+    start = frame_begin(&call->frame);
+    msgpack_pack_array(&pk, 6);
+    msgpack_pack_uint8(&pk, FRAME_CALL);
+    msgpack_pack_uint64(&pk, call->id);
+    pack_name(&pk, rc.module);
+    pack_name(&pk, rc.function);
+    pack_raw(&pk, rc.args);
+    pack_raw(&pk, rc.kwargs);
+    frame_end(&call->frame, start);
+    submit(c, p, call);
+}
+
+/* eval [expr, locals?] and exec [code]: the default pool, when allowed. */
+static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
+{
+    const char *usage = exec ? "params must be [code]" : "params must be [expr, locals?]";
+    struct mpk_reader r;
+    struct mpk_item it;
+    struct rpc_str code;
+    struct rpc_raw locals = {NULL, 0};
+    struct call *call;
+    msgpack_packer pk;
+    size_t start;
+
+    if (!c->d->cfg.allow_eval) {
+        conn_respond_error(c, m->msgid, "Forbidden",
+                           exec ? "exec is disabled (set python.allow_eval: true to allow it)"
+                                : "eval is disabled (set python.allow_eval: true to allow it)");
+        return;
+    }
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (m->nparams < 1 || m->nparams > (exec ? 1u : 2u) || rpc_read_name(&r, &code) != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest", usage);
+        return;
+    }
+    if (m->nparams == 2) {
+        locals.ptr = r.p;
+        if (mpk_read(&r, &it) != 0 || (it.type != MPK_MAP && it.type != MPK_NIL)) {
+            conn_respond_error(c, m->msgid, "BadRequest", "eval locals must be a map or nil");
+            return;
+        }
+        r.p = locals.ptr;
+        mpk_skip(&r);
+        locals.len = (size_t)(r.p - locals.ptr);
+    }
+    call = start_call(c, m, &pk);
+    start = frame_begin(&call->frame);
+    msgpack_pack_array(&pk, exec ? 3 : 4);
+    msgpack_pack_uint8(&pk, exec ? FRAME_EXEC : FRAME_EVAL);
+    msgpack_pack_uint64(&pk, call->id);
+    pack_name(&pk, code);
+    if (!exec)
+        pack_raw(&pk, locals);
+    frame_end(&call->frame, start);
+    submit(c, c->d->default_pool, call);
+}
+
+void method_dispatch(struct conn *c, const char *msg, size_t len)
+{
+    struct rpc_msg m;
+    char err[ERR_LEN], text[ERR_LEN];
+
+    if (rpc_decode(msg, len, &m, err, sizeof err) != 0) {
+        if (m.type == RPC_NOTIFY) {
+            log_debug("conn %llu: notification ignored: %s", (unsigned long long)c->id, err);
+            return;
+        }
+        conn_respond_error(c, m.msgid, "BadRequest", err);
+        return;
+    }
+    if (m.type == RPC_NOTIFY) {
+        log_debug("conn %llu: notification '%.*s' ignored", (unsigned long long)c->id,
+                  (int)m.method.len, m.method.ptr);
+        return;
+    }
+    if (rpc_str_eq(m.method, "call"))
+        do_call(c, &m, false);
+    else if (rpc_is_shorthand(m.method))
+        do_call(c, &m, true);
+    else if (rpc_str_eq(m.method, "eval"))
+        do_eval(c, &m, false);
+    else if (rpc_str_eq(m.method, "exec"))
+        do_eval(c, &m, true);
+    else if (admin_dispatch(c, &m) != 0) {
+        snprintf(text, sizeof text, "no method '%.*s' (methods: call, eval, exec, module.function, %s)",
+                 (int)(m.method.len > 64 ? 64 : m.method.len), m.method.ptr, admin_method_names());
+        conn_respond_error(c, m.msgid, "NoSuchMethod", text);
+    }
+}

@@ -1,0 +1,89 @@
+/* mpk: a bounds-checked, zero-copy MessagePack reader.
+ *
+ * msgpack-c (which we use for all writing) decodes into a tree and cannot tell
+ * where an object's bytes begin and end once its streaming buffer has moved.
+ * The daemon relays argument and result bytes untouched, so it needs exactly
+ * that: this cursor reads one header or scalar at a time, skips whole objects,
+ * and mpk_scan finds the end of a complete object in a growing stream,
+ * resuming where it stopped instead of rescanning. */
+#ifndef PYRPOOL_MPK_H
+#define PYRPOOL_MPK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Nesting deeper than this is refused everywhere (wire, executor frames). */
+#define MPK_MAX_DEPTH 128
+
+enum mpk_type {
+    MPK_NIL, MPK_BOOL, MPK_UINT, MPK_INT, MPK_FLOAT,
+    MPK_STR, MPK_BIN, MPK_ARRAY, MPK_MAP, MPK_EXT
+};
+
+/* Error codes (negative), shared by the reader and the scanner. */
+#define MPK_ETRUNC  (-1)  /* data ends inside the object */
+#define MPK_EBAD    (-2)  /* a byte that starts no MessagePack type (0xc1) */
+#define MPK_EDEPTH  (-3)  /* nested deeper than MPK_MAX_DEPTH */
+#define MPK_ETOOBIG (-4)  /* the object would exceed the caller's size limit */
+
+struct mpk_item {
+    enum mpk_type type;
+    union {
+        bool b;
+        uint64_t u;          /* MPK_UINT: every non-negative integer */
+        int64_t i;           /* MPK_INT: negative integers only */
+        double f;
+        uint32_t n;          /* MPK_ARRAY: items, MPK_MAP: pairs */
+        struct {
+            const char *ptr; /* MPK_STR, MPK_BIN, MPK_EXT: points into the input */
+            uint32_t len;
+            int8_t ext_type;
+        } s;
+    } v;
+};
+
+struct mpk_reader {
+    const char *p;
+    const char *end;
+};
+
+static inline void mpk_reader_init(struct mpk_reader *r, const void *buf, size_t len)
+{
+    r->p = buf;
+    r->end = r->p + len;
+}
+
+/* Reads one item. For arrays and maps only the header is consumed; the caller
+ * reads (or skips) the elements. Returns 0 or MPK_ETRUNC / MPK_EBAD; on error
+ * the cursor does not move. */
+int mpk_read(struct mpk_reader *r, struct mpk_item *it);
+
+/* Skips one whole object, nested ones included. Returns 0 or a MPK_E* code. */
+int mpk_skip(struct mpk_reader *r);
+
+/* Human-readable name of a MPK_E* code. */
+const char *mpk_strerror(int err);
+
+/* Name of an item type as the protocol documents it ("str", "array", ...). */
+const char *mpk_type_name(enum mpk_type t);
+
+/* Resumable scanner state: where the scan stopped and how many items each open
+ * array/map level still holds. */
+struct mpk_scan {
+    size_t pos;
+    uint32_t depth;
+    uint64_t left[MPK_MAX_DEPTH + 1];
+};
+
+void mpk_scan_reset(struct mpk_scan *s);
+
+/* Looks for the end of the object that starts at buf[0]; buf may grow between
+ * calls (same start, more bytes), and the scan continues where it stopped.
+ * Returns the object's length (> 0) when complete, 0 when more bytes are
+ * needed, or a MPK_E* code. MPK_ETOOBIG when the object would be longer than
+ * max bytes. Reset the state before scanning the next object. */
+ssize_t mpk_scan(struct mpk_scan *s, const char *buf, size_t len, size_t max);
+
+#endif

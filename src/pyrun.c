@@ -1,0 +1,479 @@
+/* pyrun: running calls in the executor. See pyrun.h.
+ *
+ * Callables are resolved once per module:function with pkgutil.resolve_name
+ * and cached in a small hash table keyed by the name bytes, so a warm call
+ * costs one lookup, the argument decoding and one vectorcall. */
+#include "pyrun.h"
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "mpk.h"
+#include "pyconv.h"
+
+/* More distinct callables than this and the cache starts over. */
+#define CACHE_MAX 65536
+/* Positional args decoded onto the stack up to this many. */
+#define STACK_ARGS 16
+
+struct cache_entry {
+    uint64_t hash;
+    uint32_t klen;
+    char *key;          /* module '\0' function */
+    PyObject *callable; /* strong reference */
+};
+
+static struct {
+    struct cache_entry *slots;
+    size_t cap;         /* a power of two */
+    size_t count;
+} cache;
+
+static PyObject *resolve_name;  /* pkgutil.resolve_name */
+static PyObject *format_exc;    /* traceback.format_exception */
+static PyObject *eval_globals;
+static bool eval_allowed;
+
+static uint64_t hash_key(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (n-- > 0) {
+        h ^= (unsigned char)*s++;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void cache_clear(void)
+{
+    size_t i;
+
+    for (i = 0; i < cache.cap; i++) {
+        if (cache.slots[i].key != NULL) {
+            free(cache.slots[i].key);
+            Py_DECREF(cache.slots[i].callable);
+        }
+    }
+    free(cache.slots);
+    memset(&cache, 0, sizeof cache);
+}
+
+static struct cache_entry *cache_slot(const char *key, uint32_t klen, uint64_t h)
+{
+    size_t i = h & (cache.cap - 1);
+
+    while (cache.slots[i].key != NULL &&
+           !(cache.slots[i].hash == h && cache.slots[i].klen == klen &&
+             memcmp(cache.slots[i].key, key, klen) == 0))
+        i = (i + 1) & (cache.cap - 1);
+    return &cache.slots[i];
+}
+
+static int cache_grow(void)
+{
+    struct cache_entry *old = cache.slots;
+    size_t oldcap = cache.cap, i;
+
+    cache.cap = oldcap ? oldcap * 2 : 64;
+    cache.slots = calloc(cache.cap, sizeof *cache.slots);
+    if (cache.slots == NULL) {
+        cache.slots = old;
+        cache.cap = oldcap;
+        return -1;
+    }
+    for (i = 0; i < oldcap; i++)
+        if (old[i].key != NULL)
+            *cache_slot(old[i].key, old[i].klen, old[i].hash) = old[i];
+    free(old);
+    return 0;
+}
+
+/* module:function -> callable (borrowed from the cache), or NULL with an
+ * exception set. */
+static PyObject *lookup(const char *module, uint32_t mlen, const char *function, uint32_t flen)
+{
+    char key[2 * 256 + 2];
+    uint32_t klen = mlen + 1 + flen;
+    uint64_t h;
+    struct cache_entry *e;
+    PyObject *name, *callable;
+
+    if (mlen > 255 || flen > 255)
+        return PyErr_Format(PyExc_ValueError, "name too long");
+    memcpy(key, module, mlen);
+    key[mlen] = ':';
+    memcpy(key + mlen + 1, function, flen);
+    h = hash_key(key, klen);
+    if (cache.cap > 0) {
+        e = cache_slot(key, klen, h);
+        if (e->key != NULL)
+            return e->callable;
+    }
+    name = PyUnicode_DecodeUTF8(key, klen, "strict");
+    if (name == NULL)
+        return NULL;
+    callable = PyObject_CallOneArg(resolve_name, name);
+    Py_DECREF(name);
+    if (callable == NULL)
+        return NULL;
+    if (!PyCallable_Check(callable)) {
+        PyErr_Format(PyExc_TypeError, "%.*s is a '%s', which is not callable", (int)klen, key,
+                     Py_TYPE(callable)->tp_name);
+        Py_DECREF(callable);
+        return NULL;
+    }
+    if (cache.count >= CACHE_MAX)
+        cache_clear();
+    if ((cache.count + 1) * 2 > cache.cap && cache_grow() != 0) {
+        Py_DECREF(callable);
+        return PyErr_NoMemory();
+    }
+    e = cache_slot(key, klen, h);
+    e->key = malloc(klen);
+    if (e->key == NULL) {
+        Py_DECREF(callable);
+        return PyErr_NoMemory();
+    }
+    memcpy(e->key, key, klen);
+    e->klen = klen;
+    e->hash = h;
+    e->callable = callable;
+    cache.count++;
+    return callable;
+}
+
+/* ---- answers --------------------------------------------------------- */
+
+static void pack_str_obj(msgpack_packer *pk, PyObject *s)
+{
+    PyObject *b = s ? PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace") : NULL;
+
+    if (b == NULL) {
+        PyErr_Clear();
+        msgpack_pack_str_with_body(pk, "?", 1);
+        return;
+    }
+    msgpack_pack_str_with_body(pk, PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    Py_DECREF(b);
+}
+
+static void pack_cstr(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+/* Packs the daemon-side error {type, message, traceback: nil}. */
+static void pack_error(msgpack_packer *pk, const char *type, const char *message)
+{
+    msgpack_pack_map(pk, 3);
+    pack_cstr(pk, "type");
+    pack_cstr(pk, type);
+    pack_cstr(pk, "message");
+    pack_cstr(pk, message);
+    pack_cstr(pk, "traceback");
+    msgpack_pack_nil(pk);
+}
+
+/* Packs the pending Python exception as {type, message, traceback} and
+ * clears it. With as_type set, the map's type is that instead and the
+ * message is "prefix: ExcName: text" (bad arguments are BadRequest). */
+static void pack_exception(msgpack_packer *pk, const char *as_type, const char *prefix)
+{
+    PyObject *type, *value, *tb, *name, *msg, *lines, *text = NULL, *empty;
+
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    name = PyObject_GetAttrString(type, "__name__");
+    msg = value ? PyObject_Str(value) : NULL;
+    PyErr_Clear();
+    msgpack_pack_map(pk, 3);
+    pack_cstr(pk, "type");
+    if (as_type != NULL) {
+        PyObject *full = PyUnicode_FromFormat("%s: %S: %S", prefix, name ? name : Py_None,
+                                              msg ? msg : Py_None);
+
+        pack_cstr(pk, as_type);
+        pack_cstr(pk, "message");
+        pack_str_obj(pk, full);
+        Py_XDECREF(full);
+        pack_cstr(pk, "traceback");
+        msgpack_pack_nil(pk);
+    } else {
+        pack_str_obj(pk, name);
+        pack_cstr(pk, "message");
+        pack_str_obj(pk, msg);
+        pack_cstr(pk, "traceback");
+        lines = PyObject_CallFunctionObjArgs(format_exc, type, value ? value : Py_None,
+                                             tb ? tb : Py_None, NULL);
+        empty = PyUnicode_FromString("");
+        if (lines != NULL && empty != NULL)
+            text = PyUnicode_Join(empty, lines);
+        PyErr_Clear();
+        if (text != NULL)
+            pack_str_obj(pk, text);
+        else
+            msgpack_pack_nil(pk);
+        Py_XDECREF(text);
+        Py_XDECREF(empty);
+        Py_XDECREF(lines);
+    }
+    Py_XDECREF(name);
+    Py_XDECREF(msg);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/* Packs [nil, result] or, if result cannot be encoded, [EncodeError, nil]. */
+static void pack_result(msgpack_sbuffer *out, msgpack_packer *pk, PyObject *result)
+{
+    size_t mark = out->size;
+    char err[512];
+
+    msgpack_pack_nil(pk);
+    if (pyconv_encode(pk, result, "result", err, sizeof err) == 0)
+        return;
+    out->size = mark;
+    pack_error(pk, "EncodeError", err);
+    msgpack_pack_nil(pk);
+}
+
+/* ---- frames ---------------------------------------------------------- */
+
+static int read_str(struct mpk_reader *r, const char **p, uint32_t *n)
+{
+    struct mpk_item it;
+
+    if (mpk_read(r, &it) != 0 || (it.type != MPK_STR && it.type != MPK_BIN))
+        return -1;
+    *p = it.v.s.ptr;
+    *n = it.v.s.len;
+    return 0;
+}
+
+/* Decodes positional args into argv (stack or heap); returns the count or -1. */
+static Py_ssize_t decode_args(struct mpk_reader *r, PyObject **stack, PyObject ***argv)
+{
+    struct mpk_item it;
+    uint32_t i, n;
+
+    *argv = stack;
+    if (mpk_read(r, &it) != 0) {
+        PyErr_SetString(PyExc_ValueError, "truncated args");
+        return -1;
+    }
+    if (it.type == MPK_NIL)
+        return 0;
+    if (it.type != MPK_ARRAY) {
+        PyErr_SetString(PyExc_TypeError, "args must be an array");
+        return -1;
+    }
+    n = it.v.n;
+    if (n > (size_t)(r->end - r->p)) {
+        PyErr_SetString(PyExc_ValueError, "args array is longer than its data");
+        return -1;
+    }
+    if (n > STACK_ARGS && (*argv = PyMem_Malloc(n * sizeof(PyObject *))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        (*argv)[i] = pyconv_decode(r);
+        if ((*argv)[i] == NULL) {
+            while (i-- > 0)
+                Py_DECREF((*argv)[i]);
+            if (*argv != stack)
+                PyMem_Free(*argv);
+            return -1;
+        }
+    }
+    return n;
+}
+
+static void free_args(PyObject **argv, Py_ssize_t n, PyObject **stack)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < n; i++)
+        Py_DECREF(argv[i]);
+    if (argv != stack)
+        PyMem_Free(argv);
+}
+
+/* CALL: module, function, args, kwargs. */
+static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r)
+{
+    const char *module, *function;
+    uint32_t mlen, flen;
+    PyObject *stack[STACK_ARGS], **argv, *callable, *kwargs = NULL, *result;
+    Py_ssize_t nargs;
+
+    if (read_str(r, &module, &mlen) != 0 || read_str(r, &function, &flen) != 0) {
+        pack_error(pk, "BadRequest", "module and function must be str");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    callable = lookup(module, mlen, function, flen);
+    if (callable == NULL) {
+        pack_exception(pk, NULL, NULL);
+        msgpack_pack_nil(pk);
+        return;
+    }
+    nargs = decode_args(r, stack, &argv);
+    if (nargs < 0) {
+        pack_exception(pk, "BadRequest", "cannot decode args");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    if (r->p < r->end && *(const unsigned char *)r->p != 0xc0) {
+        kwargs = pyconv_decode(r);
+        if (kwargs == NULL || !PyDict_Check(kwargs)) {
+            if (kwargs != NULL)
+                PyErr_SetString(PyExc_TypeError, "kwargs must be a map");
+            Py_XDECREF(kwargs);
+            free_args(argv, nargs, stack);
+            pack_exception(pk, "BadRequest", "cannot decode kwargs");
+            msgpack_pack_nil(pk);
+            return;
+        }
+    }
+    result = PyObject_VectorcallDict(callable, argv, (size_t)nargs, kwargs);
+    Py_XDECREF(kwargs);
+    free_args(argv, nargs, stack);
+    if (result == NULL) {
+        pack_exception(pk, NULL, NULL);
+        msgpack_pack_nil(pk);
+        return;
+    }
+    pack_result(out, pk, result);
+    Py_DECREF(result);
+}
+
+/* EVAL expr, locals / EXEC code. */
+static void run_eval(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r, bool exec)
+{
+    const char *code;
+    uint32_t len;
+    PyObject *locals = NULL, *result;
+    char *src;
+
+    if (!eval_allowed) {
+        pack_error(pk, "Forbidden", "eval and exec are disabled");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    if (read_str(r, &code, &len) != 0) {
+        pack_error(pk, "BadRequest", "code must be a str");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    if (!exec && r->p < r->end && *(const unsigned char *)r->p != 0xc0) {
+        locals = pyconv_decode(r);
+        if (locals == NULL) {
+            pack_exception(pk, "BadRequest", "cannot decode locals");
+            msgpack_pack_nil(pk);
+            return;
+        }
+    }
+    src = PyMem_Malloc(len + 1);
+    if (src == NULL) {
+        Py_XDECREF(locals);
+        PyErr_NoMemory();
+        pack_exception(pk, NULL, NULL);
+        msgpack_pack_nil(pk);
+        return;
+    }
+    memcpy(src, code, len);
+    src[len] = '\0';
+    result = PyRun_String(src, exec ? Py_file_input : Py_eval_input, eval_globals,
+                          locals ? locals : eval_globals);
+    PyMem_Free(src);
+    Py_XDECREF(locals);
+    if (result == NULL) {
+        pack_exception(pk, NULL, NULL);
+        msgpack_pack_nil(pk);
+        return;
+    }
+    pack_result(out, pk, result);
+    Py_DECREF(result);
+}
+
+int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    msgpack_packer pk;
+    uint64_t kind, id;
+    size_t start;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n < 3)
+        return -1;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    kind = it.v.u;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    id = it.v.u;
+    if (kind != FRAME_CALL && kind != FRAME_EVAL && kind != FRAME_EXEC)
+        return -1;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    start = frame_begin(out);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, FRAME_RESULT);
+    msgpack_pack_uint64(&pk, id);
+    if (kind == FRAME_CALL)
+        run_call(out, &pk, &r);
+    else
+        run_eval(out, &pk, &r, kind == FRAME_EXEC);
+    frame_end(out, start);
+    return 0;
+}
+
+int pyrun_init(char **path, size_t npath, bool allow_eval)
+{
+    PyObject *sys_path, *mod, *entry;
+    size_t i;
+
+    sys_path = PySys_GetObject("path"); /* borrowed */
+    for (i = npath; i-- > 0;) {
+        entry = PyUnicode_DecodeFSDefault(path[i]);
+        if (entry == NULL || sys_path == NULL || PyList_Insert(sys_path, 0, entry) != 0)
+            goto fail;
+        Py_DECREF(entry);
+    }
+    if ((mod = PyImport_ImportModule("pkgutil")) == NULL)
+        goto fail;
+    resolve_name = PyObject_GetAttrString(mod, "resolve_name");
+    Py_DECREF(mod);
+    if ((mod = PyImport_ImportModule("traceback")) == NULL)
+        goto fail;
+    format_exc = PyObject_GetAttrString(mod, "format_exception");
+    Py_DECREF(mod);
+    eval_globals = PyDict_New();
+    if (resolve_name == NULL || format_exc == NULL || eval_globals == NULL ||
+        PyDict_SetItemString(eval_globals, "__builtins__", PyEval_GetBuiltins()) != 0)
+        goto fail;
+    eval_allowed = allow_eval;
+    return 0;
+fail:
+    PyErr_Print();
+    return -1;
+}
+
+void pyrun_fini(void)
+{
+    cache_clear();
+    Py_CLEAR(resolve_name);
+    Py_CLEAR(format_exc);
+    Py_CLEAR(eval_globals);
+}

@@ -1,0 +1,311 @@
+/* rpc: MessagePack-RPC envelope decoding and response packing. See rpc.h. */
+#include "rpc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Type name of the item at r, for error messages; does not move r. */
+static const char *peek_type(const struct mpk_reader *r)
+{
+    struct mpk_reader copy = *r;
+    struct mpk_item it;
+
+    if (mpk_read(&copy, &it) != 0)
+        return "nothing";
+    return mpk_type_name(it.type);
+}
+
+int rpc_read_name(struct mpk_reader *r, struct rpc_str *s)
+{
+    struct mpk_reader save = *r;
+    struct mpk_item it;
+
+    if (mpk_read(r, &it) != 0)
+        return -1;
+    if (it.type != MPK_STR && it.type != MPK_BIN) {
+        *r = save;
+        return -1;
+    }
+    s->ptr = it.v.s.ptr;
+    s->len = it.v.s.len;
+    return 0;
+}
+
+bool rpc_str_eq(struct rpc_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+/* Reads the raw bytes of the next whole object. */
+static int read_raw(struct mpk_reader *r, struct rpc_raw *raw)
+{
+    const char *start = r->p;
+
+    if (mpk_skip(r) != 0)
+        return -1;
+    raw->ptr = start;
+    raw->len = (size_t)(r->p - start);
+    return 0;
+}
+
+int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t errlen)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    const char *start;
+    uint32_t n;
+
+    memset(m, 0, sizeof *m);
+    mpk_reader_init(&r, buf, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY)
+        return fail(err, errlen, "a message must be an array [type, msgid, method, params], got %s",
+                    peek_type(&(struct mpk_reader){buf, buf + len}));
+    n = it.v.n;
+    if (n < 3 || n > 4)
+        return fail(err, errlen, "a message must be an array of 3 or 4 items, got %u", n);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u > 2)
+        return fail(err, errlen, "message type must be 0 (request) or 2 (notification)");
+    m->type = (int)it.v.u;
+    if (m->type == RPC_NOTIFY) {
+        if (n != 3)
+            return fail(err, errlen, "a notification must be [2, method, params], got %u items", n);
+    } else {
+        start = r.p;
+        if (n != 4)
+            return fail(err, errlen, "a request must be [0, msgid, method, params], got %u items", n);
+        if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u > UINT32_MAX) {
+            r.p = start;
+            return fail(err, errlen, "msgid must be an unsigned 32-bit integer, got %s",
+                        it.type == MPK_UINT ? "a larger integer" : peek_type(&r));
+        }
+        m->msgid.ptr = start;
+        m->msgid.len = (size_t)(r.p - start);
+        if (m->type == RPC_RESPONSE)
+            return fail(err, errlen, "the daemon takes requests and notifications, not responses");
+    }
+    if (rpc_read_name(&r, &m->method) != 0)
+        return fail(err, errlen, "method must be a str or bin, got %s", peek_type(&r));
+    if (m->method.len == 0)
+        return fail(err, errlen, "method must not be empty");
+    start = r.p;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY)
+        return fail(err, errlen, "params must be an array, got %s",
+                    peek_type(&(struct mpk_reader){start, buf + len}));
+    r.p = start;
+    m->nparams = it.v.n;
+    if (read_raw(&r, &m->params) != 0)
+        return fail(err, errlen, "params: truncated");
+    if (r.p != buf + len)
+        return fail(err, errlen, "trailing bytes after the message");
+    return 0;
+}
+
+static int check_name(struct rpc_str s, const char *what, char *err, size_t errlen)
+{
+    if (s.len == 0)
+        return fail(err, errlen, "%s must not be empty", what);
+    if (s.len > RPC_NAME_MAX)
+        return fail(err, errlen, "%s is longer than %d bytes", what, RPC_NAME_MAX);
+    if (memchr(s.ptr, '\0', s.len) != NULL)
+        return fail(err, errlen, "%s contains a NUL byte", what);
+    return 0;
+}
+
+/* Reads opts: a map with "pool" (str) and "timeout" (number > 0), or nil. */
+static int parse_opts(struct mpk_reader *r, struct rpc_call *c, char *err, size_t errlen)
+{
+    struct mpk_item it;
+    struct rpc_str key, pool;
+    uint32_t i, n;
+
+    if (mpk_read(r, &it) != 0)
+        return fail(err, errlen, "opts: truncated");
+    if (it.type == MPK_NIL)
+        return 0;
+    if (it.type != MPK_MAP)
+        return fail(err, errlen, "opts must be a map or nil, got %s", mpk_type_name(it.type));
+    n = it.v.n;
+    for (i = 0; i < n; i++) {
+        if (rpc_read_name(r, &key) != 0)
+            return fail(err, errlen, "opts keys must be str, got %s", peek_type(r));
+        if (rpc_str_eq(key, "pool")) {
+            if (rpc_read_name(r, &pool) != 0)
+                return fail(err, errlen, "opts.pool must be a str, got %s", peek_type(r));
+            if (check_name(pool, "opts.pool", err, errlen) != 0)
+                return -1;
+            c->pool = pool;
+        } else if (rpc_str_eq(key, "timeout")) {
+            if (mpk_read(r, &it) != 0)
+                return fail(err, errlen, "opts.timeout: truncated");
+            if (it.type == MPK_NIL)
+                continue;
+            if (it.type == MPK_UINT)
+                c->timeout = (double)it.v.u;
+            else if (it.type == MPK_FLOAT)
+                c->timeout = it.v.f;
+            else
+                return fail(err, errlen, "opts.timeout must be a number of seconds, got %s",
+                            mpk_type_name(it.type));
+            if (!(c->timeout > 0) || c->timeout > 1e7)
+                return fail(err, errlen, "opts.timeout must be between 0 and 1e7 seconds");
+        } else {
+            return fail(err, errlen, "unknown option '%.*s' (known: pool, timeout)",
+                        (int)(key.len > 64 ? 64 : key.len), key.ptr);
+        }
+    }
+    return 0;
+}
+
+/* Checks that every item of a map's args_list is an array. */
+static int check_args_list(struct rpc_raw list, char *err, size_t errlen)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    uint32_t i, n;
+
+    mpk_reader_init(&r, list.ptr, list.len);
+    if (mpk_read(&r, &it) != 0)
+        return fail(err, errlen, "args_list: truncated");
+    n = it.v.n;
+    for (i = 0; i < n; i++) {
+        const char *start = r.p;
+
+        if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY)
+            return fail(err, errlen, "args_list[%u] must be an array of arguments, got %s", i,
+                        peek_type(&(struct mpk_reader){start, list.ptr + list.len}));
+        r.p = start;
+        if (mpk_skip(&r) != 0)
+            return fail(err, errlen, "args_list[%u]: truncated", i);
+    }
+    return 0;
+}
+
+int rpc_parse_call(const struct rpc_msg *m, enum rpc_call_kind kind, struct rpc_call *c,
+                   char *err, size_t errlen)
+{
+    const char *what = kind == RPC_MAP ? "args_list" : "args";
+    struct mpk_reader r;
+    struct mpk_item it;
+    const char *start;
+
+    memset(c, 0, sizeof *c);
+    if (m->nparams < 2 || m->nparams > 5)
+        return fail(err, errlen, "params must be [module, function, %s, kwargs?, opts?], got %u items",
+                    what, m->nparams);
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (rpc_read_name(&r, &c->module) != 0)
+        return fail(err, errlen, "module must be a str, got %s", peek_type(&r));
+    if (check_name(c->module, "module", err, errlen) != 0)
+        return -1;
+    if (rpc_read_name(&r, &c->function) != 0)
+        return fail(err, errlen, "function must be a str, got %s", peek_type(&r));
+    if (check_name(c->function, "function", err, errlen) != 0)
+        return -1;
+    if (m->nparams >= 3) {
+        start = r.p;
+        if (mpk_read(&r, &it) != 0 || (it.type != MPK_ARRAY && it.type != MPK_NIL))
+            return fail(err, errlen, "%s must be an array, got %s", what,
+                        peek_type(&(struct mpk_reader){start, r.end}));
+        if (it.type == MPK_ARRAY) {
+            c->nargs = it.v.n;
+            r.p = start;
+            read_raw(&r, &c->args);
+        }
+    }
+    if (kind == RPC_MAP && c->args.ptr == NULL)
+        return fail(err, errlen, "map needs an args_list array");
+    if (kind == RPC_MAP && check_args_list(c->args, err, errlen) != 0)
+        return -1;
+    if (m->nparams >= 4) {
+        start = r.p;
+        if (mpk_read(&r, &it) != 0 || (it.type != MPK_MAP && it.type != MPK_NIL))
+            return fail(err, errlen, "kwargs must be a map or nil, got %s",
+                        peek_type(&(struct mpk_reader){start, r.end}));
+        if (it.type == MPK_MAP && it.v.n > 0) {
+            r.p = start;
+            read_raw(&r, &c->kwargs);
+        }
+    }
+    if (m->nparams == 5 && parse_opts(&r, c, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+bool rpc_is_shorthand(struct rpc_str method)
+{
+    return memchr(method.ptr, '.', method.len) != NULL || memchr(method.ptr, ':', method.len) != NULL;
+}
+
+int rpc_parse_shorthand(const struct rpc_msg *m, struct rpc_call *c, char *err, size_t errlen)
+{
+    const char *s = m->method.ptr;
+    const char *cut = memchr(s, ':', m->method.len);
+    uint32_t i;
+
+    memset(c, 0, sizeof *c);
+    if (cut == NULL) {
+        for (i = m->method.len; i > 0 && s[i - 1] != '.'; i--)
+            ;
+        cut = s + i - 1;
+    }
+    c->module = (struct rpc_str){s, (uint32_t)(cut - s)};
+    c->function = (struct rpc_str){cut + 1, (uint32_t)(m->method.len - c->module.len - 1)};
+    if (check_name(c->module, "module (before the last '.' or ':' of the method)", err, errlen) != 0 ||
+        check_name(c->function, "function (after the last '.' or ':' of the method)", err, errlen) != 0)
+        return -1;
+    c->args = m->params;
+    c->nargs = m->nparams;
+    return 0;
+}
+
+void rpc_pack_cstr(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void rpc_pack_response_head(msgpack_packer *pk, struct rpc_raw msgid)
+{
+    static const char head[2] = {(char)0x94, 0x01};
+
+    pk->callback(pk->data, head, 2);
+    if (msgid.ptr != NULL)
+        pk->callback(pk->data, msgid.ptr, msgid.len);
+    else
+        msgpack_pack_nil(pk);
+}
+
+void rpc_pack_error(msgpack_packer *pk, const char *type, const char *message)
+{
+    msgpack_pack_map(pk, 3);
+    rpc_pack_cstr(pk, "type");
+    rpc_pack_cstr(pk, type);
+    rpc_pack_cstr(pk, "message");
+    rpc_pack_cstr(pk, message);
+    rpc_pack_cstr(pk, "traceback");
+    msgpack_pack_nil(pk);
+}
+
+void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const char *type,
+                             const char *message)
+{
+    rpc_pack_response_head(pk, msgid);
+    rpc_pack_error(pk, type, message);
+    msgpack_pack_nil(pk);
+}

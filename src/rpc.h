@@ -1,0 +1,96 @@
+/* rpc: the MessagePack-RPC envelope, decoded without copying.
+ *
+ * rpc_decode reads [type, msgid, method, params] from one complete message and
+ * points into it; rpc_parse_call reads the params of "call"/"map" and the
+ * shorthand form. Argument bytes are never decoded here: they are located and
+ * relayed as they arrived. The response helpers pack answers with msgpack-c. */
+#ifndef PYRPOOL_RPC_H
+#define PYRPOOL_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "mpk.h"
+
+#define RPC_REQUEST 0
+#define RPC_RESPONSE 1
+#define RPC_NOTIFY 2
+
+/* Longest module or function name accepted. */
+#define RPC_NAME_MAX 255
+/* Longest msgid encoding: a uint32 is at most 5 bytes. */
+#define RPC_MSGID_MAX 5
+
+struct rpc_str {
+    const char *ptr;
+    uint32_t len;
+};
+
+/* One object's bytes as received; ptr is NULL when absent. */
+struct rpc_raw {
+    const char *ptr;
+    size_t len;
+};
+
+struct rpc_msg {
+    int type;
+    struct rpc_raw msgid;  /* the msgid's own bytes; ptr NULL if it was unusable */
+    struct rpc_str method;
+    struct rpc_raw params; /* the params array */
+    uint32_t nparams;
+};
+
+/* Decodes the envelope of one complete message (buf, len). Returns 0, or -1
+ * with a message in err when the shape is wrong; m->msgid is set whenever a
+ * valid uint32 msgid was found, so the caller can still answer. */
+int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t errlen);
+
+enum rpc_call_kind { RPC_CALL, RPC_MAP };
+
+struct rpc_call {
+    struct rpc_str module;
+    struct rpc_str function;
+    struct rpc_raw args;   /* call: the positional args array; map: the list of them */
+    uint32_t nargs;        /* items in args */
+    struct rpc_raw kwargs; /* a map, or ptr NULL */
+    struct rpc_str pool;   /* opts.pool; len 0 when not given */
+    double timeout;        /* opts.timeout in seconds; 0 when not given */
+};
+
+/* Reads the params of "call" or "map": [module, function, args, kwargs?, opts?].
+ * Returns 0 or -1 with err set. */
+int rpc_parse_call(const struct rpc_msg *m, enum rpc_call_kind kind, struct rpc_call *c,
+                   char *err, size_t errlen);
+
+/* True when the method name is a shorthand call ("math.sqrt", "os.path:join"). */
+bool rpc_is_shorthand(struct rpc_str method);
+
+/* Reads a shorthand request: the method splits at ':' if it has one, else at
+ * the last '.'; params are the positional args. Returns 0 or -1 with err set. */
+int rpc_parse_shorthand(const struct rpc_msg *m, struct rpc_call *c, char *err, size_t errlen);
+
+/* Reads one str or bin item (names may arrive as either). Returns 0, or -1 if
+ * the item is another type or the data ends. */
+int rpc_read_name(struct mpk_reader *r, struct rpc_str *s);
+
+/* True when s equals the NUL-terminated lit. */
+bool rpc_str_eq(struct rpc_str s, const char *lit);
+
+/* Packs [1, msgid, and leaves the error and result to the caller. A NULL msgid
+ * packs nil (a request whose msgid could not be read). */
+void rpc_pack_response_head(msgpack_packer *pk, struct rpc_raw msgid);
+
+/* Packs the daemon's own error map {"type", "message", "traceback": nil}. */
+void rpc_pack_error(msgpack_packer *pk, const char *type, const char *message);
+
+/* Packs a whole error response: [1, msgid, {type, message, traceback}, nil]. */
+void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const char *type,
+                             const char *message);
+
+/* Packs a str from a NUL-terminated string. */
+void rpc_pack_cstr(msgpack_packer *pk, const char *s);
+
+#endif
