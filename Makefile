@@ -3,6 +3,7 @@
 #   make test    install what is missing, build, run every test
 #   make SANITIZE=1 test    the same under AddressSanitizer + UBSan
 #   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
+#   make bench   the daemon side by side with the alternatives (bench/RESULTS.md)
 
 PYTHON    := /usr/bin/python3
 CC        ?= cc
@@ -60,6 +61,10 @@ unit-bins: $(UNIT_TESTS:%=$(BUILD)/%)
 unit: unit-bins
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; timeout 60 ./$(BUILD)/$$t; done
 
+bench: deps
+	@$(MAKE) --no-print-directory all bench-bins
+	$(PYTHON) bench/run.py
+
 e2e: all
 	cd tests/e2e && timeout 900 $(PYTHON) -m pytest -p no:cacheprovider -q --timeout=120 \
 	    $(if $(VALGRIND),--valgrind) $(PYTEST_ARGS) .
@@ -91,4 +96,5 @@ $(BUILD)/master $(BUILD)/exec:
 clean:
 	rm -rf $(BUILD)
 
+-include bench/bench.mk
 -include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)

@@ -1,0 +1,189 @@
+/* Unit tests for config loading (src/config.c): good files, and bad ones
+ * with the exact error text an operator sees. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char dir[] = "/tmp/pyrpool-config-test-XXXXXX";
+static char path[300];
+
+/* Writes text to the test config file and loads it with 4 CPUs. */
+static int load(const char *text, struct config *cfg, char *err)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    err[0] = '\0';
+    return config_load(path, 4, cfg, err, CONFIG_ERR_LEN);
+}
+
+/* Asserts that text fails with "<path>:<where>" as the error. */
+static void expect_error(const char *text, const char *where)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN], want[CONFIG_ERR_LEN];
+
+    assert_int_equal(load(text, &cfg, err), -1);
+    snprintf(want, sizeof want, "%s:%s", path, where);
+    assert_string_equal(err, want);
+}
+
+static void test_full_config(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN], want[400];
+
+    (void)state;
+    assert_int_equal(load("listen:\n"
+                          "  - unix: run/pyrpoold.sock\n"
+                          "  - tcp: 127.0.0.1:7717\n"
+                          "  - tcp: \"[::1]:7718\"\n"
+                          "pools:\n"
+                          "  default: {size: auto, mode: process}\n"
+                          "  io:      {size: 10,  mode: process}\n"
+                          "  gpu:     {size: 2}\n"
+                          "python:\n"
+                          "  path: [examples, /opt/lib]\n"
+                          "  allow_eval: true\n"
+                          "routes:\n"
+                          "  requests: io\n"
+                          "  \"json:dumps\": default\n"
+                          "limits:\n"
+                          "  max_message_size: 8MiB\n",
+                          &cfg, err),
+                     0);
+    assert_int_equal(cfg.nlisten, 3);
+    assert_int_equal(cfg.listen[0].kind, LISTEN_UNIX);
+    snprintf(want, sizeof want, "%s/run/pyrpoold.sock", dir);
+    assert_string_equal(cfg.listen[0].path, want);
+    assert_int_equal(cfg.listen[1].kind, LISTEN_TCP);
+    assert_string_equal(cfg.listen[1].host, "127.0.0.1");
+    assert_int_equal(cfg.listen[1].port, 7717);
+    assert_string_equal(cfg.listen[2].host, "::1");
+    assert_int_equal(cfg.listen[2].port, 7718);
+    assert_int_equal(cfg.npools, 3);
+    assert_string_equal(cfg.pools[0].name, "default");
+    assert_int_equal(cfg.pools[0].size, 4);
+    assert_string_equal(cfg.pools[1].name, "io");
+    assert_int_equal(cfg.pools[1].size, 10);
+    assert_string_equal(cfg.pools[2].name, "gpu");
+    assert_int_equal(cfg.pools[2].size, 2);
+    assert_int_equal(cfg.npython_path, 2);
+    snprintf(want, sizeof want, "%s/examples", dir);
+    assert_string_equal(cfg.python_path[0], want);
+    assert_string_equal(cfg.python_path[1], "/opt/lib");
+    assert_true(cfg.allow_eval);
+    assert_int_equal(cfg.nroutes, 2);
+    assert_string_equal(cfg.routes[0].module, "requests");
+    assert_null(cfg.routes[0].function);
+    assert_string_equal(cfg.routes[0].pool, "io");
+    assert_string_equal(cfg.routes[1].module, "json");
+    assert_string_equal(cfg.routes[1].function, "dumps");
+    assert_int_equal(cfg.max_message_size, 8u << 20);
+    config_free(&cfg);
+}
+
+static void test_minimal_config_gets_defaults(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(load("listen:\n  - unix: /tmp/x.sock\n", &cfg, err), 0);
+    assert_int_equal(cfg.npools, 2);
+    assert_int_equal(config_find_pool(&cfg, "default")->size, 4);
+    assert_int_equal(config_find_pool(&cfg, "io")->size, CONFIG_DEFAULT_IO_SIZE);
+    assert_false(cfg.allow_eval);
+    assert_int_equal(cfg.max_message_size, CONFIG_DEFAULT_MAX_MESSAGE);
+    assert_null(config_find_pool(&cfg, "gpu"));
+    config_free(&cfg);
+}
+
+static void test_missing_file(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(config_load("/nonexistent/pyrpoold.yaml", 2, &cfg, err, sizeof err), -1);
+    assert_string_equal(err, "/nonexistent/pyrpoold.yaml: cannot open: No such file or directory");
+}
+
+static void test_bad_files(void **state)
+{
+    (void)state;
+    expect_error("", " the file is empty (at least 'listen:' is needed)");
+    expect_error("lisen:\n  - unix: a\n",
+                 "1:1: (top level): unknown key 'lisen' (expected one of: listen, pools, python, routes, limits)");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {size: ten}\n",
+                 "3:14: pools.io.size: expected a number of executors or 'auto', got 'ten'");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {size: -1}\n",
+                 "3:14: pools.io.size: -1 executors is out of range (1 to 1024)");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: thread}\n",
+                 "3:23: pools.io.mode: mode 'thread' is not available in this build (use 'process')");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode)");
+    expect_error("listen: [{unix: a}]\npools:\n  \"bad name\": {size: 1}\n",
+                 "3:3: pools: pool name 'bad name' must be 1 to 63 letters, digits, '_' or '-'");
+    expect_error("listen: [{unix: a}]\nroutes:\n  requests: nosuchpool\n",
+                 "3:13: routes: no pool named 'nosuchpool'");
+    expect_error("listen: [{unix: a}]\nroutes:\n  \"json:\": io\n",
+                 "3:3: routes: 'json:' is not a module name or \"module:function\"");
+    expect_error("listen:\n  - tcp: 127.0.0.1:99999\n",
+                 "2:10: listen.tcp: port must be 1 to 65535, got '99999'");
+    expect_error("listen:\n  - tcp: localhost\n", "2:10: listen.tcp: expected HOST:PORT, got 'localhost'");
+    expect_error("listen:\n  - udp: 1.2.3.4:5\n",
+                 "2:5: listen: unknown listener kind 'udp' (expected unix or tcp)");
+    expect_error("listen: [{unix: a}]\npython:\n  allow_eval: maybe\n",
+                 "3:15: python.allow_eval: expected true or false, got 'maybe'");
+    expect_error("listen: [{unix: a}]\npython:\n  path: examples\n",
+                 "3:9: python.path: expected a list of folders, got a scalar");
+    expect_error("listen: [{unix: a}]\nlimits:\n  max_message_size: 12XB\n",
+                 "3:21: limits.max_message_size: expected a size in bytes (e.g. 65536 or 64MiB), got '12XB'");
+    expect_error("listen: [{unix: a}]\nlimits:\n  max_message_size: 10\n",
+                 "3:21: limits.max_message_size: '10' is out of range (1024 to 2147483648 bytes)");
+    expect_error("listen: [{unix: a}]\nlisten: [{unix: b}]\n", "2:1: (top level): duplicate key 'listen'");
+    expect_error("listen: [{unix: a}\n", "2:1: invalid YAML: did not find expected ',' or ']'");
+    expect_error("pools: {}\n", "1:1: listen: at least one listener is needed");
+    expect_error("- a\n- b\n", "1:1: (top level): expected a mapping, got a list");
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, sizeof path, "%s/pyrpoold.yaml", dir);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_minimal_config_gets_defaults),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_bad_files),
+    };
+
+    return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
+}

@@ -1,0 +1,362 @@
+/* Unit tests for the MessagePack cursor/scanner (src/mpk.c) and the
+ * MessagePack-RPC envelope decoder (src/rpc.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#include "mpk.h"
+#include "rpc.h"
+
+static msgpack_sbuffer sb;
+static msgpack_packer pk;
+
+static int setup(void **state)
+{
+    (void)state;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    msgpack_sbuffer_destroy(&sb);
+    return 0;
+}
+
+static void str(const char *s)
+{
+    msgpack_pack_str_with_body(&pk, s, strlen(s));
+}
+
+static void bin(const char *s)
+{
+    msgpack_pack_bin_with_body(&pk, s, strlen(s));
+}
+
+/* Packs [0, msgid, method, [...]] leaving params to the caller. */
+static void request(uint32_t msgid, const char *method, size_t nparams)
+{
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, 0);
+    msgpack_pack_uint32(&pk, msgid);
+    str(method);
+    msgpack_pack_array(&pk, nparams);
+}
+
+static void test_scan_whole_and_split(void **state)
+{
+    static char big[70000];
+    struct mpk_scan s;
+    size_t i, len;
+    ssize_t n;
+
+    (void)state;
+    request(7, "call", 3);
+    str("math");
+    str("sqrt");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_bin(&pk, 70000);
+    msgpack_pack_bin_body(&pk, big, sizeof big);
+    len = sb.size;
+    mpk_scan_reset(&s);
+    assert_int_equal(mpk_scan(&s, sb.data, len, 1 << 20), (ssize_t)len);
+    /* one byte at a time, resuming */
+    mpk_scan_reset(&s);
+    for (i = 1; i < len; i++)
+        assert_int_equal(mpk_scan(&s, sb.data, i, 1 << 20), 0);
+    assert_int_equal(mpk_scan(&s, sb.data, len, 1 << 20), (ssize_t)len);
+    /* with the next message behind it, only the first is measured */
+    msgpack_pack_nil(&pk);
+    mpk_scan_reset(&s);
+    assert_int_equal(mpk_scan(&s, sb.data, sb.size, 1 << 20), (ssize_t)len);
+    /* too big for the limit: refused as soon as the header says so */
+    mpk_scan_reset(&s);
+    n = mpk_scan(&s, sb.data, 40, 1000);
+    assert_int_equal(n, MPK_ETOOBIG);
+}
+
+static void test_scan_errors(void **state)
+{
+    struct mpk_scan s;
+    char deep[MPK_MAX_DEPTH + 2];
+
+    (void)state;
+    mpk_scan_reset(&s);
+    assert_int_equal(mpk_scan(&s, "\xc1", 1, 100), MPK_EBAD);
+    mpk_scan_reset(&s);
+    assert_int_equal(mpk_scan(&s, "\x92\x01\xc1", 3, 100), MPK_EBAD);
+    memset(deep, 0x91, sizeof deep); /* [[[[...]]]] past the depth limit */
+    mpk_scan_reset(&s);
+    assert_int_equal(mpk_scan(&s, deep, sizeof deep, 1000), MPK_EDEPTH);
+    /* a huge declared array with no data just waits for more */
+    mpk_scan_reset(&s);
+    assert_int_equal(mpk_scan(&s, "\xdd\xff\xff\xff\xff", 5, 1 << 30), 0);
+}
+
+static void test_read_scalars(void **state)
+{
+    static const unsigned char data[] = {
+        0xc0, 0xc3, 0x7f, 0xe0, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xd0, 0x05, 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,
+        0xa2, 'h', 'i', 0xc4, 0x01, 0x00, 0xd4, 0x01, 0x02,
+    };
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    (void)state;
+    mpk_reader_init(&r, data, sizeof data);
+    assert_int_equal(mpk_read(&r, &it), 0);
+    assert_int_equal(it.type, MPK_NIL);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_BOOL && it.v.b);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_UINT && it.v.u == 127);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_INT && it.v.i == -32);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_UINT && it.v.u == UINT64_MAX);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_INT && it.v.i == INT64_MIN);
+    mpk_read(&r, &it); /* a positive int8 reads as unsigned */
+    assert_true(it.type == MPK_UINT && it.v.u == 5);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_FLOAT && it.v.f == 1.5);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_STR && it.v.s.len == 2 && memcmp(it.v.s.ptr, "hi", 2) == 0);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_BIN && it.v.s.len == 1);
+    mpk_read(&r, &it);
+    assert_true(it.type == MPK_EXT && it.v.s.ext_type == 1 && it.v.s.len == 1);
+    assert_int_equal(mpk_read(&r, &it), MPK_ETRUNC);
+}
+
+static void test_decode_call(void **state)
+{
+    struct rpc_msg m;
+    struct rpc_call c;
+    char err[256];
+
+    (void)state;
+    request(4294967295u, "call", 5);
+    str("json");
+    bin("dumps"); /* names may be bin */
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, 1);
+    str("b");
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_map(&pk, 1);
+    str("sort_keys");
+    msgpack_pack_true(&pk);
+    msgpack_pack_map(&pk, 2);
+    str("pool");
+    str("io");
+    str("timeout");
+    msgpack_pack_double(&pk, 5.0);
+    assert_int_equal(rpc_decode(sb.data, sb.size, &m, err, sizeof err), 0);
+    assert_int_equal(m.type, RPC_REQUEST);
+    assert_int_equal(m.msgid.len, 5);
+    assert_memory_equal(m.msgid.ptr, "\xce\xff\xff\xff\xff", 5);
+    assert_true(rpc_str_eq(m.method, "call"));
+    assert_int_equal(rpc_parse_call(&m, RPC_CALL, &c, err, sizeof err), 0);
+    assert_true(rpc_str_eq(c.module, "json"));
+    assert_true(rpc_str_eq(c.function, "dumps"));
+    assert_int_equal(c.nargs, 1);
+    assert_int_equal(c.args.len, 5); /* the args bytes exactly as sent */
+    assert_memory_equal(c.args.ptr, "\x91\x81\xa1\x62\x01", 5);
+    assert_non_null(c.kwargs.ptr);
+    assert_true(rpc_str_eq(c.pool, "io"));
+    assert_true(c.timeout == 5.0);
+}
+
+static void test_shorthand(void **state)
+{
+    struct rpc_msg m;
+    struct rpc_call c;
+    char err[256];
+
+    (void)state;
+    request(1, "os.path.join", 2);
+    str("a");
+    str("b");
+    assert_int_equal(rpc_decode(sb.data, sb.size, &m, err, sizeof err), 0);
+    assert_true(rpc_is_shorthand(m.method));
+    assert_int_equal(rpc_parse_shorthand(&m, &c, err, sizeof err), 0);
+    assert_true(rpc_str_eq(c.module, "os.path"));
+    assert_true(rpc_str_eq(c.function, "join"));
+    assert_int_equal(c.nargs, 2);
+    sb.size = 0;
+    request(1, "collections:OrderedDict.fromkeys", 0);
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_shorthand(&m, &c, err, sizeof err), 0);
+    assert_true(rpc_str_eq(c.module, "collections"));
+    assert_true(rpc_str_eq(c.function, "OrderedDict.fromkeys"));
+    sb.size = 0;
+    request(1, "math.", 0);
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_shorthand(&m, &c, err, sizeof err), -1);
+    assert_string_equal(err, "function (after the last '.' or ':' of the method) must not be empty");
+    assert_false(rpc_is_shorthand((struct rpc_str){"ping", 4}));
+}
+
+/* Decodes sb and expects failure with err text and the given msgid presence. */
+static void expect_bad(const char *want, bool has_msgid)
+{
+    struct rpc_msg m;
+    char err[256];
+
+    assert_int_equal(rpc_decode(sb.data, sb.size, &m, err, sizeof err), -1);
+    assert_string_equal(err, want);
+    assert_int_equal(m.msgid.ptr != NULL, has_msgid);
+    sb.size = 0;
+}
+
+static void test_bad_envelopes(void **state)
+{
+    (void)state;
+    str("hello");
+    expect_bad("a message must be an array [type, msgid, method, params], got str", false);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 1);
+    expect_bad("a message must be an array of 3 or 4 items, got 2", false);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 7);
+    msgpack_pack_int(&pk, 1);
+    str("x");
+    msgpack_pack_array(&pk, 0);
+    expect_bad("message type must be 0 (request) or 2 (notification)", false);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    str("id");
+    str("ping");
+    msgpack_pack_array(&pk, 0);
+    expect_bad("msgid must be an unsigned 32-bit integer, got str", false);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_uint64(&pk, 1ull << 32);
+    str("ping");
+    msgpack_pack_array(&pk, 0);
+    expect_bad("msgid must be an unsigned 32-bit integer, got a larger integer", false);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 9);
+    msgpack_pack_int(&pk, 3);
+    msgpack_pack_array(&pk, 0);
+    expect_bad("method must be a str or bin, got int", true);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 9);
+    str("call");
+    str("params");
+    expect_bad("params must be an array, got str", true);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_int(&pk, 9);
+    str("call");
+    expect_bad("a request must be [0, msgid, method, params], got 3 items", false);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, 9);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
+    expect_bad("the daemon takes requests and notifications, not responses", true);
+}
+
+static void test_bad_call_params(void **state)
+{
+    struct rpc_msg m;
+    struct rpc_call c;
+    char err[256];
+
+    (void)state;
+    request(3, "call", 1);
+    str("math");
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_call(&m, RPC_CALL, &c, err, sizeof err), -1);
+    assert_string_equal(err, "params must be [module, function, args, kwargs?, opts?], got 1 items");
+    sb.size = 0;
+    request(3, "call", 3);
+    str("math");
+    str("sqrt");
+    str("16");
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_call(&m, RPC_CALL, &c, err, sizeof err), -1);
+    assert_string_equal(err, "args must be an array, got str");
+    sb.size = 0;
+    request(3, "call", 5);
+    str("math");
+    str("sqrt");
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_map(&pk, 1);
+    str("retries");
+    msgpack_pack_int(&pk, 3);
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_call(&m, RPC_CALL, &c, err, sizeof err), -1);
+    assert_string_equal(err, "unknown option 'retries' (known: pool, timeout)");
+    sb.size = 0;
+    request(3, "call", 5);
+    str("math");
+    str("sqrt");
+    msgpack_pack_array(&pk, 0);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_map(&pk, 1);
+    str("timeout");
+    msgpack_pack_int(&pk, -1);
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_call(&m, RPC_CALL, &c, err, sizeof err), -1);
+    assert_string_equal(err, "opts.timeout must be a number of seconds, got int");
+    sb.size = 0;
+    request(3, "call", 3);
+    str("");
+    str("sqrt");
+    msgpack_pack_array(&pk, 0);
+    rpc_decode(sb.data, sb.size, &m, err, sizeof err);
+    assert_int_equal(rpc_parse_call(&m, RPC_CALL, &c, err, sizeof err), -1);
+    assert_string_equal(err, "module must not be empty");
+}
+
+static void test_pack_error_response(void **state)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    struct rpc_raw msgid = {"\x2a", 1};
+
+    (void)state;
+    rpc_pack_error_response(&pk, msgid, "BadRequest", "nope");
+    msgpack_unpacked_init(&u);
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, sb.size);
+    assert_int_equal(u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(u.data.via.array.size, 4);
+    assert_int_equal(u.data.via.array.ptr[1].via.u64, 42);
+    assert_int_equal(u.data.via.array.ptr[2].type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(u.data.via.array.ptr[2].via.map.size, 3);
+    assert_int_equal(u.data.via.array.ptr[3].type, MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy(&u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_scan_whole_and_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_scalars, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decode_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shorthand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_envelopes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_call_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pack_error_response, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
+}
