@@ -32,6 +32,7 @@ struct call *call_new(void)
     c->conn = NULL;
     c->pool = NULL;
     c->ex = NULL;
+    c->job = NULL;
     return c;
 }
 

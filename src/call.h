@@ -17,6 +17,7 @@
 struct conn;
 struct pool;
 struct executor;
+struct map_job;
 
 struct call {
     struct call *next, *prev;  /* pool queue or executor's in-flight list */
@@ -26,6 +27,8 @@ struct call {
     struct executor *ex;       /* running on, or NULL while queued */
     uint8_t msgid_len;
     char msgid[RPC_MSGID_MAX]; /* the client's msgid bytes, echoed verbatim */
+    struct map_job *job;       /* set when this call is one chunk of a map */
+    uint32_t chunk;            /* which chunk */
     msgpack_sbuffer frame;     /* the executor frame, prefix included */
 };
 

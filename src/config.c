@@ -462,8 +462,27 @@ static int parse_max_message(struct ctx *c, const char *path, yaml_node_t *v, vo
     return parse_size(c, path, v, 1024, (size_t)1 << 31, &((struct config *)target)->max_message_size);
 }
 
+static int parse_handback(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    const char *s = scalar(v);
+    char *end;
+    long n;
+
+    if (s == NULL)
+        return fail_at(c, v, "%s: expected milliseconds, got %s", path, kind_name(v));
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return fail_at(c, v, "%s: expected milliseconds, got '%s'", path, s);
+    if (n < 1 || n > 60000)
+        return fail_at(c, v, "%s: %ld ms is out of range (1 to 60000)", path, n);
+    ((struct config *)target)->handback_ms = (unsigned)n;
+    return 0;
+}
+
 static const struct key_spec limit_keys[] = {
     {"max_message_size", parse_max_message},
+    {"handback_ms", parse_handback},
     {NULL, NULL},
 };
 
@@ -530,6 +549,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     memset(cfg, 0, sizeof *cfg);
     cfg->file = xstrdup(file);
     cfg->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE;
+    cfg->handback_ms = CONFIG_DEFAULT_HANDBACK_MS;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
     if (set_dir(cfg, file, err, errlen) != 0) {

@@ -35,6 +35,7 @@ struct daemon {
     uv_check_t flush_check;
     struct conn *dirty_conns;         /* conns with output to flush */
     struct executor *dirty_executors; /* executors with frames to flush */
+    struct pool *dirty_pools;         /* pools with calls to hand out */
 
     uv_signal_t sigint, sigterm;
     bool hooks_started;               /* flush hooks and signals are set */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mpk.h"
 #include "pool.h"
+#include "reply.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -88,11 +89,8 @@ static void fail_running(struct executor *ex, const char *why)
     snprintf(msg, sizeof msg, "executor %s/%d (pid %d) %s while running this call", ex->pool->name,
              ex->index, ex->pid, why);
     while ((c = call_list_pop(&ex->running)) != NULL) {
-        if (!c->conn->closing)
-            conn_respond_error(c->conn, call_msgid(c), "WorkerCrashed", msg);
         ex->pool->failed++;
-        conn_call_done(c->conn);
-        call_free(c);
+        reply_error(c, "WorkerCrashed", msg);
     }
 }
 
@@ -170,6 +168,23 @@ static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
     uv_close((uv_handle_t *)proc, on_proc_closed);
 }
 
+static struct call *find_running(struct executor *ex, uint64_t id)
+{
+    struct call *c;
+
+    for (c = ex->running.head; c != NULL && c->id != id; c = c->next)
+        ;
+    return c;
+}
+
+static void maybe_idle(struct executor *ex)
+{
+    if (ex->running.len == 0 && ex->state == EX_BUSY) {
+        set_state(ex, EX_IDLE);
+        pool_executor_idle(ex->pool, ex);
+    }
+}
+
 /* A RESULT frame: [1, call_id, error, result]. */
 static int on_result(struct executor *ex, struct mpk_reader *r)
 {
@@ -178,24 +193,45 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
 
     if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
         return -1;
-    for (c = ex->running.head; c != NULL && c->id != it.v.u; c = c->next)
-        ;
+    c = find_running(ex, it.v.u);
     if (c == NULL) {
         log_warn("executor %s/%d: result for unknown call %llu dropped", ex->pool->name, ex->index,
                  (unsigned long long)it.v.u);
         return 0;
     }
     call_list_remove(&ex->running, c);
-    if (!c->conn->closing)
-        conn_respond_raw(c->conn, call_msgid(c), r->p, (size_t)(r->end - r->p));
     ex->pool->completed++;
     ex->served++;
-    conn_call_done(c->conn);
-    call_free(c);
-    if (ex->running.len == 0) {
-        set_state(ex, EX_IDLE);
-        pool_executor_idle(ex->pool, ex);
+    reply_result(c, r->p, (size_t)(r->end - r->p));
+    maybe_idle(ex);
+    return 0;
+}
+
+/* A RETURN frame: [4, [call_id...]]: unstarted calls handed back because the
+ * call before them ran long. They go back to the front of the queue, in
+ * order, for another executor. */
+static int on_return(struct executor *ex, struct mpk_reader *r)
+{
+    struct mpk_item it;
+    struct call *c, *back[POOL_BATCH_MAX];
+    uint32_t i, n, kept = 0;
+
+    if (mpk_read(r, &it) != 0 || it.type != MPK_ARRAY)
+        return -1;
+    n = it.v.n;
+    for (i = 0; i < n; i++) {
+        if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
+            return -1;
+        c = find_running(ex, it.v.u);
+        if (c == NULL || kept == POOL_BATCH_MAX)
+            continue;
+        call_list_remove(&ex->running, c);
+        back[kept++] = c;
     }
+    log_debug("executor %s/%d: %u calls handed back", ex->pool->name, ex->index, kept);
+    while (kept > 0)
+        pool_requeue_front(ex->pool, back[--kept]);
+    maybe_idle(ex);
     return 0;
 }
 
@@ -211,6 +247,8 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
         return -1;
     if (it.v.u == FRAME_RESULT)
         return on_result(ex, &r);
+    if (it.v.u == FRAME_RETURN)
+        return on_return(ex, &r);
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
         log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->pid);
@@ -299,7 +337,9 @@ static void pack_init(struct executor *ex)
     start = frame_begin(&ex->out.buf);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 3);
+    msgpack_pack_map(&pk, 4);
+    rpc_pack_cstr(&pk, "handback_ms");
+    msgpack_pack_unsigned_int(&pk, cfg->handback_ms);
     rpc_pack_cstr(&pk, "name");
     rpc_pack_cstr(&pk, name);
     rpc_pack_cstr(&pk, "path");

@@ -2,19 +2,32 @@
  *
  * Started by the master with a socketpair on fd 3. Reads the INIT frame,
  * starts Debian's CPython with the configured sys.path, answers READY, then
- * loops: read every frame that has arrived (GIL released while waiting),
- * run each, and write all their RESULT frames with one write. It exits when
- * the master closes the socket, and dies with the master (PR_SET_PDEATHSIG). */
+ * serves batches: read every frame that has arrived (GIL released while
+ * waiting), run them in order, write all their RESULT frames with one write.
+ *
+ * DESIGN: batching must not hold a quick call behind a slow one. A watcher
+ * thread sleeps while nothing waits behind the running call; when calls are
+ * queued behind it, it wakes at the call's start + handback_ms and, if the
+ * same call still runs, writes the results finished so far and a RETURN
+ * frame handing the unstarted calls back to the master, which gives them to
+ * an idle executor. The queue, the running call's start and the output
+ * buffer are shared under one mutex; Python runs only on the main thread.
+ * It exits when the master closes the socket, and dies with the master
+ * (PR_SET_PDEATHSIG). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <msgpack.h>
@@ -33,7 +46,28 @@ struct init {
     char **path;
     size_t npath;
     bool allow_eval;
+    unsigned handback_ms;
 };
+
+/* A call read from the master and not run yet. */
+struct pending {
+    uint64_t id;
+    size_t off;     /* frame body in the read buffer */
+    size_t len;
+};
+
+/* Shared between the main thread and the watcher, under m. */
+static struct {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    struct pending *items;
+    size_t head, count, cap;   /* unstarted: items[head..count) */
+    bool running;
+    uint64_t seq;              /* bumped at each call start */
+    struct timespec started;
+    msgpack_sbuffer out;       /* whole frames not written yet */
+    unsigned handback_ms;
+} q = {.m = PTHREAD_MUTEX_INITIALIZER};
 
 /* Reads until buf holds one whole frame; returns its body length, 0 on EOF. */
 static int64_t read_frame(struct rbuf *in)
@@ -99,6 +133,9 @@ static int parse_init(const char *body, size_t len, struct init *init)
         } else if (key.v.s.len == 10 && memcmp(key.v.s.ptr, "allow_eval", 10) == 0 &&
                    it.type == MPK_BOOL) {
             init->allow_eval = it.v.b;
+        } else if (key.v.s.len == 11 && memcmp(key.v.s.ptr, "handback_ms", 11) == 0 &&
+                   it.type == MPK_UINT) {
+            init->handback_ms = (unsigned)it.v.u;
         } else {
             return -1;
         }
@@ -106,23 +143,21 @@ static int parse_init(const char *body, size_t len, struct init *init)
     return 0;
 }
 
-/* Writes all of buf; the GIL is released meanwhile. */
+/* Writes all of buf (blocking). */
 static int write_all(const char *buf, size_t len)
 {
-    ssize_t n = 0;
+    ssize_t n;
 
-    Py_BEGIN_ALLOW_THREADS
     while (len > 0) {
         n = write(MASTER_FD, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            break;
+            return -1;
         buf += n;
         len -= (size_t)n;
     }
-    Py_END_ALLOW_THREADS
-    return len == 0 ? 0 : -1;
+    return 0;
 }
 
 static int start_python(const char *argv0)
@@ -145,64 +180,219 @@ static int start_python(const char *argv0)
     return 0;
 }
 
-/* Runs every complete frame in in, answering into out. */
-static int run_frames(struct rbuf *in, msgpack_sbuffer *out)
+static void timespec_add_ms(struct timespec *t, unsigned ms)
 {
-    size_t off = 0;
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Under q.m: hands every unstarted call back to the master, after the
+ * results already finished. */
+static void hand_back(void)
+{
+    msgpack_packer pk;
+    size_t start, i;
+
+    msgpack_packer_init(&pk, &q.out, msgpack_sbuffer_write);
+    start = frame_begin(&q.out);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, FRAME_RETURN);
+    msgpack_pack_array(&pk, q.count - q.head);
+    for (i = q.head; i < q.count; i++)
+        msgpack_pack_uint64(&pk, q.items[i].id);
+    frame_end(&q.out, start);
+    q.head = q.count;
+    if (write_all(q.out.data, q.out.size) != 0)
+        _exit(0); /* the master is gone */
+    q.out.size = 0;
+}
+
+/* The watcher thread: see DESIGN at the top. */
+static void *watch(void *arg)
+{
+    struct timespec deadline;
+    uint64_t seq;
+    int rc;
+
+    (void)arg;
+    pthread_mutex_lock(&q.m);
+    for (;;) {
+        while (!(q.running && q.head < q.count))
+            pthread_cond_wait(&q.cv, &q.m);
+        seq = q.seq;
+        deadline = q.started;
+        timespec_add_ms(&deadline, q.handback_ms);
+        rc = 0;
+        while (rc != ETIMEDOUT && q.running && q.seq == seq && q.head < q.count)
+            rc = pthread_cond_timedwait(&q.cv, &q.m, &deadline);
+        if (rc == ETIMEDOUT && q.running && q.seq == seq && q.head < q.count)
+            hand_back();
+    }
+    return NULL;
+}
+
+/* Queues every complete frame in in from *parsed on. */
+static int queue_frames(struct rbuf *in, size_t *parsed)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
     int64_t body;
 
-    while (in->len - off >= FRAME_PREFIX) {
-        body = frame_body_len(in->data + off);
+    while (in->len - *parsed >= FRAME_PREFIX) {
+        body = frame_body_len(in->data + *parsed);
         if (body < 0)
             return -1;
-        if (in->len - off - FRAME_PREFIX < (size_t)body)
+        if (in->len - *parsed - FRAME_PREFIX < (size_t)body)
             break;
-        if (pyrun_frame(out, in->data + off + FRAME_PREFIX, (size_t)body) != 0)
+        mpk_reader_init(&r, in->data + *parsed + FRAME_PREFIX, (size_t)body);
+        if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || mpk_read(&r, &it) != 0 ||
+            mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
             return -1;
-        off += FRAME_PREFIX + (size_t)body;
+        pthread_mutex_lock(&q.m);
+        if (q.count == q.cap) {
+            q.cap = q.cap ? q.cap * 2 : 64;
+            q.items = realloc(q.items, q.cap * sizeof *q.items);
+            if (q.items == NULL)
+                abort();
+        }
+        q.items[q.count++] = (struct pending){it.v.u, *parsed + FRAME_PREFIX, (size_t)body};
+        pthread_mutex_unlock(&q.m);
+        *parsed += FRAME_PREFIX + (size_t)body;
     }
-    rbuf_consume(in, off);
     return 0;
+}
+
+/* Waits for bytes from the master (GIL released), then takes all that came.
+ * Returns 0, or -1 when the master is gone. */
+static int read_more(struct rbuf *in)
+{
+    struct pollfd pfd = {.fd = MASTER_FD, .events = POLLIN};
+    ssize_t n;
+    int got = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (;;) {
+        if (rbuf_reserve(in, READ_CHUNK) != 0) {
+            got = -1;
+            break;
+        }
+        n = recv(MASTER_FD, in->data + in->len, in->cap - in->len, MSG_DONTWAIT);
+        if (n > 0) {
+            in->len += (size_t)n;
+            got = 1;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN && !got) {
+            poll(&pfd, 1, -1);
+            continue;
+        }
+        if (n == 0 || (n < 0 && errno != EAGAIN))
+            got = -1;
+        break;
+    }
+    Py_END_ALLOW_THREADS
+    return got > 0 ? 0 : -1;
+}
+
+/* Runs the queued calls in order; their results go to q.out. */
+static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
+{
+    struct pending p;
+    msgpack_sbuffer tmp;
+
+    for (;;) {
+        pthread_mutex_lock(&q.m);
+        if (q.head == q.count) {
+            pthread_mutex_unlock(&q.m);
+            return 0;
+        }
+        p = q.items[q.head++];
+        q.running = true;
+        q.seq++;
+        clock_gettime(CLOCK_MONOTONIC, &q.started);
+        if (q.head < q.count)
+            pthread_cond_signal(&q.cv);
+        pthread_mutex_unlock(&q.m);
+
+        res->size = 0;
+        if (pyrun_frame(res, in->data + p.off, p.len) != 0)
+            return -1;
+
+        pthread_mutex_lock(&q.m);
+        if (q.out.size == 0) { /* hand the bytes over instead of copying them */
+            tmp = q.out;
+            q.out = *res;
+            *res = tmp;
+        } else {
+            msgpack_sbuffer_write(&q.out, res->data, res->size);
+        }
+        q.running = false;
+        pthread_mutex_unlock(&q.m);
+    }
 }
 
 static int serve(struct rbuf *in)
 {
-    msgpack_sbuffer out;
-    ssize_t n;
+    msgpack_sbuffer res;
+    size_t parsed = 0;
     int rc = 0;
 
-    msgpack_sbuffer_init(&out);
+    msgpack_sbuffer_init(&res);
     for (;;) {
-        if (run_frames(in, &out) != 0) {
+        if (queue_frames(in, &parsed) != 0 || run_queue(in, &res) != 0) {
             log_error("malformed frame from the master");
             rc = 1;
             break;
         }
-        if (out.size > 0) {
-            if (write_all(out.data, out.size) != 0)
-                break;
-            out.size = 0;
-        }
-        if (rbuf_reserve(in, READ_CHUNK) != 0) {
-            rc = 1;
+        pthread_mutex_lock(&q.m);
+        if (q.out.size > 0 && write_all(q.out.data, q.out.size) != 0) {
+            pthread_mutex_unlock(&q.m);
             break;
         }
-        Py_BEGIN_ALLOW_THREADS
-        do
-            n = read(MASTER_FD, in->data + in->len, in->cap - in->len);
-        while (n < 0 && errno == EINTR);
-        Py_END_ALLOW_THREADS
-        if (n <= 0)
+        q.out.size = 0;
+        q.head = q.count = 0;
+        pthread_mutex_unlock(&q.m);
+        rbuf_consume(in, parsed);
+        parsed = 0;
+        if (read_more(in) != 0)
             break; /* the master is gone or closed us: exit quietly */
-        in->len += (size_t)n;
     }
-    msgpack_sbuffer_destroy(&out);
+    msgpack_sbuffer_destroy(&res);
     return rc;
+}
+
+static int start_watcher(unsigned handback_ms)
+{
+    pthread_condattr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    int rc;
+
+    q.handback_ms = handback_ms;
+    msgpack_sbuffer_init(&q.out);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&q.cv, &attr);
+    pthread_condattr_destroy(&attr);
+    sigfillset(&all); /* signals are for the main thread */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&t, NULL, watch, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return -1;
+    pthread_detach(t);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct init init = {.name = "executor"};
+    struct init init = {.name = "executor", .handback_ms = 10};
     struct rbuf in = {0};
     msgpack_sbuffer ready;
     msgpack_packer pk;
@@ -230,6 +420,10 @@ int main(int argc, char **argv)
         return 1;
     }
     rbuf_consume(&in, FRAME_PREFIX + (size_t)body);
+    if (start_watcher(init.handback_ms) != 0) {
+        log_error("cannot start the watcher thread");
+        return 1;
+    }
     if (start_python(argv[0]) != 0 || pyrun_init(init.path, init.npath, init.allow_eval) != 0)
         return 1;
 
@@ -241,6 +435,8 @@ int main(int argc, char **argv)
     msgpack_pack_int(&pk, (int)getpid());
     frame_end(&ready, start);
     rc = write_all(ready.data, ready.size) == 0 ? serve(&in) : 1;
+    msgpack_sbuffer_destroy(&q.out);
+    free(q.items);
     msgpack_sbuffer_destroy(&ready);
 
     pyrun_fini();

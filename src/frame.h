@@ -5,14 +5,21 @@
  * throughout and either side finds a frame's end without parsing its body.
  *
  *   master -> executor
- *     [FRAME_INIT, {"pool": str, "path": [str...], "allow_eval": bool}]
+ *     [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool,
+ *                   "handback_ms": uint}]
  *     [FRAME_CALL, call_id, module, function, args array|nil, kwargs map|nil]
  *     [FRAME_EVAL, call_id, expr, locals map|nil]
  *     [FRAME_EXEC, call_id, code]
+ *     [FRAME_MAP, call_id, module, function, base_index, [args...], kwargs|nil]
  *   executor -> master
  *     [FRAME_READY, pid]
- *     [FRAME_RESULT, call_id, error map|nil, result]
+ *     [FRAME_RESULT, call_id, error map|nil, result]   (MAP: result is the
+ *         array of the chunk's results; an error map carries "index")
+ *     [FRAME_RETURN, [call_id...]]   calls handed back unstarted because the
+ *         call running before them passed handback_ms
  *
+ * The master sends an executor a batch of calls only when it has nothing in
+ * flight; the executor runs them in order and answers them in order.
  * Argument bytes in CALL frames are the client's bytes, copied verbatim; the
  * error and result of a RESULT frame go to the client verbatim too. */
 #ifndef PYRPOOL_FRAME_H
@@ -30,6 +37,8 @@ enum frame_kind {
     FRAME_RESULT = 1,
     FRAME_EVAL = 2,
     FRAME_EXEC = 3,
+    FRAME_RETURN = 4,
+    FRAME_MAP = 5,
 };
 
 #define FRAME_PREFIX 5

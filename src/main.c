@@ -47,12 +47,19 @@ struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len)
     return NULL;
 }
 
-/* Flushes executors first, so calls leave before answers are written. */
+/* Hands queued calls out, then flushes executors, so calls leave before
+ * answers are written. */
 static void flush_all(struct daemon *d)
 {
     struct executor *ex;
     struct conn *c;
+    struct pool *p;
 
+    while ((p = d->dirty_pools) != NULL) {
+        d->dirty_pools = p->next_dirty;
+        p->dirty = false;
+        pool_dispatch(p);
+    }
     while ((ex = d->dirty_executors) != NULL) {
         d->dirty_executors = ex->next_dirty;
         ex->dirty = false;

@@ -3,6 +3,7 @@
 #include "method.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
@@ -12,6 +13,7 @@
 #include "frame.h"
 #include "log.h"
 #include "pool.h"
+#include "reply.h"
 #include "rpc.h"
 
 #define ERR_LEN 512
@@ -98,6 +100,107 @@ static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
     submit(c, p, call);
 }
 
+/* Items per map chunk: about four chunks per executor, so the pool stays
+ * busy while answers stream back, within these bounds. */
+#define MAP_CHUNK_MAX 4096
+#define MAP_CHUNK_BYTES (256 * 1024)
+
+/* Packs one chunk of args_list (count items starting at r) as a MAP frame. */
+static struct call *map_chunk(struct conn *c, const struct rpc_msg *m, const struct rpc_call *rc,
+                              struct mpk_reader *r, uint32_t base, uint32_t *count)
+{
+    msgpack_packer pk;
+    struct call *call = start_call(c, m, &pk);
+    const char *start_items = r->p, *p;
+    uint32_t n = 0;
+    size_t start;
+
+    while (n < *count && (size_t)(r->p - start_items) < MAP_CHUNK_BYTES) {
+        p = r->p;
+        if (mpk_skip(r) != 0) {
+            r->p = p;
+            break;
+        }
+        n++;
+    }
+    *count = n;
+    start = frame_begin(&call->frame);
+    msgpack_pack_array(&pk, 7);
+    msgpack_pack_uint8(&pk, FRAME_MAP);
+    msgpack_pack_uint64(&pk, call->id);
+    pack_name(&pk, rc->module);
+    pack_name(&pk, rc->function);
+    msgpack_pack_uint32(&pk, base);
+    msgpack_pack_array(&pk, n);
+    msgpack_sbuffer_write(&call->frame, start_items, (size_t)(r->p - start_items));
+    pack_raw(&pk, rc->kwargs);
+    frame_end(&call->frame, start);
+    return call;
+}
+
+/* map [module, function, args_list, kwargs?, opts?]: chunks spread over the
+ * routed pool, answered as one array in order. */
+static void do_map(struct conn *c, const struct rpc_msg *m)
+{
+    struct rpc_call rc;
+    struct pool *p;
+    struct map_job *job;
+    struct call *chunks[1024], *call;
+    struct mpk_reader r;
+    struct mpk_item it;
+    char err[ERR_LEN];
+    uint32_t per, base, n, i, nchunks = 0;
+
+    if (rpc_parse_call(m, RPC_MAP, &rc, err, sizeof err) != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest", err);
+        return;
+    }
+    if ((p = route(c, m, &rc)) == NULL)
+        return;
+    if (rc.nargs == 0) {
+        msgpack_packer *pk = conn_out(c);
+
+        rpc_pack_response_head(pk, m->msgid);
+        msgpack_pack_nil(pk);
+        msgpack_pack_array(pk, 0);
+        return;
+    }
+    per = (rc.nargs + (uint32_t)p->size * 4 - 1) / ((uint32_t)p->size * 4);
+    if (per > MAP_CHUNK_MAX)
+        per = MAP_CHUNK_MAX;
+    /* the chunks are cut first, then the job that gathers them is made */
+    struct call **all = chunks;
+    size_t cap = sizeof chunks / sizeof chunks[0];
+
+    mpk_reader_init(&r, rc.args.ptr, rc.args.len);
+    mpk_read(&r, &it);
+    for (base = 0; base < rc.nargs; base += n) {
+        n = rc.nargs - base < per ? rc.nargs - base : per;
+        if (nchunks == cap) {
+            struct call **bigger = malloc(2 * cap * sizeof *bigger);
+
+            if (bigger == NULL)
+                abort();
+            memcpy(bigger, all, nchunks * sizeof *all);
+            if (all != chunks)
+                free(all);
+            all = bigger;
+            cap *= 2;
+        }
+        call = map_chunk(c, m, &rc, &r, base, &n);
+        call->chunk = nchunks;
+        all[nchunks++] = call;
+    }
+    job = map_job_new(c, m->msgid, rc.nargs, nchunks);
+    conn_call_started(c);
+    for (i = 0; i < nchunks; i++) {
+        all[i]->job = job;
+        pool_submit(p, all[i]);
+    }
+    if (all != chunks)
+        free(all);
+}
+
 /* eval [expr, locals?] and exec [code]: the default pool, when allowed. */
 static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
 {
@@ -164,6 +267,8 @@ void method_dispatch(struct conn *c, const char *msg, size_t len)
     }
     if (rpc_str_eq(m.method, "call"))
         do_call(c, &m, false);
+    else if (rpc_str_eq(m.method, "map"))
+        do_map(c, &m);
     else if (rpc_is_shorthand(m.method))
         do_call(c, &m, true);
     else if (rpc_str_eq(m.method, "eval"))
@@ -171,7 +276,7 @@ void method_dispatch(struct conn *c, const char *msg, size_t len)
     else if (rpc_str_eq(m.method, "exec"))
         do_eval(c, &m, true);
     else if (admin_dispatch(c, &m) != 0) {
-        snprintf(text, sizeof text, "no method '%.*s' (methods: call, eval, exec, module.function, %s)",
+        snprintf(text, sizeof text, "no method '%.*s' (methods: call, map, eval, exec, module.function, %s)",
                  (int)(m.method.len > 64 ? 64 : m.method.len), m.method.ptr, admin_method_names());
         conn_respond_error(c, m.msgid, "NoSuchMethod", text);
     }

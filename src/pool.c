@@ -1,4 +1,4 @@
-/* pool: queues and dispatch of calls to executors. See pool.h. */
+/* pool: queues and batched dispatch of calls to executors. See pool.h. */
 #include "pool.h"
 
 #include <stdio.h>
@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "executor.h"
 #include "log.h"
+#include "reply.h"
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -39,36 +40,36 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
     return p;
 }
 
-/* Drops c without running it: its client is gone. */
-static void drop(struct call *c)
+static void mark_dirty(struct pool *p)
 {
-    conn_call_done(c->conn);
-    call_free(c);
+    if (p->dirty)
+        return;
+    p->dirty = true;
+    p->next_dirty = p->d->dirty_pools;
+    p->d->dirty_pools = p;
 }
 
 void pool_submit(struct pool *p, struct call *c)
 {
     c->pool = p;
-    if (p->nidle > 0) {
-        executor_send(p->idle[--p->nidle], c);
-        return;
-    }
     call_list_push(&p->queue, c);
+    if (p->nidle > 0)
+        mark_dirty(p);
+}
+
+void pool_requeue_front(struct pool *p, struct call *c)
+{
+    c->ex = NULL;
+    call_list_push_front(&p->queue, c);
+    if (p->nidle > 0)
+        mark_dirty(p);
 }
 
 void pool_executor_idle(struct pool *p, struct executor *ex)
 {
-    struct call *c;
-
-    while ((c = call_list_pop(&p->queue)) != NULL) {
-        if (c->conn->closing) {
-            drop(c);
-            continue;
-        }
-        executor_send(ex, c);
-        return;
-    }
     p->idle[p->nidle++] = ex;
+    if (p->queue.len > 0)
+        mark_dirty(p);
 }
 
 void pool_executor_gone(struct pool *p, struct executor *ex)
@@ -83,15 +84,48 @@ void pool_executor_gone(struct pool *p, struct executor *ex)
     }
 }
 
+/* True when c's answer still has somewhere to go. */
+static bool wanted(struct call *c)
+{
+    return !(c->job != NULL ? c->job->conn->closing : c->conn->closing);
+}
+
+void pool_dispatch(struct pool *p)
+{
+    struct executor *ex;
+    struct call *c;
+    size_t share, n, bytes;
+
+    while (p->nidle > 0 && p->queue.len > 0) {
+        /* an even share for each idle executor, so all of them work */
+        share = (p->queue.len + p->nidle - 1) / p->nidle;
+        if (share > POOL_BATCH_MAX)
+            share = POOL_BATCH_MAX;
+        ex = p->idle[--p->nidle];
+        for (n = 0, bytes = 0; n < share && (c = p->queue.head) != NULL;) {
+            if (n > 0 && bytes + c->frame.size > POOL_BATCH_BYTES)
+                break;
+            call_list_remove(&p->queue, c);
+            if (!wanted(c)) {
+                reply_drop(c);
+                continue;
+            }
+            executor_send(ex, c);
+            bytes += c->frame.size;
+            n++;
+        }
+        if (n == 0) /* everything it looked at was dropped */
+            p->idle[p->nidle++] = ex;
+    }
+}
+
 void pool_fail_queue(struct pool *p, const char *type, const char *message)
 {
     struct call *c;
 
     while ((c = call_list_pop(&p->queue)) != NULL) {
-        if (!c->conn->closing)
-            conn_respond_error(c->conn, call_msgid(c), type, message);
         p->failed++;
-        drop(c);
+        reply_error(c, type, message);
     }
 }
 

@@ -1,12 +1,16 @@
 /* pool: a named set of executors and the queue of calls waiting for them.
  *
- * The queue lives in the master. A call goes straight to an idle executor
- * when there is one and waits in the pool's FIFO otherwise; an executor that
- * finishes takes the oldest waiting call. Calls whose client has gone are
- * dropped instead of run. */
+ * The queue lives in the master. New calls are queued; once per loop turn
+ * (pool_dispatch, from the flush hook) the queue is shared out among the idle
+ * executors in batches, so a burst of calls goes out in few writes. An
+ * executor gets a batch only when it has nothing in flight, so a slow call
+ * can hold at most its own batch, and the executor hands those calls back
+ * after limits.handback_ms (see executor_main.c); they return to the front
+ * of the queue. Calls whose client has gone are dropped instead of run. */
 #ifndef PYRPOOL_POOL_H
 #define PYRPOOL_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +19,10 @@
 
 struct daemon;
 struct executor;
+
+/* At most this many calls, or about this many bytes of frames, per batch. */
+#define POOL_BATCH_MAX 64
+#define POOL_BATCH_BYTES (64 * 1024)
 
 struct pool {
     struct daemon *d;
@@ -25,6 +33,8 @@ struct pool {
     struct executor **idle;   /* a stack: the most recently used runs next */
     size_t nidle;
     struct call_list queue;
+    struct pool *next_dirty;
+    bool dirty;               /* on d->dirty_pools: has work to hand out */
     uint64_t completed;
     uint64_t failed;
 };
@@ -32,14 +42,20 @@ struct pool {
 /* Creates the pool and starts its executors. Never NULL (aborts on OOM). */
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp);
 
-/* Runs c on an idle executor, or queues it. */
+/* Queues c; it is handed out at the end of this loop turn. */
 void pool_submit(struct pool *p, struct call *c);
 
-/* ex has nothing to run: give it the next queued call or mark it idle. */
+/* Puts c back at the front of the queue (handed back by an executor). */
+void pool_requeue_front(struct pool *p, struct call *c);
+
+/* ex has nothing in flight: it may take the next batch. */
 void pool_executor_idle(struct pool *p, struct executor *ex);
 
 /* ex is dying or starting over: it must not be picked while idle. */
 void pool_executor_gone(struct pool *p, struct executor *ex);
+
+/* Shares the queue out among the idle executors (from the flush hook). */
+void pool_dispatch(struct pool *p);
 
 /* Answers every queued call with type/message (used at shutdown). */
 void pool_fail_queue(struct pool *p, const char *type, const char *message);

@@ -169,10 +169,22 @@ static void pack_cstr(msgpack_packer *pk, const char *s)
     msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
+/* Index of the map item being run, -1 outside map: error maps carry it. */
+static int64_t map_index = -1;
+
+static void pack_index(msgpack_packer *pk)
+{
+    if (map_index < 0)
+        return;
+    pack_cstr(pk, "index");
+    msgpack_pack_int64(pk, map_index);
+}
+
 /* Packs the daemon-side error {type, message, traceback: nil}. */
 static void pack_error(msgpack_packer *pk, const char *type, const char *message)
 {
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, map_index < 0 ? 3 : 4);
+    pack_index(pk);
     pack_cstr(pk, "type");
     pack_cstr(pk, type);
     pack_cstr(pk, "message");
@@ -195,7 +207,8 @@ static void pack_exception(msgpack_packer *pk, const char *as_type, const char *
     name = PyObject_GetAttrString(type, "__name__");
     msg = value ? PyObject_Str(value) : NULL;
     PyErr_Clear();
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, map_index < 0 ? 3 : 4);
+    pack_index(pk);
     pack_cstr(pk, "type");
     if (as_type != NULL) {
         PyObject *full = PyUnicode_FromFormat("%s: %S: %S", prefix, name ? name : Py_None,
@@ -309,55 +322,6 @@ static void free_args(PyObject **argv, Py_ssize_t n, PyObject **stack)
         PyMem_Free(argv);
 }
 
-/* CALL: module, function, args, kwargs. */
-static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r)
-{
-    const char *module, *function;
-    uint32_t mlen, flen;
-    PyObject *stack[STACK_ARGS], **argv, *callable, *kwargs = NULL, *result;
-    Py_ssize_t nargs;
-
-    if (read_str(r, &module, &mlen) != 0 || read_str(r, &function, &flen) != 0) {
-        pack_error(pk, "BadRequest", "module and function must be str");
-        msgpack_pack_nil(pk);
-        return;
-    }
-    callable = lookup(module, mlen, function, flen);
-    if (callable == NULL) {
-        pack_exception(pk, NULL, NULL);
-        msgpack_pack_nil(pk);
-        return;
-    }
-    nargs = decode_args(r, stack, &argv);
-    if (nargs < 0) {
-        pack_exception(pk, "BadRequest", "cannot decode args");
-        msgpack_pack_nil(pk);
-        return;
-    }
-    if (r->p < r->end && *(const unsigned char *)r->p != 0xc0) {
-        kwargs = pyconv_decode(r);
-        if (kwargs == NULL || !PyDict_Check(kwargs)) {
-            if (kwargs != NULL)
-                PyErr_SetString(PyExc_TypeError, "kwargs must be a map");
-            Py_XDECREF(kwargs);
-            free_args(argv, nargs, stack);
-            pack_exception(pk, "BadRequest", "cannot decode kwargs");
-            msgpack_pack_nil(pk);
-            return;
-        }
-    }
-    result = PyObject_VectorcallDict(callable, argv, (size_t)nargs, kwargs);
-    Py_XDECREF(kwargs);
-    free_args(argv, nargs, stack);
-    if (result == NULL) {
-        pack_exception(pk, NULL, NULL);
-        msgpack_pack_nil(pk);
-        return;
-    }
-    pack_result(out, pk, result);
-    Py_DECREF(result);
-}
-
 /* EVAL expr, locals / EXEC code. */
 static void run_eval(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r, bool exec)
 {
@@ -407,6 +371,137 @@ static void run_eval(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
     Py_DECREF(result);
 }
 
+/* Calls callable(*args, **kwargs) for the args array at r; returns a new
+ * reference or NULL with an exception set, *bad set when the args could not
+ * be decoded (a BadRequest, not the function's own error). */
+static PyObject *call_with(PyObject *callable, struct mpk_reader *r, PyObject *kwargs, bool *bad)
+{
+    PyObject *stack[STACK_ARGS], **argv, *result;
+    Py_ssize_t nargs = decode_args(r, stack, &argv);
+
+    *bad = nargs < 0;
+    if (nargs < 0)
+        return NULL;
+    result = PyObject_VectorcallDict(callable, argv, (size_t)nargs, kwargs);
+    free_args(argv, nargs, stack);
+    return result;
+}
+
+/* CALL: module, function, args, kwargs. */
+static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r)
+{
+    const char *module, *function;
+    uint32_t mlen, flen;
+    PyObject *callable, *kwargs = NULL, *result;
+    struct mpk_reader args;
+    bool bad;
+
+    if (read_str(r, &module, &mlen) != 0 || read_str(r, &function, &flen) != 0) {
+        pack_error(pk, "BadRequest", "module and function must be str");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    callable = lookup(module, mlen, function, flen);
+    if (callable == NULL) {
+        pack_exception(pk, NULL, NULL);
+        msgpack_pack_nil(pk);
+        return;
+    }
+    args = *r;
+    mpk_skip(r);
+    if (r->p < r->end && *(const unsigned char *)r->p != 0xc0) {
+        kwargs = pyconv_decode(r);
+        if (kwargs == NULL || !PyDict_Check(kwargs)) {
+            if (kwargs != NULL)
+                PyErr_SetString(PyExc_TypeError, "kwargs must be a map");
+            Py_XDECREF(kwargs);
+            pack_exception(pk, "BadRequest", "cannot decode kwargs");
+            msgpack_pack_nil(pk);
+            return;
+        }
+    }
+    result = call_with(callable, &args, kwargs, &bad);
+    Py_XDECREF(kwargs);
+    if (result == NULL) {
+        pack_exception(pk, bad ? "BadRequest" : NULL, bad ? "cannot decode args" : NULL);
+        msgpack_pack_nil(pk);
+        return;
+    }
+    pack_result(out, pk, result);
+    Py_DECREF(result);
+}
+
+/* MAP: module, function, base_index, [args...], kwargs. Packs [nil, results]
+ * or the first item's error with its index. */
+static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r)
+{
+    const char *module, *function;
+    uint32_t mlen, flen, i, n;
+    struct mpk_item it;
+    struct mpk_reader items, kw;
+    PyObject *callable, *kwargs = NULL, *result;
+    uint64_t base;
+    size_t mark = out->size;
+    char err[512];
+    bool bad;
+
+    if (read_str(r, &module, &mlen) != 0 || read_str(r, &function, &flen) != 0 ||
+        mpk_read(r, &it) != 0 || it.type != MPK_UINT || (base = it.v.u, mpk_read(r, &it)) != 0 ||
+        it.type != MPK_ARRAY) {
+        pack_error(pk, "BadRequest", "malformed map chunk");
+        msgpack_pack_nil(pk);
+        return;
+    }
+    n = it.v.n;
+    items = *r;
+    for (i = 0; i < n; i++)
+        mpk_skip(r);
+    kw = *r;
+    map_index = (int64_t)base;
+    if ((callable = lookup(module, mlen, function, flen)) == NULL)
+        goto exception;
+    if (kw.p < kw.end && *(const unsigned char *)kw.p != 0xc0) {
+        kwargs = pyconv_decode(&kw);
+        if (kwargs == NULL) {
+            pack_exception(pk, "BadRequest", "cannot decode kwargs");
+            msgpack_pack_nil(pk);
+            map_index = -1;
+            return;
+        }
+    }
+    msgpack_pack_nil(pk);
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < n; i++) {
+        map_index = (int64_t)(base + i);
+        result = call_with(callable, &items, kwargs, &bad);
+        if (result == NULL) {
+            out->size = mark;
+            if (bad)
+                pack_exception(pk, "BadRequest", "cannot decode args");
+            else
+                pack_exception(pk, NULL, NULL);
+            msgpack_pack_nil(pk);
+            goto done;
+        }
+        if (pyconv_encode(pk, result, "result", err, sizeof err) != 0) {
+            Py_DECREF(result);
+            out->size = mark;
+            pack_error(pk, "EncodeError", err);
+            msgpack_pack_nil(pk);
+            goto done;
+        }
+        Py_DECREF(result);
+    }
+done:
+    Py_XDECREF(kwargs);
+    map_index = -1;
+    return;
+exception:
+    pack_exception(pk, NULL, NULL);
+    msgpack_pack_nil(pk);
+    map_index = -1;
+}
+
 int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
 {
     struct mpk_reader r;
@@ -424,7 +519,7 @@ int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
     if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
         return -1;
     id = it.v.u;
-    if (kind != FRAME_CALL && kind != FRAME_EVAL && kind != FRAME_EXEC)
+    if (kind != FRAME_CALL && kind != FRAME_EVAL && kind != FRAME_EXEC && kind != FRAME_MAP)
         return -1;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     start = frame_begin(out);
@@ -433,6 +528,8 @@ int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
     msgpack_pack_uint64(&pk, id);
     if (kind == FRAME_CALL)
         run_call(out, &pk, &r);
+    else if (kind == FRAME_MAP)
+        run_map(out, &pk, &r);
     else
         run_eval(out, &pk, &r, kind == FRAME_EXEC);
     frame_end(out, start);

@@ -1,0 +1,162 @@
+/* reply: ending calls and assembling map answers. See reply.h. */
+#include "reply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "mpk.h"
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+
+    if (p == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total, uint32_t nchunks)
+{
+    struct map_job *job = xcalloc(1, sizeof *job);
+
+    job->conn = c;
+    job->msgid_len = (uint8_t)msgid.len;
+    memcpy(job->msgid, msgid.ptr, msgid.len);
+    job->total = total;
+    job->nchunks = job->remaining = nchunks;
+    job->parts = xcalloc(nchunks, sizeof *job->parts);
+    return job;
+}
+
+static void job_free(struct map_job *job)
+{
+    uint32_t i;
+
+    for (i = 0; i < job->nchunks; i++)
+        free(job->parts[i].data);
+    free(job->parts);
+    free(job->error);
+    free(job);
+}
+
+/* Sends the job's answer once every chunk is in. */
+static void job_finish(struct map_job *job)
+{
+    struct conn *c = job->conn;
+    struct rpc_raw msgid = {job->msgid, job->msgid_len};
+    msgpack_packer *pk;
+    uint32_t i;
+
+    if (!c->closing) {
+        pk = conn_out(c);
+        rpc_pack_response_head(pk, msgid);
+        if (job->error != NULL) {
+            msgpack_sbuffer_write(&c->out.buf, job->error, job->error_len);
+            msgpack_pack_nil(pk);
+        } else {
+            msgpack_pack_nil(pk);
+            msgpack_pack_array(pk, job->total);
+            for (i = 0; i < job->nchunks; i++)
+                msgpack_sbuffer_write(&c->out.buf, job->parts[i].data, job->parts[i].len);
+        }
+    }
+    conn_call_done(c);
+    job_free(job);
+}
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *d = malloc(n ? n : 1);
+
+    if (d == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    memcpy(d, p, n);
+    return d;
+}
+
+/* Keeps the error of the lowest chunk: the answer names the first failing item. */
+static void job_error(struct map_job *job, uint32_t chunk, const char *err, size_t len)
+{
+    if (job->error != NULL && job->error_chunk <= chunk)
+        return;
+    free(job->error);
+    job->error = dup_bytes(err, len);
+    job->error_len = len;
+    job->error_chunk = chunk;
+}
+
+/* A chunk's tail is [error, result]: error nil and result an array, or an error map. */
+static void job_chunk(struct map_job *job, uint32_t chunk, const char *tail, size_t len)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    const char *err_start = tail;
+
+    mpk_reader_init(&r, tail, len);
+    if (mpk_read(&r, &it) == 0 && it.type == MPK_NIL) {
+        if (mpk_read(&r, &it) == 0 && it.type == MPK_ARRAY) {
+            job->parts[chunk].data = dup_bytes(r.p, (size_t)(r.end - r.p));
+            job->parts[chunk].len = (size_t)(r.end - r.p);
+        }
+    } else {
+        r.p = err_start;
+        mpk_skip(&r);
+        job_error(job, chunk, err_start, (size_t)(r.p - err_start));
+    }
+}
+
+static void job_step(struct call *c)
+{
+    struct map_job *job = c->job;
+
+    if (--job->remaining == 0)
+        job_finish(job);
+}
+
+void reply_result(struct call *c, const char *tail, size_t len)
+{
+    if (c->job != NULL) {
+        job_chunk(c->job, c->chunk, tail, len);
+        job_step(c);
+    } else {
+        if (!c->conn->closing)
+            conn_respond_raw(c->conn, call_msgid(c), tail, len);
+        conn_call_done(c->conn);
+    }
+    call_free(c);
+}
+
+void reply_error(struct call *c, const char *type, const char *message)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+
+    if (c->job != NULL) {
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        rpc_pack_error(&pk, type, message);
+        job_error(c->job, c->chunk, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        job_step(c);
+    } else {
+        if (!c->conn->closing)
+            conn_respond_error(c->conn, call_msgid(c), type, message);
+        conn_call_done(c->conn);
+    }
+    call_free(c);
+}
+
+void reply_drop(struct call *c)
+{
+    if (c->job != NULL)
+        job_step(c);
+    else
+        conn_call_done(c->conn);
+    call_free(c);
+}
