@@ -33,6 +33,8 @@ struct call *call_new(void)
     c->pool = NULL;
     c->ex = NULL;
     c->job = NULL;
+    c->timeout = 0;
+    c->heap_index = (size_t)-1;
     return c;
 }
 

@@ -28,6 +28,9 @@ struct call {
     uint8_t msgid_len;
     char msgid[RPC_MSGID_MAX]; /* the client's msgid bytes, echoed verbatim */
     struct map_job *job;       /* set when this call is one chunk of a map */
+    double timeout;            /* opts.timeout, seconds; 0 for none */
+    uint64_t deadline;         /* loop time (ms) when it times out */
+    size_t heap_index;         /* slot in the timeouts heap, or TIMEOUTS_NONE */
     uint32_t chunk;            /* which chunk */
     msgpack_sbuffer frame;     /* the executor frame, prefix included */
 };

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "route.h"
+#include "timeouts.h"
 
 struct pool;
 struct conn;
@@ -38,6 +39,7 @@ struct daemon {
     struct pool *dirty_pools;         /* pools with calls to hand out */
 
     uv_signal_t sigint, sigterm;
+    struct timeouts timeouts;
     bool hooks_started;               /* flush hooks and signals are set */
     bool stopping;
 

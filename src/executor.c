@@ -195,8 +195,9 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
         return -1;
     c = find_running(ex, it.v.u);
     if (c == NULL) {
-        log_warn("executor %s/%d: result for unknown call %llu dropped", ex->pool->name, ex->index,
-                 (unsigned long long)it.v.u);
+        /* a call that timed out before it started: its answer has no taker */
+        log_debug("executor %s/%d: result for call %llu dropped (already answered)", ex->pool->name,
+                  ex->index, (unsigned long long)it.v.u);
         return 0;
     }
     call_list_remove(&ex->running, c);
@@ -434,6 +435,23 @@ void executor_send(struct executor *ex, struct call *c)
     msgpack_sbuffer_write(&ex->out.buf, c->frame.data, c->frame.size);
     set_state(ex, EX_BUSY);
     mark_dirty(ex);
+}
+
+void executor_abandon(struct executor *ex, struct call *c)
+{
+    struct call *behind;
+
+    call_list_remove(&ex->running, c);
+    c->ex = NULL;
+    while ((behind = ex->running.tail) != NULL) {
+        call_list_remove(&ex->running, behind);
+        pool_requeue_front(ex->pool, behind);
+    }
+    pool_executor_gone(ex->pool, ex);
+    set_state(ex, EX_DEAD);
+    if (!ex->exited)
+        uv_process_kill(&ex->proc, SIGKILL);
+    close_pipe(ex);
 }
 
 void executor_shutdown(struct executor *ex)

@@ -53,6 +53,11 @@ struct executor *executor_new(struct pool *pool, int index);
 /* Sends call c to ex (which must be IDLE or BUSY and alive). */
 void executor_send(struct executor *ex, struct call *c);
 
+/* c, running on ex, was answered already (it timed out): take it off ex,
+ * send the calls queued behind it back to the pool, and kill ex so that it
+ * is replaced. */
+void executor_abandon(struct executor *ex, struct call *c);
+
 /* Writes ex's buffered frames. Called from the flush hooks only. */
 void executor_flush(struct executor *ex);
 

@@ -107,6 +107,7 @@ static void stop(struct daemon *d, const char *why)
         uv_close((uv_handle_t *)&d->flush_check, NULL);
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
+        timeouts_close(d);
     }
 }
 
@@ -206,6 +207,7 @@ static int start(struct daemon *d)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    timeouts_init(d);
     d->hooks_started = true;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "pool.h"
 #include "reply.h"
 #include "rpc.h"
+#include "timeouts.h"
 
 #define ERR_LEN 512
 
@@ -44,10 +45,21 @@ static struct call *start_call(struct conn *c, const struct rpc_msg *m, msgpack_
     return call;
 }
 
-static void submit(struct conn *c, struct pool *p, struct call *call)
+/* Queues call on p, watching its deadline when it has a timeout. */
+static void enqueue(struct pool *p, struct call *call, double timeout)
+{
+    if (timeout > 0) {
+        call->timeout = timeout;
+        call->deadline = uv_now(p->d->loop) + (uint64_t)(timeout * 1000.0 + 0.5);
+        timeouts_add(p->d, call);
+    }
+    pool_submit(p, call);
+}
+
+static void submit(struct conn *c, struct pool *p, struct call *call, double timeout)
 {
     conn_call_started(c);
-    pool_submit(p, call);
+    enqueue(p, call, timeout);
 }
 
 /* Picks the pool for a call: opts.pool, then the routing table, then default. */
@@ -97,7 +109,7 @@ static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
     pack_raw(&pk, rc.args);
     pack_raw(&pk, rc.kwargs);
     frame_end(&call->frame, start);
-    submit(c, p, call);
+    submit(c, p, call, rc.timeout);
 }
 
 /* Items per map chunk: about four chunks per executor, so the pool stays
@@ -195,7 +207,7 @@ static void do_map(struct conn *c, const struct rpc_msg *m)
     conn_call_started(c);
     for (i = 0; i < nchunks; i++) {
         all[i]->job = job;
-        pool_submit(p, all[i]);
+        enqueue(p, all[i], rc.timeout);
     }
     if (all != chunks)
         free(all);
@@ -244,7 +256,7 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     if (!exec)
         pack_raw(&pk, locals);
     frame_end(&call->frame, start);
-    submit(c, c->d->default_pool, call);
+    submit(c, c->d->default_pool, call, 0);
 }
 
 void method_dispatch(struct conn *c, const char *msg, size_t len)

@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "conn.h"
+#include "daemon.h"
 #include "mpk.h"
+#include "pool.h"
+#include "timeouts.h"
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -121,6 +124,7 @@ static void job_step(struct call *c)
 
 void reply_result(struct call *c, const char *tail, size_t len)
 {
+    timeouts_remove(c->pool->d, c);
     if (c->job != NULL) {
         job_chunk(c->job, c->chunk, tail, len);
         job_step(c);
@@ -137,6 +141,7 @@ void reply_error(struct call *c, const char *type, const char *message)
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
+    timeouts_remove(c->pool->d, c);
     if (c->job != NULL) {
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -154,6 +159,7 @@ void reply_error(struct call *c, const char *type, const char *message)
 
 void reply_drop(struct call *c)
 {
+    timeouts_remove(c->pool->d, c);
     if (c->job != NULL)
         job_step(c);
     else
