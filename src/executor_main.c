@@ -63,6 +63,7 @@ static struct {
     struct pending *items;
     size_t head, count, cap;   /* unstarted: items[head..count) */
     bool running;
+    bool watcher_idle;         /* waiting for a batch, needs a signal */
     uint64_t seq;              /* bumped at each call start */
     struct timespec started;
     msgpack_sbuffer out;       /* whole frames not written yet */
@@ -211,26 +212,32 @@ static void hand_back(void)
     q.out.size = 0;
 }
 
-/* The watcher thread: see DESIGN at the top. */
+/* The watcher thread: see DESIGN at the top. It sleeps until a call runs
+ * with others queued behind it, then wakes once per handback_ms at most:
+ * the main thread does not signal it per call, only when it was idle. */
 static void *watch(void *arg)
 {
-    struct timespec deadline;
+    struct timespec deadline, now;
     uint64_t seq;
-    int rc;
 
     (void)arg;
     pthread_mutex_lock(&q.m);
     for (;;) {
-        while (!(q.running && q.head < q.count))
+        while (!(q.running && q.head < q.count)) {
+            q.watcher_idle = true;
             pthread_cond_wait(&q.cv, &q.m);
+        }
+        q.watcher_idle = false;
         seq = q.seq;
         deadline = q.started;
         timespec_add_ms(&deadline, q.handback_ms);
-        rc = 0;
-        while (rc != ETIMEDOUT && q.running && q.seq == seq && q.head < q.count)
-            rc = pthread_cond_timedwait(&q.cv, &q.m, &deadline);
-        if (rc == ETIMEDOUT && q.running && q.seq == seq && q.head < q.count)
+        pthread_cond_timedwait(&q.cv, &q.m, &deadline);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (q.running && q.seq == seq && q.head < q.count &&
+            (now.tv_sec > deadline.tv_sec ||
+             (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)))
             hand_back();
+        /* else another call runs now: measure from its start */
     }
     return NULL;
 }
@@ -316,7 +323,7 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
         q.running = true;
         q.seq++;
         clock_gettime(CLOCK_MONOTONIC, &q.started);
-        if (q.head < q.count)
+        if (q.watcher_idle && q.head < q.count)
             pthread_cond_signal(&q.cv);
         pthread_mutex_unlock(&q.m);
 
