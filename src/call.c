@@ -6,8 +6,8 @@
 #include <string.h>
 
 /* Frames larger than this are not kept with a recycled call. */
-#define CALL_KEEP_FRAME 16384
-#define CALL_CACHE_MAX 4096
+#define CALL_KEEP_FRAME 4096
+#define CALL_CACHE_MAX 1024
 
 static struct call *free_calls;
 static size_t nfree_calls;
