@@ -129,8 +129,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         buf->len = 0;
         return;
     }
-    buf->base = c->in.data + c->in.len;
-    buf->len = c->in.cap - c->in.len;
+    buf->base = rbuf_end(&c->in);
+    buf->len = rbuf_room(&c->in);
 }
 
 /* Handles every complete message in c->in; returns -1 if c was closed. */

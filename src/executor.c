@@ -269,7 +269,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init(NULL, 0);
         return;
     }
-    *buf = uv_buf_init(ex->in.data + ex->in.len, (unsigned)(ex->in.cap - ex->in.len));
+    *buf = uv_buf_init(rbuf_end(&ex->in), (unsigned)rbuf_room(&ex->in));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -387,7 +387,7 @@ static void spawn(struct executor *ex)
     ex->exited = false;
     ex->pid = 0;
     ex->served = 0;
-    ex->in.len = 0;
+    rbuf_consume(&ex->in, ex->in.len);
     ex->out.buf.size = 0;
     set_state(ex, EX_STARTING);
     uv_pipe_init(d->loop, &ex->pipe, 0);
@@ -430,9 +430,19 @@ struct executor *executor_new(struct pool *pool, int index)
 
 void executor_send(struct executor *ex, struct call *c)
 {
+    msgpack_sbuffer tmp;
+
     c->ex = ex;
     call_list_push(&ex->running, c);
-    msgpack_sbuffer_write(&ex->out.buf, c->frame.data, c->frame.size);
+    if (c->frame.size >= POOL_BATCH_BYTES && ex->out.buf.size == 0 && !ex->out.writing) {
+        /* a large call travels alone in its batch and starts at once, so it
+         * is never handed back: its frame can be given away, not copied */
+        tmp = ex->out.buf;
+        ex->out.buf = c->frame;
+        c->frame = tmp;
+    } else {
+        msgpack_sbuffer_write(&ex->out.buf, c->frame.data, c->frame.size);
+    }
     set_state(ex, EX_BUSY);
     mark_dirty(ex);
 }

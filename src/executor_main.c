@@ -86,7 +86,7 @@ static int64_t read_frame(struct rbuf *in)
         }
         if (rbuf_reserve(in, READ_CHUNK) != 0)
             return -1;
-        n = read(MASTER_FD, in->data + in->len, in->cap - in->len);
+        n = read(MASTER_FD, rbuf_end(in), rbuf_room(in));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -287,7 +287,7 @@ static int read_more(struct rbuf *in)
             got = -1;
             break;
         }
-        n = recv(MASTER_FD, in->data + in->len, in->cap - in->len, MSG_DONTWAIT);
+        n = recv(MASTER_FD, rbuf_end(in), rbuf_room(in), MSG_DONTWAIT);
         if (n > 0) {
             in->len += (size_t)n;
             got = 1;
