@@ -6,11 +6,11 @@
  * waiting), run them in order, write all their RESULT frames with one write.
  *
  * DESIGN: batching must not hold a quick call behind a slow one. A watcher
- * thread sleeps while nothing waits behind the running call; when calls are
- * queued behind it, it wakes at the call's start + handback_ms and, if the
- * same call still runs, writes the results finished so far and a RETURN
- * frame handing the unstarted calls back to the master, which gives them to
- * an idle executor. The queue, the running call's start and the output
+ * thread sleeps while the running call holds nothing back; when calls are
+ * queued behind it or results of calls before it wait to be written, it
+ * wakes at the call's start + handback_ms and, if the same call still runs,
+ * writes the results finished so far and a RETURN frame handing the
+ * unstarted calls back to the master, which gives them to an idle executor. The queue, the running call's start and the output
  * buffer are shared under one mutex; Python runs only on the main thread.
  * It exits when the master closes the socket, and dies with the master
  * (PR_SET_PDEATHSIG). */
@@ -212,8 +212,15 @@ static void hand_back(void)
     q.out.size = 0;
 }
 
+/* True when a running call holds something back: unstarted calls behind
+ * it, or finished results waiting for the end of the batch. Under q.m. */
+static bool holding_back(void)
+{
+    return q.running && (q.head < q.count || q.out.size > 0);
+}
+
 /* The watcher thread: see DESIGN at the top. It sleeps until a call runs
- * with others queued behind it, then wakes once per handback_ms at most:
+ * while holding something back, then wakes once per handback_ms at most:
  * the main thread does not signal it per call, only when it was idle. */
 static void *watch(void *arg)
 {
@@ -223,7 +230,7 @@ static void *watch(void *arg)
     (void)arg;
     pthread_mutex_lock(&q.m);
     for (;;) {
-        while (!(q.running && q.head < q.count)) {
+        while (!holding_back()) {
             q.watcher_idle = true;
             pthread_cond_wait(&q.cv, &q.m);
         }
@@ -233,11 +240,16 @@ static void *watch(void *arg)
         timespec_add_ms(&deadline, q.handback_ms);
         pthread_cond_timedwait(&q.cv, &q.m, &deadline);
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (q.running && q.seq == seq && q.head < q.count &&
-            (now.tv_sec > deadline.tv_sec ||
-             (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)))
+        if (!holding_back() || q.seq != seq ||
+            now.tv_sec < deadline.tv_sec ||
+            (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec))
+            continue; /* another call runs now: measure from its start */
+        if (q.head < q.count)
             hand_back();
-        /* else another call runs now: measure from its start */
+        else if (write_all(q.out.data, q.out.size) == 0)
+            q.out.size = 0; /* results done before the slow call go out now */
+        else
+            _exit(0);
     }
     return NULL;
 }
@@ -323,7 +335,7 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
         q.running = true;
         q.seq++;
         clock_gettime(CLOCK_MONOTONIC, &q.started);
-        if (q.watcher_idle && q.head < q.count)
+        if (q.watcher_idle && holding_back())
             pthread_cond_signal(&q.cv);
         pthread_mutex_unlock(&q.m);
 
