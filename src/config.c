@@ -462,27 +462,40 @@ static int parse_max_message(struct ctx *c, const char *path, yaml_node_t *v, vo
     return parse_size(c, path, v, 1024, (size_t)1 << 31, &((struct config *)target)->max_message_size);
 }
 
-static int parse_handback(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+/* A whole number in [min, max] with unit (for messages: "ms", "us"). */
+static int parse_uint(struct ctx *c, const char *path, yaml_node_t *v, long min, long max,
+                      const char *unit, unsigned *out)
 {
     const char *s = scalar(v);
     char *end;
     long n;
 
     if (s == NULL)
-        return fail_at(c, v, "%s: expected milliseconds, got %s", path, kind_name(v));
+        return fail_at(c, v, "%s: expected a number of %s, got %s", path, unit, kind_name(v));
     errno = 0;
     n = strtol(s, &end, 10);
     if (errno != 0 || end == s || *end != '\0')
-        return fail_at(c, v, "%s: expected milliseconds, got '%s'", path, s);
-    if (n < 1 || n > 60000)
-        return fail_at(c, v, "%s: %ld ms is out of range (1 to 60000)", path, n);
-    ((struct config *)target)->handback_ms = (unsigned)n;
+        return fail_at(c, v, "%s: expected a number of %s, got '%s'", path, unit, s);
+    if (n < min || n > max)
+        return fail_at(c, v, "%s: %ld %s is out of range (%ld to %ld)", path, n, unit, min, max);
+    *out = (unsigned)n;
     return 0;
+}
+
+static int parse_handback(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 60000, "ms", &((struct config *)target)->handback_ms);
+}
+
+static int parse_spin(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 0, 1000, "us", &((struct config *)target)->spin_us);
 }
 
 static const struct key_spec limit_keys[] = {
     {"max_message_size", parse_max_message},
     {"handback_ms", parse_handback},
+    {"spin_us", parse_spin},
     {NULL, NULL},
 };
 
@@ -550,6 +563,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->file = xstrdup(file);
     cfg->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE;
     cfg->handback_ms = CONFIG_DEFAULT_HANDBACK_MS;
+    cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
     if (set_dir(cfg, file, err, errlen) != 0) {

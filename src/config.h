@@ -51,12 +51,14 @@ struct config {
     size_t nroutes;
     size_t max_message_size;  /* limits.max_message_size, bytes */
     unsigned handback_ms;     /* limits.handback_ms */
+    unsigned spin_us;         /* limits.spin_us */
 };
 
 /* Defaults that the documentation quotes. */
 #define CONFIG_DEFAULT_MAX_MESSAGE (64u << 20)
 #define CONFIG_DEFAULT_IO_SIZE 10
 #define CONFIG_DEFAULT_HANDBACK_MS 10
+#define CONFIG_DEFAULT_SPIN_US 0
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

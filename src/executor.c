@@ -41,6 +41,10 @@ static void set_state(struct executor *ex, enum executor_state s)
         return;
     log_debug("executor %s/%d (pid %d): %s -> %s", ex->pool->name, ex->index, ex->pid,
               executor_state_name(ex->state), executor_state_name(s));
+    if (ex->state == EX_BUSY)
+        ex->pool->d->busy_executors--;
+    if (s == EX_BUSY)
+        ex->pool->d->busy_executors++;
     ex->state = s;
 }
 
@@ -284,6 +288,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     ex->in.len += (size_t)nread;
+    ex->pool->d->events++;
     while (ex->in.len - off >= FRAME_PREFIX) {
         body = frame_body_len(ex->in.data + off);
         if (body < 0) {

@@ -137,6 +137,7 @@ static int parse_init(const char *body, size_t len, struct init *init)
         } else if (key.v.s.len == 11 && memcmp(key.v.s.ptr, "handback_ms", 11) == 0 &&
                    it.type == MPK_UINT) {
             init->handback_ms = (unsigned)it.v.u;
+
         } else {
             return -1;
         }
