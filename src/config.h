@@ -58,7 +58,7 @@ struct config {
 #define CONFIG_DEFAULT_MAX_MESSAGE (64u << 20)
 #define CONFIG_DEFAULT_IO_SIZE 10
 #define CONFIG_DEFAULT_HANDBACK_MS 10
-#define CONFIG_DEFAULT_SPIN_US 0
+#define CONFIG_DEFAULT_SPIN_US 50
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

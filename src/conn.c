@@ -178,7 +178,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)nread;
-    c->d->events++;
     if (consume_messages(c) != 0)
         return;
     if (c->in.len == 0 && c->in.cap > CONN_KEEP_BUFFER)

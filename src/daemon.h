@@ -43,8 +43,6 @@ struct daemon {
     bool hooks_started;               /* flush hooks and signals are set */
     bool stopping;
 
-    uint64_t events;                  /* reads handled, for the spin (main.c) */
-    unsigned busy_executors;          /* executors with calls in flight */
     uint64_t next_call_id;
     uint64_t next_conn_id;
     struct conn *conns;               /* every open connection */

@@ -41,10 +41,6 @@ static void set_state(struct executor *ex, enum executor_state s)
         return;
     log_debug("executor %s/%d (pid %d): %s -> %s", ex->pool->name, ex->index, ex->pid,
               executor_state_name(ex->state), executor_state_name(s));
-    if (ex->state == EX_BUSY)
-        ex->pool->d->busy_executors--;
-    if (s == EX_BUSY)
-        ex->pool->d->busy_executors++;
     ex->state = s;
 }
 
@@ -288,7 +284,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     ex->in.len += (size_t)nread;
-    ex->pool->d->events++;
     while (ex->in.len - off >= FRAME_PREFIX) {
         body = frame_body_len(ex->in.data + off);
         if (body < 0) {
@@ -343,7 +338,9 @@ static void pack_init(struct executor *ex)
     start = frame_begin(&ex->out.buf);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 4);
+    msgpack_pack_map(&pk, 5);
+    rpc_pack_cstr(&pk, "spin_us");
+    msgpack_pack_unsigned_int(&pk, cfg->spin_us);
     rpc_pack_cstr(&pk, "handback_ms");
     msgpack_pack_unsigned_int(&pk, cfg->handback_ms);
     rpc_pack_cstr(&pk, "name");

@@ -212,32 +212,6 @@ static int start(struct daemon *d)
     return 0;
 }
 
-/* Runs the loop until every handle is closed. With limits.spin_us set, after
- * each wake-up while executors are busy, the loop polls without sleeping for
- * up to spin_us more (renewed at each read), since an executor's answer
- * usually comes within microseconds: this saves a sleep and a wake-up per
- * answer. A spin that sees nothing ends, so a long call costs at most
- * spin_us of polling per wake-up. */
-static void run_loop(struct daemon *d)
-{
-    uint64_t spin_ns = (uint64_t)d->cfg.spin_us * 1000, end, seen;
-
-    while (uv_run(d->loop, UV_RUN_ONCE) != 0) {
-        if (spin_ns == 0 || d->busy_executors == 0 || d->stopping)
-            continue;
-        seen = d->events;
-        end = uv_hrtime() + spin_ns;
-        while (d->busy_executors > 0 && !d->stopping && uv_hrtime() < end) {
-            if (uv_run(d->loop, UV_RUN_NOWAIT) == 0)
-                return;
-            if (d->events != seen) {
-                seen = d->events;
-                end = uv_hrtime() + spin_ns;
-            }
-        }
-    }
-}
-
 static void cleanup(struct daemon *d)
 {
     size_t i;
@@ -296,7 +270,7 @@ int main(int argc, char **argv)
     } else {
         log_info("pyrpoold %s serving (config %s)", PYRPOOLD_VERSION, d.cfg.file);
     }
-    run_loop(&d);
+    uv_run(d.loop, UV_RUN_DEFAULT);
     cleanup(&d);
     if (uv_loop_close(d.loop) != 0)
         log_warn("handles still open at exit");
