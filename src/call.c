@@ -7,6 +7,19 @@
 
 /* Frames larger than this are not kept with a recycled call. */
 #define CALL_KEEP_FRAME 4096
+/* A new frame buffer starts this small (msgpack-c would start at 8 KiB). */
+#define CALL_FIRST_FRAME 256
+
+static void frame_init(msgpack_sbuffer *sb)
+{
+    sb->data = malloc(CALL_FIRST_FRAME);
+    if (sb->data == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    sb->size = 0;
+    sb->alloc = CALL_FIRST_FRAME;
+}
 #define CALL_CACHE_MAX 1024
 
 static struct call *free_calls;
@@ -26,7 +39,7 @@ struct call *call_new(void)
             fprintf(stderr, "pyrpoold: out of memory\n");
             abort();
         }
-        msgpack_sbuffer_init(&c->frame);
+        frame_init(&c->frame);
     }
     c->next = c->prev = NULL;
     c->conn = NULL;
@@ -47,7 +60,7 @@ void call_free(struct call *c)
     }
     if (c->frame.alloc > CALL_KEEP_FRAME) {
         msgpack_sbuffer_destroy(&c->frame);
-        msgpack_sbuffer_init(&c->frame);
+        frame_init(&c->frame);
     }
     c->next = free_calls;
     free_calls = c;
