@@ -80,7 +80,9 @@ static void on_timer_closed(uv_handle_t *h)
     after_close(ex);
 }
 
-/* Fails every call ex was running with WorkerCrashed. */
+/* The executor died: the call it was running (the oldest unanswered: it
+ * runs calls in order) fails with WorkerCrashed; the calls queued behind it
+ * never started and go back to the pool for another executor. */
 static void fail_running(struct executor *ex, const char *why)
 {
     char msg[300];
@@ -88,9 +90,13 @@ static void fail_running(struct executor *ex, const char *why)
 
     snprintf(msg, sizeof msg, "executor %s/%d (pid %d) %s while running this call", ex->pool->name,
              ex->index, ex->pid, why);
-    while ((c = call_list_pop(&ex->running)) != NULL) {
+    if ((c = call_list_pop(&ex->running)) != NULL) {
         ex->pool->failed++;
         reply_error(c, "WorkerCrashed", msg);
+    }
+    while ((c = ex->running.tail) != NULL) {
+        call_list_remove(&ex->running, c);
+        pool_requeue_front(ex->pool, c);
     }
 }
 
@@ -468,6 +474,12 @@ void executor_abandon(struct executor *ex, struct call *c)
 
 void executor_shutdown(struct executor *ex)
 {
+    struct call *c;
+
+    while ((c = call_list_pop(&ex->running)) != NULL) {
+        ex->pool->failed++;
+        reply_error(c, "ShuttingDown", "the daemon stopped before this call finished");
+    }
     ex->shutting_down = true;
     pool_executor_gone(ex->pool, ex);
     uv_timer_stop(&ex->restart_timer);

@@ -98,6 +98,8 @@ static void stop(struct daemon *d, const char *why)
         pool_fail_queue(d->pools[i], "ShuttingDown", "the daemon is stopping");
         pool_shutdown(d->pools[i]);
     }
+    /* the answers just made (ShuttingDown) go out before the close */
+    flush_all(d);
     for (c = d->conns; c != NULL; c = next) {
         next = c->next;
         conn_close(c);

@@ -32,7 +32,7 @@ static ssize_t decode(const uint8_t *p, size_t avail, struct mpk_item *it, uint6
 
     static const uint8_t hlen[32] = {
         /* c0 */ 1, 0, 1, 1, 2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9,
-        /* d0 */ 2, 3, 5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5, 3, 5,
+        /* d0 */ 2, 3, 5, 9, 2, 2, 2, 2, 2, 2, 3, 5, 3, 5, 3, 5,
     };
     hl = hlen[c - 0xc0];
     if (hl == 0)

@@ -74,8 +74,8 @@ int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t
         return fail(err, errlen, "a message must be an array [type, msgid, method, params], got %s",
                     peek_type(&(struct mpk_reader){buf, buf + len}));
     n = it.v.n;
-    if (n < 3 || n > 4)
-        return fail(err, errlen, "a message must be an array of 3 or 4 items, got %u", n);
+    if (n == 0)
+        return fail(err, errlen, "a message must be an array of 3 or 4 items, got 0");
     if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u > 2)
         return fail(err, errlen, "message type must be 0 (request) or 2 (notification)");
     m->type = (int)it.v.u;
@@ -83,16 +83,19 @@ int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t
         if (n != 3)
             return fail(err, errlen, "a notification must be [2, method, params], got %u items", n);
     } else {
+        /* the msgid is read first, so that even a wrong shape is answered with it */
         start = r.p;
+        if (n >= 2) {
+            if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u > UINT32_MAX) {
+                r.p = start;
+                return fail(err, errlen, "msgid must be an unsigned 32-bit integer, got %s",
+                            it.type == MPK_UINT ? "a larger integer" : peek_type(&r));
+            }
+            m->msgid.ptr = start;
+            m->msgid.len = (size_t)(r.p - start);
+        }
         if (n != 4)
             return fail(err, errlen, "a request must be [0, msgid, method, params], got %u items", n);
-        if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u > UINT32_MAX) {
-            r.p = start;
-            return fail(err, errlen, "msgid must be an unsigned 32-bit integer, got %s",
-                        it.type == MPK_UINT ? "a larger integer" : peek_type(&r));
-        }
-        m->msgid.ptr = start;
-        m->msgid.len = (size_t)(r.p - start);
         if (m->type == RPC_RESPONSE)
             return fail(err, errlen, "the daemon takes requests and notifications, not responses");
     }

@@ -21,8 +21,9 @@
 
 /* Longest module or function name accepted. */
 #define RPC_NAME_MAX 255
-/* Longest msgid encoding: a uint32 is at most 5 bytes. */
-#define RPC_MSGID_MAX 5
+/* Longest msgid encoding: a uint32 value may come in any int format, up to
+ * the 9 bytes of a uint64 or int64; it is echoed in the same format. */
+#define RPC_MSGID_MAX 9
 
 struct rpc_str {
     const char *ptr;

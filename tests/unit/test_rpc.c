@@ -137,6 +137,12 @@ static void test_read_scalars(void **state)
     mpk_read(&r, &it);
     assert_true(it.type == MPK_EXT && it.v.s.ext_type == 1 && it.v.s.len == 1);
     assert_int_equal(mpk_read(&r, &it), MPK_ETRUNC);
+    /* fixext 4 (a Timestamp) followed by nil: the ext takes exactly 6 bytes */
+    mpk_reader_init(&r, "\xd6\xff\x00\x00\x00\x01\xc0", 7);
+    assert_int_equal(mpk_read(&r, &it), 0);
+    assert_true(it.type == MPK_EXT && it.v.s.ext_type == -1 && it.v.s.len == 4);
+    assert_int_equal(mpk_read(&r, &it), 0);
+    assert_int_equal(it.type, MPK_NIL);
 }
 
 static void test_decode_call(void **state)
@@ -227,7 +233,13 @@ static void test_bad_envelopes(void **state)
     msgpack_pack_array(&pk, 2);
     msgpack_pack_int(&pk, 0);
     msgpack_pack_int(&pk, 1);
-    expect_bad("a message must be an array of 3 or 4 items, got 2", false);
+    expect_bad("a request must be [0, msgid, method, params], got 2 items", true);
+    msgpack_pack_array(&pk, 0);
+    expect_bad("a message must be an array of 3 or 4 items, got 0", false);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, 2);
+    str("hello");
+    expect_bad("a notification must be [2, method, params], got 2 items", false);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, 7);
     msgpack_pack_int(&pk, 1);
@@ -262,7 +274,7 @@ static void test_bad_envelopes(void **state)
     msgpack_pack_int(&pk, 0);
     msgpack_pack_int(&pk, 9);
     str("call");
-    expect_bad("a request must be [0, msgid, method, params], got 3 items", false);
+    expect_bad("a request must be [0, msgid, method, params], got 3 items", true);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, 1);
     msgpack_pack_int(&pk, 9);
