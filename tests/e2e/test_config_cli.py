@@ -1,0 +1,466 @@
+"""Command line, --check, config errors, listeners, signals."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BINARY, VALGRIND_CMD, Client, free_tcp_port
+
+
+def run(args, cwd=None, timeout=20):
+    return subprocess.run([str(BINARY)] + args, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+GOOD = """\
+listen:
+  - unix: run/pyrpoold.sock
+  - tcp: 127.0.0.1:7717
+pools:
+  default: {size: 2, mode: process}
+  io:      {size: 10, mode: process}
+  gpu: {size: 1}
+python:
+  path: [examples]
+  allow_eval: false
+routes:
+  requests: io
+  "json:dumps": default
+limits:
+  max_message_size: 64MiB
+"""
+
+
+# ---- command line -------------------------------------------------------
+
+def test_check_good_config(tmp_path):
+    cfg = write(tmp_path / "good.yaml", GOOD)
+    r = run(["--check", "-c", str(cfg)])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"{cfg}: ok"
+    out = r.stdout
+    assert f"listen unix:{tmp_path}/run/pyrpoold.sock" in out
+    assert "listen tcp:127.0.0.1:7717" in out
+    assert "pool default: 2 executors" in out
+    assert "pool io: 10 executors" in out
+    assert "pool gpu: 1 executor" in out
+    assert "route requests -> io" in out
+    assert "route json:dumps -> default" in out
+    assert "eval forbidden" in out
+    # --check starts nothing
+    assert not (tmp_path / "run").exists()
+
+
+def test_check_long_options_and_relative_path(tmp_path):
+    write(tmp_path / "sub" / "c.yaml", "listen:\n  - unix: s.sock\n")
+    r = run(["--check", "--config", "sub/c.yaml"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "sub/c.yaml: ok"
+    assert f"listen unix:{tmp_path}/sub/s.sock" in r.stdout
+
+
+def test_check_defaults(tmp_path):
+    cfg = write(tmp_path / "min.yaml", "listen:\n  - unix: x.sock\n")
+    r = run(["--check", "-c", str(cfg)])
+    assert r.returncode == 0, r.stderr
+    ncpu = len(os.sched_getaffinity(0))
+    assert f"pool default: {ncpu} executor" in r.stdout
+    assert "pool io: 10 executors" in r.stdout
+    assert "eval forbidden" in r.stdout
+
+
+def test_check_size_auto_and_allow_eval(tmp_path):
+    cfg = write(tmp_path / "a.yaml", "listen:\n  - unix: x.sock\npools:\n  default: {size: auto}\n"
+                                     "  extra: {size: auto}\npython:\n  allow_eval: true\n")
+    r = run(["--check", "-c", str(cfg)])
+    assert r.returncode == 0, r.stderr
+    ncpu = len(os.sched_getaffinity(0))
+    assert f"pool default: {ncpu} executor" in r.stdout
+    assert f"pool extra: {ncpu} executor" in r.stdout
+    assert "eval allowed" in r.stdout
+
+
+def test_default_config_file_name(tmp_path):
+    write(tmp_path / "pyrpoold.yaml", "listen:\n  - unix: x.sock\n")
+    r = run(["--check"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "pyrpoold.yaml: ok" in r.stdout
+
+
+def test_help():
+    r = run(["--help"])
+    assert r.returncode == 0
+    assert "--check" in r.stdout and "-c" in r.stdout
+    r = run(["-h"])
+    assert r.returncode == 0 and "--check" in r.stdout
+
+
+def test_version():
+    r = run(["--version"])
+    assert r.returncode == 0
+    assert re.match(r"pyrpoold \d+\.\d+", r.stdout)
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["-x"], ["unexpected"], ["-c"], ["--check", "extra"]])
+def test_bad_arguments_exit_2(args):
+    r = run(args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr
+
+
+def test_missing_config_file(tmp_path):
+    r = run(["--check", "-c", str(tmp_path / "nope.yaml")])
+    assert r.returncode == 1
+    assert "nope.yaml" in r.stderr
+    r = run(["-c", str(tmp_path / "nope.yaml")])
+    assert r.returncode == 1
+
+
+# ---- bad configs ----------------------------------------------------------
+
+BAD = [
+    # (name, text, line, col, words)
+    ("unknown-top-key", "lisen:\n  - unix: a.sock\n", 1, 1, ["lisen"]),
+    ("size-negative", "listen:\n  - unix: a.sock\npools:\n  default: {size: -1}\n", 4, 19, ["size", "-1"]),
+    ("size-zero", "listen:\n  - unix: a.sock\npools:\n  io: {size: 0}\n", 4, 14, ["size", "0"]),
+    ("size-too-big", "listen:\n  - unix: a.sock\npools:\n  io: {size: 1025}\n", 4, 14, ["size", "1025"]),
+    ("size-word", "listen:\n  - unix: a.sock\npools:\n  io:\n    size: ten\n", 5, 11, ["size", "ten"]),
+    ("mode-thread", "listen:\n  - unix: a.sock\npools:\n  io:\n    mode: thread\n", 5, 11, ["mode", "thread"]),
+    ("mode-other", "listen:\n  - unix: a.sock\npools:\n  io: {mode: fork}\n", 4, 14, ["mode", "fork"]),
+    ("unknown-pool-key", "listen:\n  - unix: a.sock\npools:\n  io: {sise: 3}\n", 4, 8, ["sise"]),
+    ("route-unknown-pool", "listen:\n  - unix: a.sock\nroutes:\n  requests: gpu\n", 4, 13, ["gpu"]),
+    ("invalid-yaml", "listen:\n  - unix: a.sock\npools: {default: [\n", None, None, ["YAML"]),
+    ("max-msg-too-small", "listen:\n  - unix: a.sock\nlimits:\n  max_message_size: 1023\n", 4, 21,
+     ["max_message_size", "1023"]),
+    ("max-msg-too-big", "listen:\n  - unix: a.sock\nlimits:\n  max_message_size: 3GiB\n", 4, 21,
+     ["max_message_size", "3GiB"]),
+    ("max-msg-bad-unit", "listen:\n  - unix: a.sock\nlimits:\n  max_message_size: 12MB\n", 4, 21,
+     ["max_message_size", "12MB"]),
+    ("no-listener", "pools:\n  io: {size: 1}\n", None, None, ["listen"]),
+    ("listen-kind", "listen:\n  - udp: 1.2.3.4:5\n", 2, 5, ["udp"]),
+    ("tcp-port", "listen:\n  - tcp: 127.0.0.1:70000\n", 2, 10, ["70000"]),
+    ("tcp-no-port", "listen:\n  - tcp: localhost\n", 2, 10, ["localhost"]),
+    ("pool-name", "listen:\n  - unix: a.sock\npools:\n  \"bad name\": {size: 1}\n", 4, 3, ["bad name"]),
+    ("allow-eval-word", "listen:\n  - unix: a.sock\npython:\n  allow_eval: maybe\n", 4, 15, ["allow_eval", "maybe"]),
+    ("python-path-scalar", "listen:\n  - unix: a.sock\npython:\n  path: examples\n", 4, 9, ["path"]),
+    ("duplicate-key", "listen:\n  - unix: a.sock\nlisten:\n  - unix: b.sock\n", 3, 1, ["listen"]),
+    ("bad-route-key", "listen:\n  - unix: a.sock\nroutes:\n  \"a:b:c\": io\n", 4, 3, ["a:b:c"]),
+    ("empty-file", "", None, None, []),
+]
+
+
+@pytest.mark.parametrize("name,text,line,col,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_config(tmp_path, name, text, line, col, words):
+    cfg = write(tmp_path / f"{name}.yaml", text)
+    for args in (["--check", "-c", str(cfg)], ["-c", str(cfg)]):
+        r = run(args)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        err = r.stderr.strip()
+        assert err.startswith(f"pyrpoold: {cfg}"), err
+        if line is not None:
+            assert err.startswith(f"pyrpoold: {cfg}:{line}:{col}: "), err
+        else:
+            assert re.match(rf"pyrpoold: {re.escape(str(cfg))}(:\d+:\d+)?: ", err), err
+        for w in words:
+            assert w in err, err
+        assert not r.stdout.strip().endswith("ok")
+    assert not (tmp_path / "a.sock").exists()
+
+
+# ---- running daemons with special set-ups ---------------------------------
+
+def spawn(cfg, cwd="/", valgrind=False):
+    cmd = [str(BINARY), "-c", str(cfg)]
+    if valgrind:
+        cmd = VALGRIND_CMD + cmd
+    return subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_socket(path, proc, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"daemon exited {proc.returncode}: {proc.stderr.read()}"
+        try:
+            with Client(path, timeout=5) as c:
+                if c.ok("ping", []) == "pong":
+                    return
+        except (OSError, Exception):  # noqa: BLE001 -- not up yet
+            time.sleep(0.05)
+    raise AssertionError(f"no daemon answers on {path}")
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=20):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError("the daemon did not stop")
+    err = proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    return proc.returncode, err
+
+
+@pytest.fixture
+def spawned(request):
+    procs = []
+    vg = request.config.getoption("--valgrind")
+    factor = 6 if vg else 1
+
+    def go(cfg, cwd="/"):
+        p = spawn(cfg, cwd, vg)
+        procs.append(p)
+        return p
+    go.factor = factor
+    yield go
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
+SMALL_POOLS = "pools:\n  default: {size: 1}\n  io: {size: 1}\n"
+
+
+def test_relative_socket_and_python_path_from_config_folder(tmp_path, spawned):
+    """Relative paths resolve against the config's folder, not the cwd."""
+    folder = tmp_path / "conf"
+    write(folder / "mods" / "relmod.py", "def hi():\n    return 'hi from relmod'\n")
+    cfg = write(folder / "pyrpoold.yaml",
+                "listen:\n  - unix: deep/er/d.sock\n" + SMALL_POOLS + "python:\n  path: [mods]\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    p = spawned(cfg, cwd=str(elsewhere))
+    sock = folder / "deep" / "er" / "d.sock"
+    wait_for_socket(sock, p, 10 * spawned.factor)
+    assert not list(elsewhere.iterdir())
+    with Client(sock) as c:
+        assert c.ok("relmod.hi", []) == "hi from relmod"
+    rc, err = stop(p)
+    assert rc == 0, err
+    assert not sock.exists()
+
+
+def test_relative_config_path(tmp_path, spawned):
+    write(tmp_path / "sub" / "c.yaml", "listen:\n  - unix: run/s.sock\n" + SMALL_POOLS)
+    p = spawned("sub/c.yaml", cwd=str(tmp_path))
+    wait_for_socket(tmp_path / "sub" / "run" / "s.sock", p, 10 * spawned.factor)
+    rc, err = stop(p)
+    assert rc == 0, err
+
+
+def test_stale_socket_file_is_replaced(tmp_path, spawned):
+    sock_path = tmp_path / "run" / "d.sock"
+    sock_path.parent.mkdir()
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock_path))      # a socket file nobody listens on
+    s.close()
+    assert sock_path.exists()
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    wait_for_socket(sock_path, p, 10 * spawned.factor)
+    rc, err = stop(p)
+    assert rc == 0, err
+    assert not sock_path.exists()
+
+
+def test_regular_file_at_socket_path_is_an_error(tmp_path, spawned):
+    path = write(tmp_path / "d.sock", "precious")
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    rc = p.wait(20 * spawned.factor)
+    assert rc == 1
+    assert "not a socket" in p.stderr.read()
+    assert path.read_text() == "precious"
+
+
+def test_second_daemon_on_same_socket(tmp_path, spawned):
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    first = spawned(cfg)
+    sock = tmp_path / "run" / "d.sock"
+    wait_for_socket(sock, first, 10 * spawned.factor)
+    second = spawned(cfg)
+    rc = second.wait(20 * spawned.factor)
+    err = second.stderr.read()
+    assert rc == 1, err
+    assert "already listening" in err
+    # the first one is untouched
+    assert sock.exists()
+    with Client(sock) as c:
+        assert c.ok("ping", []) == "pong"
+        assert c.ok("math.sqrt", [4]) == 2.0
+    rc, err = stop(first)
+    assert rc == 0, err
+    assert not sock.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_and_removes_socket(tmp_path, spawned, sig):
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    sock = tmp_path / "run" / "d.sock"
+    wait_for_socket(sock, p, 10 * spawned.factor)
+    idle = Client(sock)               # a connected, idle client does not hold it up
+    rc, err = stop(p, sig)
+    idle.close()
+    assert rc == 0, err
+    assert not sock.exists()
+    assert "stopping" in err
+
+
+def test_sigterm_with_a_call_running(tmp_path, spawned):
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    sock = tmp_path / "run" / "d.sock"
+    wait_for_socket(sock, p, 10 * spawned.factor)
+    c = Client(sock, timeout=10)
+    c.send("call", ["time", "sleep", [30]])
+    time.sleep(0.3)
+    t = time.monotonic()
+    rc, err = stop(p)
+    assert rc == 0, err
+    assert time.monotonic() - t < 5 * spawned.factor
+    assert c.expect_closed(timeout=5)
+    c.close()
+    assert not sock.exists()
+
+
+def test_sigterm_answers_queued_calls_shutting_down(tmp_path, spawned):
+    """Queued calls are failed with ShuttingDown when the daemon stops: the
+    client must get that answer (before its connection closes)."""
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    sock = tmp_path / "run" / "d.sock"
+    wait_for_socket(sock, p, 10 * spawned.factor)
+    c = Client(sock, timeout=10)
+    c.send("call", ["time", "sleep", [30]])
+    time.sleep(0.2)
+    queued = c.send("call", ["math", "sqrt", [4]])
+    time.sleep(0.3)               # well past handback_ms: queued in the master
+    rc, err = stop(p)
+    assert rc == 0, err
+    c.expect_closed(timeout=5)
+    got = [m for m in c.order if m[1] == queued]
+    c.close()
+    assert got, f"no answer for the queued call (all answers: {c.order!r})"
+    assert got[0][2]["type"] == "ShuttingDown", got
+
+
+def test_tcp_listener(tmp_path, spawned):
+    port = free_tcp_port()
+    cfg = write(tmp_path / "c.yaml",
+                f"listen:\n  - unix: run/d.sock\n  - tcp: 127.0.0.1:{port}\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    wait_for_socket(tmp_path / "run" / "d.sock", p, 10 * spawned.factor)
+    with Client(("127.0.0.1", port), timeout=10) as c:
+        assert c.ok("ping", []) == "pong"
+        assert c.ok("math.sqrt", [16]) == 4.0
+        res = c.request_many([("operator.add", [i, i]) for i in range(200)])
+        assert res == [(None, 2 * i) for i in range(200)]
+        c.send_raw(b"\xc1")
+        assert c.expect_closed(timeout=5)
+    with Client(("127.0.0.1", port), timeout=10) as c:
+        assert c.ok("ping", []) == "pong"
+    rc, err = stop(p)
+    assert rc == 0, err
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_tcp_only(tmp_path, spawned):
+    port = free_tcp_port()
+    cfg = write(tmp_path / "c.yaml", f"listen:\n  - tcp: 127.0.0.1:{port}\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    deadline = time.monotonic() + 10 * spawned.factor
+    while True:
+        assert p.poll() is None, p.stderr.read()
+        try:
+            with Client(("127.0.0.1", port), timeout=5) as c:
+                assert c.ok("ping", []) == "pong"
+                break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    rc, err = stop(p)
+    assert rc == 0, err
+
+
+def test_tcp_port_in_use(tmp_path, spawned):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        cfg = write(tmp_path / "c.yaml",
+                    f"listen:\n  - unix: run/d.sock\n  - tcp: 127.0.0.1:{port}\n" + SMALL_POOLS)
+        p = spawned(cfg)
+        rc = p.wait(20 * spawned.factor)
+        err = p.stderr.read()
+        assert rc == 1, err
+        assert str(port) in err
+        assert not (tmp_path / "run" / "d.sock").exists(), "socket file left behind"
+    finally:
+        busy.close()
+
+
+def test_tcp_ipv6_loopback(tmp_path, spawned):
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        port = s.getsockname()[1]
+        s.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    cfg = write(tmp_path / "c.yaml",
+                f"listen:\n  - unix: run/d.sock\n  - tcp: \"[::1]:{port}\"\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    wait_for_socket(tmp_path / "run" / "d.sock", p, 10 * spawned.factor)
+    s = socket.create_connection(("::1", port), timeout=10)
+    s.sendall(b"\x94\x00\x01\xa4ping\x90")
+    assert s.recv(100) == b"\x94\x01\x01\xc0\xa4pong"
+    s.close()
+    rc, err = stop(p)
+    assert rc == 0, err
+
+
+def test_extra_pools_and_routes_from_config(daemon_factory):
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 2}, "gpu": {"size": 1},
+                              "batch-2_x": {"size": 3}},
+                       routes={"requests": "io", "json:dumps": "default", "wave": "batch-2_x"})
+    with d.connect() as c:
+        assert c.ok("list_pool_registrations", []) == [
+            {"module": "json", "function": "dumps", "pool": "default"},
+            {"module": "requests", "function": None, "pool": "io"},
+            {"module": "wave", "function": None, "pool": "batch-2_x"},
+        ]
+        assert c.ok("lookup_pool", ["wave", "open"]) == "batch-2_x"
+    assert len(d.pool_pids("batch-2_x")) == 3
+    assert len(d.pool_pids("gpu")) == 1
+    assert len(d.pool_pids("io")) == 2
+
+
+def test_io_pool_default_size_is_10(daemon_factory):
+    d = daemon_factory(pools={"default": {"size": 1}})
+    d.pools["io"] = {"size": 10}
+    assert len(d.pool_pids("io")) == 10
+
+
+def test_executor_runs_with_config_python_path(daemon_factory):
+    d = daemon_factory(modules={"pathcheck.py": "import sys\ndef first():\n    return sys.path[0]\n"})
+    with d.connect() as c:
+        assert c.ok("pathcheck.first", []) == str(d.pydir)

@@ -1,0 +1,167 @@
+"""Executors that die while running a call: WorkerCrashed, a restart, and
+the pool keeps working."""
+import os
+import signal
+import time
+
+import msgpack
+import pytest
+
+from conftest import finish_daemon, module_daemon
+
+POOLS = {"default": {"size": 2}, "io": {"size": 2}, "solo": {"size": 1},
+         "p1": {"size": 2}, "p2": {"size": 2}, "p3": {"size": 2}, "p4": {"size": 1},
+         "p5": {"size": 2}, "p6": {"size": 2}}
+
+
+@pytest.fixture(scope="module")
+def d(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "crash", pools=POOLS)
+    yield d
+    finish_daemon(d)
+
+
+def crash_error(err, res, *words):
+    assert res is None
+    assert err is not None and err["type"] == "WorkerCrashed", err
+    for w in words:
+        assert w in err["message"], err["message"]
+    assert err["traceback"] is None
+
+
+def serves_again(d, pool, timeout=5.0):
+    """Retries a call on pool until it answers (bounded); returns its pid."""
+    deadline = time.monotonic() + timeout * d.factor
+    last = None
+    with d.connect() as c:
+        while time.monotonic() < deadline:
+            err, res = c.call("call", ["helpers", "pid", [], None, {"pool": pool}])
+            if err is None:
+                return res
+            last = err
+            time.sleep(0.05)
+    raise AssertionError(f"pool {pool} does not serve again: {last!r}")
+
+
+def test_exit_status_3(d):
+    before = d.pool_pids("p1")
+    with d.connect() as c:
+        err, res = c.call("call", ["helpers", "die", [3], None, {"pool": "p1"}])
+        crash_error(err, res, "exited with status 3", "p1/")
+        assert any(f"pid {p}" in err["message"] for p in before), err["message"]
+    serves_again(d, "p1")
+    after = d.pool_pids("p1")
+    assert len(after) == 2 and len(after & before) == 1      # one new process
+
+
+def test_os_exit_via_shorthand_on_default(d):
+    with d.connect() as c:
+        err, res = c.call("os._exit", [3])
+        crash_error(err, res, "exited with status 3")
+    serves_again(d, "default")
+    assert len(d.pool_pids("default")) == 2
+
+
+def test_exit_status_0_is_a_crash_too(d):
+    with d.connect() as c:
+        err, res = c.call("call", ["os", "_exit", [0], None, {"pool": "p2"}])
+        crash_error(err, res, "exited with status 0")
+    serves_again(d, "p2")
+
+
+def test_killed_by_signal_9(d):
+    with d.connect() as c:
+        err, res = c.call("call", ["helpers", "kill_self", [9], None, {"pool": "p3"}])
+        crash_error(err, res, "killed by signal 9")
+    serves_again(d, "p3")
+    assert len(d.pool_pids("p3")) == 2
+
+
+def test_os_kill_getpid_9(d):
+    """helpers.kill_self(9) is os.kill(os.getpid(), 9) inside the executor."""
+    with d.connect() as c:
+        err, res = c.call("call", ["helpers", "kill_self", [int(signal.SIGKILL)], None, {"pool": "io"}])
+        crash_error(err, res, "killed by signal 9")
+    serves_again(d, "io")
+
+
+def test_killed_by_sigsegv(d):
+    with d.connect() as c:
+        err, res = c.call("call", ["helpers", "kill_self", [int(signal.SIGSEGV)], None, {"pool": "p5"}])
+        crash_error(err, res, "killed by signal 11")
+    serves_again(d, "p5")
+
+
+def test_queued_calls_survive_a_crash(d, factor):
+    """On a one-executor pool, calls queued behind the crashing one run on
+    the restarted executor: only the call that was running when the
+    executor died gets WorkerCrashed."""
+    with d.connect() as c:
+        old = c.ok("call", ["helpers", "pid", [], None, {"pool": "solo"}])
+        # one write: the daemon sees the crashing call and the others together
+        crash, queued = 1001, [1002 + i for i in range(5)]
+        data = msgpack.packb([0, crash, "call", ["helpers", "die", [7], None, {"pool": "solo"}]])
+        data += b"".join(msgpack.packb([0, m, "call", ["helpers", "sleep_echo", [i, 0.0], None,
+                                                       {"pool": "solo"}]])
+                         for i, m in enumerate(queued))
+        c.send_raw(data)
+        err = c.wait(crash, timeout=10 * factor)[2]
+        assert err["type"] == "WorkerCrashed" and "status 7" in err["message"]
+        for i, m in enumerate(queued):
+            assert c.wait(m, timeout=10 * factor)[2:] == [None, i]
+        new = c.ok("call", ["helpers", "pid", [], None, {"pool": "solo"}])
+        assert new != old
+
+
+def test_crash_does_not_disturb_the_other_executor(d, factor):
+    with d.connect() as c:
+        slow = c.send("call", ["helpers", "sleep_echo", ["survived", 0.5], None, {"pool": "p6"}])
+        time.sleep(0.1)
+        crash = c.send("call", ["helpers", "die", [5], None, {"pool": "p6"}])
+        assert c.wait(crash, timeout=10 * factor)[2]["type"] == "WorkerCrashed"
+        assert c.wait(slow, timeout=10 * factor)[2:] == [None, "survived"]
+
+
+def test_crash_does_not_disturb_other_pools_or_connections(d, factor):
+    with d.connect() as c, d.connect() as other:
+        slow = other.send("call", ["helpers", "sleep_echo", ["fine", 0.3], None, {"pool": "io"}])
+        err, _ = c.call("call", ["helpers", "die", [1], None, {"pool": "p4"}])
+        assert err["type"] == "WorkerCrashed"
+        assert other.call("ping", []) == (None, "pong")
+        assert other.wait(slow, timeout=10 * factor)[2:] == [None, "fine"]
+        assert c.call("math.sqrt", [4]) == (None, 2.0)
+    serves_again(d, "p4")
+
+
+def test_repeated_crashes_recover(d):
+    """Several quick deaths in a row (restart back-off) and the pool still
+    comes back within a few seconds."""
+    with d.connect() as c:
+        for _ in range(3):
+            pid = serves_again(d, "p4")
+            err, res = c.call("call", ["helpers", "die", [2], None, {"pool": "p4"}], timeout=15)
+            crash_error(err, res, "exited with status 2", f"pid {pid}")
+    serves_again(d, "p4", timeout=8.0)
+
+
+def test_idle_executor_killed_from_outside(d):
+    pids = d.pool_pids("p2")
+    victim = sorted(pids)[0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 5 * d.factor
+    while True:
+        now = d.pool_pids("p2")
+        if victim not in now and len(now) == 2:
+            break
+        assert time.monotonic() < deadline, f"pool p2 still has {now} (killed {victim})"
+        time.sleep(0.1)
+
+
+def test_crash_of_client_connection_closed_meanwhile(d, factor):
+    """The client that made the crashing call is gone when the crash is seen."""
+    c = d.connect()
+    c.send("call", ["helpers", "record", ["/dev/null", "x", 0.3], None, {"pool": "p1"}])
+    c.send("call", ["helpers", "die", [9], None, {"pool": "p1"}])
+    c.close()
+    time.sleep(0.2)
+    serves_again(d, "p1")

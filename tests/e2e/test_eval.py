@@ -1,0 +1,161 @@
+"""eval and exec: Forbidden by default, and what they do when allowed."""
+import pytest
+
+from conftest import finish_daemon, module_daemon
+
+
+@pytest.fixture(scope="module")
+def forbidding(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "noeval",
+                      pools={"default": {"size": 1}, "io": {"size": 1}})
+    yield d
+    finish_daemon(d)
+
+
+@pytest.fixture(scope="module")
+def allowing(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "eval", allow_eval=True,
+                      pools={"default": {"size": 2}, "io": {"size": 1}})
+    yield d
+    finish_daemon(d)
+
+
+@pytest.mark.parametrize("method,params", [
+    ("eval", ["2 + 4"]),
+    ("eval", ["x * 2", {"x": 5}]),
+    ("exec", ["import math"]),
+    ("exec", ["import os; os._exit(1)"]),
+    ("eval", []),               # even a malformed one is Forbidden first
+])
+def test_forbidden_by_default(forbidding, method, params):
+    with forbidding.connect() as c:
+        err, res = c.call(method, params)
+        assert res is None
+        assert err["type"] == "Forbidden", err
+        assert "allow_eval" in err["message"]
+        assert err["traceback"] is None
+        assert c.call("ping", []) == (None, "pong")
+
+
+def test_forbidden_does_not_run(forbidding, tmp_path):
+    path = tmp_path / "ran"
+    with forbidding.connect() as c:
+        err, _ = c.call("exec", [f"open({str(path)!r}, 'w').write('x')"])
+        assert err["type"] == "Forbidden"
+        assert c.call("helpers.sleep_pid", [0.1])[0] is None
+    assert not path.exists()
+
+
+@pytest.fixture
+def c(allowing):
+    with allowing.connect() as c:
+        yield c
+
+
+def test_eval(c):
+    assert c.call("eval", ["2 + 4"]) == (None, 6)
+
+
+def test_eval_with_locals(c):
+    assert c.call("eval", ["x*2", {"x": 5}]) == (None, 10)
+    assert c.call("eval", ["a + b", {"a": "x", "b": "y"}]) == (None, "xy")
+
+
+def test_eval_locals_nil(c):
+    assert c.call("eval", ["1 + 1", None]) == (None, 2)
+
+
+def test_eval_locals_do_not_leak(c):
+    assert c.call("eval", ["y", {"y": 3}]) == (None, 3)
+    for _ in range(4):      # whichever executor answers
+        err, _ = c.call("eval", ["y"])
+        assert err["type"] == "NameError"
+
+
+def test_eval_result_types(c):
+    assert c.call("eval", ["[1, 'a', None, b'x', {'k': (1, 2)}]"]) == (None, [1, "a", None, b"x", {"k": [1, 2]}])
+    assert c.call("eval", ["3.5"]) == (None, 3.5)
+
+
+def test_eval_code_as_bin(c):
+    assert c.call("eval", [b"7 * 6"]) == (None, 42)
+
+
+def test_exec_returns_none(c):
+    assert c.call("exec", ["import math"]) == (None, None)
+    assert c.call("exec", ["x = 1\nfor i in range(3):\n    x += i\n"]) == (None, None)
+
+
+def test_eval_syntax_error(c):
+    err, res = c.call("eval", ["1 +"])
+    assert res is None
+    assert err["type"] == "SyntaxError"
+    assert isinstance(err["traceback"], str) and "SyntaxError" in err["traceback"]
+
+
+def test_exec_syntax_error(c):
+    err, _ = c.call("exec", ["def ("])
+    assert err["type"] == "SyntaxError"
+
+
+def test_eval_statement_is_syntax_error(c):
+    err, _ = c.call("eval", ["import os"])
+    assert err["type"] == "SyntaxError"
+
+
+def test_eval_exception(c):
+    err, res = c.call("eval", ["1 / 0"])
+    assert res is None
+    assert err["type"] == "ZeroDivisionError"
+    assert "ZeroDivisionError" in err["traceback"]
+
+
+def test_exec_exception(c):
+    err, _ = c.call("exec", ["raise KeyError('k')"])
+    assert err["type"] == "KeyError"
+    assert err["message"] == "'k'"
+
+
+def test_eval_unencodable(c):
+    err, res = c.call("eval", ["{1, 2}"])
+    assert res is None
+    assert err["type"] == "EncodeError"
+    assert "'set'" in err["message"]
+
+
+def test_eval_runs_on_default_pool(allowing, c):
+    default = allowing.pool_pids("default")
+    for _ in range(4):
+        assert c.call("eval", ["__import__('os').getpid()"])[1] in default
+
+
+@pytest.mark.parametrize("method,params", [
+    ("eval", []),
+    ("eval", ["1", {}, "extra"]),
+    ("eval", [1]),
+    ("eval", ["1", [1]]),
+    ("eval", ["1", "x"]),
+    ("exec", []),
+    ("exec", ["x = 1", "y"]),
+    ("exec", [None]),
+])
+def test_eval_bad_params(c, method, params):
+    err, res = c.call(method, params)
+    assert res is None
+    assert err["type"] == "BadRequest", err
+
+
+def test_calls_still_work_with_eval_allowed(c):
+    assert c.call("math.sqrt", [81]) == (None, 9.0)
+
+
+def test_exec_state_is_per_executor(daemon_factory):
+    d = daemon_factory(allow_eval=True, pools={"default": {"size": 1}, "io": {"size": 1}})
+    with d.connect() as c:
+        assert c.call("exec", ["import math\ncounter = 41"]) == (None, None)
+        assert c.call("eval", ["math.sqrt(16)"]) == (None, 4.0)
+        assert c.call("exec", ["counter += 1"]) == (None, None)
+        assert c.call("eval", ["counter"]) == (None, 42)
+        # locals given to eval do not change the executor's namespace
+        assert c.call("eval", ["counter", {"counter": 7}]) == (None, 7)
+        assert c.call("eval", ["counter"]) == (None, 42)

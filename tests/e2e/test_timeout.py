@@ -1,0 +1,64 @@
+"""opts.timeout as proto/PROTOCOL.md documents it: a call still running or
+queued when its timeout passes is answered with Timeout at once."""
+import time
+
+import pytest
+
+from conftest import finish_daemon, module_daemon
+
+
+@pytest.fixture(scope="module")
+def d(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "timeout",
+                      pools={"default": {"size": 2}, "io": {"size": 2}, "solo": {"size": 1}})
+    yield d
+    finish_daemon(d)
+
+
+def test_quick_call_with_timeout_answers_normally(d):
+    with d.connect() as c:
+        assert c.call("call", ["operator", "add", [1, 2], None, {"timeout": 5}]) == (None, 3)
+
+
+def test_running_call_times_out(d, factor):
+    with d.connect() as c:
+        t = time.monotonic()
+        err, res = c.call("call", ["time", "sleep", [10], None, {"timeout": 0.3, "pool": "io"}],
+                          timeout=10 * factor)
+        took = time.monotonic() - t
+        assert res is None
+        assert err["type"] == "Timeout", err
+        assert err["traceback"] is None
+        assert 0.25 <= took < 1.5 * factor, took
+    # the executor is replaced: io has its 2 executors again
+    deadline = time.monotonic() + 5 * factor
+    while True:
+        try:
+            assert len(d.pool_pids("io", timeout=2)) == 2
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_queued_call_times_out_in_the_queue(d, factor):
+    with d.connect() as c:
+        busy = c.send("call", ["helpers", "sleep_echo", ["done", 1.0], None, {"pool": "solo"}])
+        time.sleep(0.1)
+        t = time.monotonic()
+        err, res = c.call("call", ["helpers", "pid", [], None, {"pool": "solo", "timeout": 0.2}],
+                          timeout=10 * factor)
+        took = time.monotonic() - t
+        assert err is not None and err["type"] == "Timeout", err
+        assert took < 0.7 * factor, f"answered after {took:.2f}s, not at its timeout"
+        # the running call is not disturbed
+        assert c.wait(busy, timeout=10 * factor)[2:] == [None, "done"]
+
+
+def test_timeout_does_not_answer_twice(d, factor):
+    with d.connect() as c:
+        m = c.send("call", ["helpers", "sleep_echo", ["late", 0.4], None, {"pool": "io", "timeout": 0.1}])
+        r = c.wait(m, timeout=10 * factor)
+        assert r[2]["type"] == "Timeout"
+        assert c.nothing_arrives(0.6)
+        assert c.call("ping", []) == (None, "pong")
