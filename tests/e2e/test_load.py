@@ -1,0 +1,83 @@
+"""Behaviour under load: large payloads, many connections, many calls in
+flight, every request answered exactly once."""
+import os
+import threading
+
+import msgpack
+import pytest
+
+from conftest import finish_daemon, module_daemon
+
+
+@pytest.fixture(scope="module")
+def d(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "load",
+                      pools={"default": {"size": 2}, "io": {"size": 4}})
+    yield d
+    finish_daemon(d)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_535, 65_536, 1 << 20, 8 << 20])
+def test_large_payload_round_trip(d, size):
+    data = os.urandom(size)
+    with d.connect() as c:
+        assert c.call("call", ["builtins", "bytes", [data]], timeout=60) == (None, data)
+
+
+def test_large_payloads_in_flight_with_small_ones(d):
+    big = os.urandom(3 << 20)
+    with d.connect() as c:
+        reqs = []
+        for i in range(8):
+            reqs.append(("call", ["builtins", "bytes", [big]]))
+            reqs.append(("math.sqrt", [float(i * i)]))
+        res = c.request_many(reqs, timeout=120)
+        for i, (err, r) in enumerate(res):
+            assert err is None
+            assert r == (big if i % 2 == 0 else float(i // 2))
+
+
+def test_many_connections_many_calls(d):
+    """16 connections x 500 pipelined calls each, in threads: every call is
+    answered once, with its own result."""
+    errors = []
+
+    def work(k):
+        try:
+            with d.connect(timeout=60) as c:
+                reqs = [("operator.add", [k, i]) for i in range(500)]
+                res = c.request_many(reqs, timeout=60)
+                for i, (err, r) in enumerate(res):
+                    if err is not None or r != k + i:
+                        errors.append((k, i, err, r))
+                assert c.nothing_arrives(0.05)
+        except Exception as e:  # reported below
+            errors.append((k, repr(e)))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+
+def test_map_from_many_connections(d):
+    errors = []
+
+    def work(k):
+        try:
+            with d.connect(timeout=60) as c:
+                err, res = c.call("map", ["operator", "mul", [[k, i] for i in range(5000)]], timeout=60)
+                if err is not None or res != [k * i for i in range(5000)]:
+                    errors.append((k, err))
+        except Exception as e:
+            errors.append((k, repr(e)))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []

@@ -1,0 +1,125 @@
+"""The map method: function(*args) for each args array, answered in order."""
+import math
+
+import pytest
+
+from conftest import finish_daemon, module_daemon
+
+FLAKY = """\
+def inv(x):
+    return 1 / x
+
+
+def pair(a, b, scale=1):
+    return [a * scale, b * scale]
+
+
+def ident(x):
+    return x
+"""
+
+
+@pytest.fixture(scope="module")
+def d(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "map",
+                      pools={"default": {"size": 2}, "io": {"size": 3}},
+                      modules={"mapmod.py": FLAKY})
+    yield d
+    finish_daemon(d)
+
+
+def test_order_kept(d):
+    with d.connect() as c:
+        n = 1000
+        err, res = c.call("map", ["math", "sqrt", [[i * i] for i in range(n)]])
+        assert err is None
+        assert res == [float(i) for i in range(n)]
+
+
+def test_empty_list(d):
+    with d.connect() as c:
+        assert c.call("map", ["math", "sqrt", []]) == (None, [])
+
+
+def test_list_larger_than_many_chunks(d):
+    """200,000 items: far more than one chunk (4096 items) and many frames."""
+    with d.connect() as c:
+        n = 200_000
+        err, res = c.call("map", ["mapmod", "ident", [[i] for i in range(n)]], timeout=60)
+        assert err is None
+        assert len(res) == n
+        assert res == list(range(n))
+
+
+def test_large_chunks_by_bytes(d):
+    """Items of 100 KiB: chunks are cut by size too, and still come back in order."""
+    with d.connect() as c:
+        items = [[bytes([i]) * 100_000] for i in range(40)]
+        err, res = c.call("map", ["builtins", "bytes", items], timeout=60)
+        assert err is None
+        assert res == [it[0] for it in items]
+
+
+def test_kwargs_apply_to_every_item(d):
+    with d.connect() as c:
+        err, res = c.call("map", ["mapmod", "pair", [[1, 2], [3, 4]], {"scale": 10}])
+        assert err is None
+        assert res == [[10, 20], [30, 40]]
+
+
+def test_error_names_the_index(d):
+    with d.connect() as c:
+        args = [[i] for i in range(1, 5000)] + [[0]] + [[i] for i in range(1, 100)]
+        err, res = c.call("map", ["mapmod", "inv", args])
+        assert res is None
+        assert err["type"] == "ZeroDivisionError"
+        assert err["index"] == 4999
+        assert "ZeroDivisionError" in err["traceback"]
+
+
+def test_first_failing_item_wins(d):
+    with d.connect() as c:
+        args = [[1]] * 10 + [[0]] + [[1]] * 10_000 + [[0]]
+        err, _ = c.call("map", ["mapmod", "inv", args])
+        assert err["type"] == "ZeroDivisionError" and err["index"] == 10
+
+
+def test_unencodable_item_result(d):
+    with d.connect() as c:
+        err, res = c.call("map", ["builtins", "set", [[[1]], [[2]]]])
+        assert res is None
+        assert err["type"] == "EncodeError" and "set" in err["message"]
+        assert err["index"] == 0
+
+
+def test_bad_args_list(d):
+    with d.connect() as c:
+        err, _ = c.call("map", ["math", "sqrt", [[1], 2]])
+        assert err["type"] == "BadRequest"
+        assert err["message"] == "args_list[1] must be an array of arguments, got int"
+        err, _ = c.call("map", ["math", "sqrt"])
+        assert err["type"] == "BadRequest"
+        err, _ = c.call("map", ["nosuchmodule_xyz", "f", [[1]]])
+        assert err["type"] == "ModuleNotFoundError"
+
+
+def test_routed_pool_and_opts_pool(d):
+    with d.connect() as c:
+        io = set(d.pool_pids("io"))
+        err, pids = c.call("map", ["os", "getpid", [[]] * 30, None, {"pool": "io"}])
+        assert err is None and set(pids) <= io
+        assert c.call("map", ["math", "sqrt", [[1]], None, {"pool": "nope"}])[0]["type"] == "NoSuchPool"
+
+
+def test_maps_and_calls_interleave_on_one_connection(d):
+    with d.connect() as c:
+        reqs = []
+        for i in range(50):
+            reqs.append(("map", ["math", "sqrt", [[j] for j in range(i)]]))
+            reqs.append(("math.sqrt", [float(i)]))
+        for i, (err, res) in enumerate(c.request_many(reqs, timeout=60)):
+            assert err is None
+            if i % 2 == 0:
+                assert res == [math.sqrt(j) for j in range(i // 2)]
+            else:
+                assert res == math.sqrt(i // 2)
