@@ -14,6 +14,10 @@ CFLAGS_COMMON = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-par
 ifeq ($(SANITIZE),1)
 CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS_SAN   := -fsanitize=address,undefined
+# crash tests kill executors with SIGSEGV on purpose: let the signal through;
+# any undefined behaviour stops the process, so the test sees it
+export ASAN_OPTIONS  := handle_segv=0:detect_leaks=1
+export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
 endif
 
 # Evaluated when used, i.e. after `deps` has installed pkg-config's packages.
