@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,11 +301,15 @@ static uint64_t now_ns(void)
 /* limits.spin_us: how long to poll before sleeping after a lone call. */
 static unsigned spin_us;
 
+/* A lone call shorter than this is "quick": spinning after it pays off. */
+#define SPIN_QUICK_NS 1000000
+
 /* Waits for bytes from the master (GIL released), then takes all that came.
- * After a batch of one call (a client calling one at a time) it first polls
- * for up to spin_us without sleeping: the next call usually follows within
- * a round trip, and a sleep plus a wake-up cost more than that. After larger
- * batches (throughput) it never spins: the CPU is better spent elsewhere.
+ * After a batch of one quick call (a client calling one at a time) it first
+ * polls for up to spin_us without sleeping: the next call usually follows
+ * within a round trip, and a sleep plus a wake-up cost more than that. After
+ * larger batches (throughput) or a slow call (I/O, where microseconds do not
+ * matter) it never spins: the CPU is better spent by other executors.
  * Returns 0, or -1 when the master is gone. */
 static int read_more(struct rbuf *in, bool lone_call)
 {
@@ -330,6 +335,8 @@ static int read_more(struct rbuf *in, bool lone_call)
         if (n < 0 && errno == EAGAIN && !got) {
             if (spin_end == 0 || now_ns() >= spin_end)
                 poll(&pfd, 1, -1);
+            else
+                sched_yield(); /* spin, but let any runnable process go first */
             continue;
         }
         if (n == 0 || (n < 0 && errno != EAGAIN))
@@ -381,10 +388,12 @@ static int serve(struct rbuf *in)
 {
     msgpack_sbuffer res;
     size_t parsed = 0, ran;
+    uint64_t started;
     int rc = 0;
 
     msgpack_sbuffer_init(&res);
     for (;;) {
+        started = now_ns();
         if (queue_frames(in, &parsed) != 0 || run_queue(in, &res) != 0) {
             log_error("malformed frame from the master");
             rc = 1;
@@ -401,7 +410,7 @@ static int serve(struct rbuf *in)
         pthread_mutex_unlock(&q.m);
         rbuf_consume(in, parsed);
         parsed = 0;
-        if (read_more(in, ran == 1) != 0)
+        if (read_more(in, ran == 1 && now_ns() - started < SPIN_QUICK_NS) != 0)
             break; /* the master is gone or closed us: exit quietly */
     }
     msgpack_sbuffer_destroy(&res);
