@@ -68,6 +68,7 @@ void conn_respond_raw(struct conn *c, struct rpc_raw msgid, const char *tail, si
 {
     msgpack_packer *pk = conn_out(c);
 
+    outq_reserve(&c->out.buf, 2 + msgid.len + tail_len);
     rpc_pack_response_head(pk, msgid);
     msgpack_sbuffer_write(&c->out.buf, tail, tail_len);
 }

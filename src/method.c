@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
+#include "outq.h"
 #include "pool.h"
 #include "reply.h"
 #include "rpc.h"
@@ -100,6 +101,7 @@ static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
     if ((p = route(c, m, &rc)) == NULL)
         return;
     call = start_call(c, m, &pk);
+    outq_reserve(&call->frame, rc.args.len + rc.kwargs.len + rc.module.len + rc.function.len + 32);
     start = frame_begin(&call->frame);
     msgpack_pack_array(&pk, 6);
     msgpack_pack_uint8(&pk, FRAME_CALL);

@@ -1,6 +1,7 @@
 /* outq: batched writes with uv_try_write then uv_write. See outq.h. */
 #include "outq.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* A buffer that grew past this is given back once it is empty. */
@@ -22,6 +23,24 @@ void outq_init(struct outq *q, outq_done_fn done)
 void outq_destroy(struct outq *q)
 {
     msgpack_sbuffer_destroy(&q->buf);
+}
+
+void outq_reserve(msgpack_sbuffer *sb, size_t more)
+{
+    size_t want = sb->size + more;
+    char *p;
+
+    if (sb->alloc >= want)
+        return;
+    if (want < 2 * sb->alloc)
+        want = 2 * sb->alloc;
+    p = realloc(sb->data, want);
+    if (p == NULL) {
+        fprintf(stderr, "pyrpoold: out of memory\n");
+        abort();
+    }
+    sb->data = p;
+    sb->alloc = want;
 }
 
 static void on_write(uv_write_t *req, int status)

@@ -26,6 +26,11 @@ struct outq {
 void outq_init(struct outq *q, outq_done_fn done);
 void outq_destroy(struct outq *q);
 
+/* Makes room for more bytes at the end of sb in one step (msgpack-c grows a
+ * buffer by doubling, copying it at each step: a large message known in
+ * advance is better allocated once). Aborts on OOM. */
+void outq_reserve(msgpack_sbuffer *sb, size_t more);
+
 /* Writes what q holds to s. Returns 0 (written or in progress) or a negative
  * libuv error, after which the caller closes the stream. */
 int outq_flush(struct outq *q, uv_stream_t *s);
