@@ -29,7 +29,7 @@ TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
 TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 
 MASTER_SRC := main.c config.c route.c mpk.c rpc.c conn.c listener.c pool.c executor.c \
-              method.c admin.c call.c reply.c timeouts.c outq.c rbuf.c frame.c log.c
+              method.c admin.c call.c reply.c timeouts.c outq.c rbuf.c frame.c log.c xalloc.c
 EXEC_SRC   := executor_main.c pyrun.c pyconv.c mpk.c rbuf.c frame.c log.c
 UNIT_TESTS := test_route test_config test_rpc
 
@@ -85,10 +85,10 @@ $(BUILD)/master/%.o: src/%.c | $(BUILD)/master
 $(BUILD)/exec/%.o: src/%.c | $(BUILD)/exec
 	$(CC) $(EXEC_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/master/route.o
+$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/master/route.o $(BUILD)/master/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
-$(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/master/config.o
+$(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/master/config.o $(BUILD)/master/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_rpc: tests/unit/test_rpc.c $(BUILD)/master/rpc.o $(BUILD)/master/mpk.o

@@ -1,9 +1,10 @@
 /* call: call records, their free list, and intrusive call lists. */
 #include "call.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 /* Frames larger than this are not kept with a recycled call. */
 #define CALL_KEEP_FRAME 4096
@@ -12,11 +13,7 @@
 
 static void frame_init(msgpack_sbuffer *sb)
 {
-    sb->data = malloc(CALL_FIRST_FRAME);
-    if (sb->data == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
+    sb->data = xmalloc(CALL_FIRST_FRAME);
     sb->size = 0;
     sb->alloc = CALL_FIRST_FRAME;
 }
@@ -34,11 +31,7 @@ struct call *call_new(void)
         nfree_calls--;
         c->frame.size = 0;
     } else {
-        c = calloc(1, sizeof *c);
-        if (c == NULL) {
-            fprintf(stderr, "pyrpoold: out of memory\n");
-            abort();
-        }
+        c = xcalloc(1, sizeof *c);
         frame_init(&c->frame);
     }
     c->next = c->prev = NULL;

@@ -13,6 +13,8 @@
 
 #include <yaml.h>
 
+#include "xalloc.h"
+
 struct ctx {
     const char *file;
     yaml_document_t *doc;
@@ -59,27 +61,6 @@ static const char *kind_name(const yaml_node_t *n)
 static yaml_node_t *node(struct ctx *c, int id)
 {
     return yaml_document_get_node(c->doc, id);
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-
-    if (d == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
-    return d;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n);
-    if (p == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
-    return p;
 }
 
 /* An absolute path for p, relative ones taken from the config's folder. */

@@ -17,6 +17,7 @@
 #include "reply.h"
 #include "rpc.h"
 #include "util.h"
+#include "xalloc.h"
 
 /* An executor that served at least this long was healthy: its death does
  * not count towards the backoff. */
@@ -420,12 +421,8 @@ static void spawn(struct executor *ex)
 
 struct executor *executor_new(struct pool *pool, int index)
 {
-    struct executor *ex = calloc(1, sizeof *ex);
+    struct executor *ex = xcalloc(1, sizeof *ex);
 
-    if (ex == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
     ex->pool = pool;
     ex->index = index;
     ex->timer_open = true;

@@ -17,6 +17,7 @@
 #include "reply.h"
 #include "rpc.h"
 #include "timeouts.h"
+#include "xalloc.h"
 
 #define ERR_LEN 512
 
@@ -191,10 +192,8 @@ static void do_map(struct conn *c, const struct rpc_msg *m)
     for (base = 0; base < rc.nargs; base += n) {
         n = rc.nargs - base < per ? rc.nargs - base : per;
         if (nchunks == cap) {
-            struct call **bigger = malloc(2 * cap * sizeof *bigger);
+            struct call **bigger = xmalloc(2 * cap * sizeof *bigger);
 
-            if (bigger == NULL)
-                abort();
             memcpy(bigger, all, nchunks * sizeof *all);
             if (all != chunks)
                 free(all);

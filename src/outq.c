@@ -1,8 +1,9 @@
 /* outq: batched writes with uv_try_write then uv_write. See outq.h. */
 #include "outq.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+
+#include "xalloc.h"
 
 /* A buffer that grew past this is given back once it is empty. */
 #define OUTQ_KEEP (256 * 1024)
@@ -28,18 +29,12 @@ void outq_destroy(struct outq *q)
 void outq_reserve(msgpack_sbuffer *sb, size_t more)
 {
     size_t want = sb->size + more;
-    char *p;
 
     if (sb->alloc >= want)
         return;
     if (want < 2 * sb->alloc)
         want = 2 * sb->alloc;
-    p = realloc(sb->data, want);
-    if (p == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
-    sb->data = p;
+    sb->data = xrealloc(sb->data, want);
     sb->alloc = want;
 }
 

@@ -9,18 +9,8 @@
 #include "daemon.h"
 #include "executor.h"
 #include "log.h"
+#include "xalloc.h"
 #include "reply.h"
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-
-    if (p == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
-    return p;
-}
 
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
 {

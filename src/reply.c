@@ -1,7 +1,6 @@
 /* reply: ending calls and assembling map answers. See reply.h. */
 #include "reply.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,17 +9,7 @@
 #include "mpk.h"
 #include "pool.h"
 #include "timeouts.h"
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-
-    if (p == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
-    return p;
-}
+#include "xalloc.h"
 
 struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total, uint32_t nchunks)
 {
@@ -73,12 +62,8 @@ static void job_finish(struct map_job *job)
 
 static char *dup_bytes(const char *p, size_t n)
 {
-    char *d = malloc(n ? n : 1);
+    char *d = xmalloc(n);
 
-    if (d == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
     memcpy(d, p, n);
     return d;
 }

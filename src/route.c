@@ -4,9 +4,10 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xalloc.h"
 
 /* Longest key looked up: module + ':' + function. Longer names cannot have
  * been registered (route_register refuses them), so lookups skip them. */
@@ -253,11 +254,7 @@ void route_each(const struct route_table *t, route_visit_fn fn, void *arg)
 
     if (t->count == 0)
         return;
-    all = malloc(t->count * sizeof *all);
-    if (all == NULL) {
-        fprintf(stderr, "pyrpoold: out of memory\n");
-        abort();
-    }
+    all = xmalloc(t->count * sizeof *all);
     for (i = 0; i < t->nbuckets; i++)
         for (e = t->buckets[i]; e != NULL; e = e->next)
             all[n++] = e;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "pool.h"
 #include "reply.h"
+#include "xalloc.h"
 
 static void swap(struct timeouts *t, size_t a, size_t b)
 {
@@ -86,11 +87,7 @@ void timeouts_add(struct daemon *d, struct call *c)
 
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
-        t->heap = realloc(t->heap, t->cap * sizeof *t->heap);
-        if (t->heap == NULL) {
-            fprintf(stderr, "pyrpoold: out of memory\n");
-            abort();
-        }
+        t->heap = xrealloc(t->heap, t->cap * sizeof *t->heap);
     }
     c->heap_index = t->n;
     t->heap[t->n++] = c;
