@@ -141,3 +141,34 @@ def test_many_idle_connections_do_not_hurt(d):
     finally:
         for c in idle:
             c.close()
+
+
+def test_open_files_limit_is_raised(tmp_path, request):
+    """Started with a soft open-files limit of 64 (hard 4096), the daemon
+    raises it itself: 300 clients connect and are all served."""
+    from conftest import Daemon, slow_factor
+
+    class Limited(Daemon):
+        def command(self):
+            return ["prlimit", "--nofile=64:4096", "--"] + super().command()
+
+    d2 = Limited(tmp_path / "nofile", valgrind=request.config.getoption("--valgrind"),
+                 factor=slow_factor(request.config),
+                 pools={"default": {"size": 1}, "io": {"size": 1}})
+    d2.start()
+    try:
+        conns = [d2.connect() for _ in range(300)]
+        try:
+            for i, c in enumerate(conns):
+                c.send("call", ["operator", "add", [i, 1]], msgid=i)
+            for i, c in enumerate(conns):
+                assert c.wait(i) == [1, i, None, i + 1]
+        finally:
+            for c in conns:
+                c.close()
+        pid = d2.proc.pid
+        limits = open(f"/proc/{pid}/limits").read()
+        soft = [l for l in limits.splitlines() if l.startswith("Max open files")][0].split()[3]
+        assert soft == "4096"
+    finally:
+        finish_daemon(d2)
