@@ -86,7 +86,7 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
     struct names nm;
     struct rpc_str module, function;
     struct pool *p;
-    char msg[ERR_LEN];
+    char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
 
     if (read_names(m, &nm) != 0 || nm.n < 2 || target(&nm, 1, &module, &function) != 0) {
         conn_respond_error(c, m->msgid, "BadRequest",
@@ -95,7 +95,7 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
     }
     p = daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len);
     if (p == NULL) {
-        snprintf(msg, sizeof msg, "no pool named '%.*s'", (int)nm.s[0].len, nm.s[0].ptr);
+        snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
         conn_respond_error(c, m->msgid, "NoSuchPool", msg);
         return;
     }

@@ -69,12 +69,12 @@ static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct 
 {
     struct daemon *d = c->d;
     struct pool *p;
-    char msg[ERR_LEN];
+    char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
 
     if (rc->pool.len > 0) {
         p = daemon_find_pool(d, rc->pool.ptr, rc->pool.len);
         if (p == NULL) {
-            snprintf(msg, sizeof msg, "no pool named '%.*s'", (int)rc->pool.len, rc->pool.ptr);
+            snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(rc->pool, name, sizeof name));
             conn_respond_error(c, m->msgid, "NoSuchPool", msg);
         }
         return p;
@@ -263,7 +263,7 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
 void method_dispatch(struct conn *c, const char *msg, size_t len)
 {
     struct rpc_msg m;
-    char err[ERR_LEN], text[ERR_LEN];
+    char err[ERR_LEN], text[ERR_LEN], name[65];
 
     if (rpc_decode(msg, len, &m, err, sizeof err) != 0) {
         if (m.type == RPC_NOTIFY) {
@@ -289,8 +289,8 @@ void method_dispatch(struct conn *c, const char *msg, size_t len)
     else if (rpc_str_eq(m.method, "exec"))
         do_eval(c, &m, true);
     else if (admin_dispatch(c, &m) != 0) {
-        snprintf(text, sizeof text, "no method '%.*s' (methods: call, map, eval, exec, module.function, %s)",
-                 (int)(m.method.len > 64 ? 64 : m.method.len), m.method.ptr, admin_method_names());
+        snprintf(text, sizeof text, "no method '%s' (methods: call, map, eval, exec, module.function, %s)",
+                 rpc_printable(m.method, name, 65), admin_method_names());
         conn_respond_error(c, m.msgid, "NoSuchMethod", text);
     }
 }

@@ -42,6 +42,16 @@ int rpc_read_name(struct mpk_reader *r, struct rpc_str *s)
     return 0;
 }
 
+const char *rpc_printable(struct rpc_str s, char *out, size_t outlen)
+{
+    size_t i, n = s.len < outlen - 1 ? s.len : outlen - 1;
+
+    for (i = 0; i < n; i++)
+        out[i] = s.ptr[i] >= 0x20 && s.ptr[i] < 0x7f ? s.ptr[i] : '?';
+    out[n] = '\0';
+    return out;
+}
+
 bool rpc_str_eq(struct rpc_str s, const char *lit)
 {
     size_t n = strlen(lit);
@@ -132,6 +142,7 @@ static int parse_opts(struct mpk_reader *r, struct rpc_call *c, char *err, size_
 {
     struct mpk_item it;
     struct rpc_str key, pool;
+    char name[65];
     uint32_t i, n;
 
     if (mpk_read(r, &it) != 0)
@@ -165,8 +176,8 @@ static int parse_opts(struct mpk_reader *r, struct rpc_call *c, char *err, size_
             if (!(c->timeout > 0) || c->timeout > 1e7)
                 return fail(err, errlen, "opts.timeout must be between 0 and 1e7 seconds");
         } else {
-            return fail(err, errlen, "unknown option '%.*s' (known: pool, timeout)",
-                        (int)(key.len > 64 ? 64 : key.len), key.ptr);
+            return fail(err, errlen, "unknown option '%s' (known: pool, timeout)",
+                        rpc_printable(key, name, sizeof name));
         }
     }
     return 0;

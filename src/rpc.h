@@ -77,6 +77,11 @@ int rpc_parse_shorthand(const struct rpc_msg *m, struct rpc_call *c, char *err, 
  * the item is another type or the data ends. */
 int rpc_read_name(struct mpk_reader *r, struct rpc_str *s);
 
+/* Copies s into out (NUL-terminated, cut to outlen - 1 bytes) for an error
+ * message: bytes outside printable ASCII become '?', so the message is
+ * valid UTF-8 whatever the client sent. Returns out. */
+const char *rpc_printable(struct rpc_str s, char *out, size_t outlen);
+
 /* True when s equals the NUL-terminated lit. */
 bool rpc_str_eq(struct rpc_str s, const char *lit);
 

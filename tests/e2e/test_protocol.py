@@ -405,3 +405,21 @@ def test_client_half_close_still_gets_answers(d):
 def test_new_client_class_smoke(d):
     with Client(d.socket_path, timeout=10) as c:
         assert c.ok("ping", []) == "pong"
+
+
+@pytest.mark.parametrize("method,params", [
+    (b"\xff\xfe", []),
+    ("call", ["math", "sqrt", [1], None, {"pool": b"\xc3\x28"}]),
+    ("call", ["math", "sqrt", [1], None, {b"\xff": 1}]),
+    ("register_pool", [b"\x80bad", "json"]),
+])
+def test_error_messages_are_valid_utf8_whatever_the_names(daemon_factory, method, params):
+    """Names that are not UTF-8 come back in error messages as '?', so a
+    client that decodes str strictly can read the answer."""
+    d = daemon_factory()
+    with d.connect() as c:
+        c.send_raw(msgpack.packb([0, 9, method, params], use_bin_type=True))
+        raw = c.sock.recv(65536)
+        msg = msgpack.unpackb(raw, raw=False)   # raises if a str is not UTF-8
+        assert msg[1] == 9 and msg[2]["type"] in ("NoSuchMethod", "NoSuchPool", "BadRequest")
+        assert "?" in msg[2]["message"]
