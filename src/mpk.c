@@ -138,18 +138,55 @@ void mpk_scan_reset(struct mpk_scan *s)
     s->left[0] = 1;
 }
 
+/* Enters an array or map of n items (pairs for a map) during a scan. */
+static int scan_open(struct mpk_scan *s, uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    if (s->depth > MPK_MAX_DEPTH - 1)
+        return MPK_EDEPTH;
+    s->left[s->depth++] = n;
+    return 0;
+}
+
 ssize_t mpk_scan(struct mpk_scan *s, const char *buf, size_t len, size_t max)
 {
+    const uint8_t *u = (const uint8_t *)buf;
     struct mpk_item it;
     uint64_t need;
     ssize_t n;
+    size_t end = len < max ? len : max; /* bytes the object may use */
+    uint8_t c;
+    int rc;
 
     for (;;) {
         while (s->depth > 0 && s->left[s->depth - 1] == 0)
             s->depth--;
         if (s->depth == 0)
             return (ssize_t)s->pos;
-        n = decode((const uint8_t *)buf + s->pos, len - s->pos, &it, &need);
+        if (s->pos >= end)
+            return s->pos >= max ? MPK_ETOOBIG : 0;
+        /* the one-byte headers and short strings that most messages are made
+         * of, without the general decoder */
+        c = u[s->pos];
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            s->pos++;
+            s->left[s->depth - 1]--;
+            continue;
+        }
+        if ((c & 0xe0) == 0xa0 && s->pos + 1 + (c & 0x1f) <= end) {
+            s->pos += 1 + (size_t)(c & 0x1f);
+            s->left[s->depth - 1]--;
+            continue;
+        }
+        if ((c & 0xe0) == 0x80) { /* fixmap 0x8X, fixarray 0x9X */
+            s->pos++;
+            s->left[s->depth - 1]--;
+            if ((rc = scan_open(s, (c & 0x10) ? (uint64_t)(c & 0x0f) : 2 * (uint64_t)(c & 0x0f))) != 0)
+                return rc;
+            continue;
+        }
+        n = decode(u + s->pos, len - s->pos, &it, &need);
         if (n == MPK_ETRUNC) {
             if (need > max || s->pos + need > max)
                 return MPK_ETOOBIG;
@@ -161,11 +198,10 @@ ssize_t mpk_scan(struct mpk_scan *s, const char *buf, size_t len, size_t max)
             return MPK_ETOOBIG;
         s->pos += (size_t)n;
         s->left[s->depth - 1]--;
-        if ((it.type == MPK_ARRAY || it.type == MPK_MAP) && it.v.n > 0) {
-            if (s->depth > MPK_MAX_DEPTH - 1)
-                return MPK_EDEPTH;
-            s->left[s->depth++] = it.type == MPK_MAP ? 2 * (uint64_t)it.v.n : it.v.n;
-        }
+        if (it.type == MPK_ARRAY && (rc = scan_open(s, it.v.n)) != 0)
+            return rc;
+        if (it.type == MPK_MAP && (rc = scan_open(s, 2 * (uint64_t)it.v.n)) != 0)
+            return rc;
     }
 }
 

@@ -16,6 +16,7 @@
 
 static msgpack_sbuffer sb;
 static msgpack_packer pk;
+static char calloc_buf[300];
 
 static int setup(void **state)
 {
@@ -100,6 +101,106 @@ static void test_scan_errors(void **state)
     /* a huge declared array with no data just waits for more */
     mpk_scan_reset(&s);
     assert_int_equal(mpk_scan(&s, "\xdd\xff\xff\xff\xff", 5, 1 << 30), 0);
+}
+
+/* Packs a random object (nested up to depth) with msgpack-c. */
+static void pack_random(int depth)
+{
+    static const char text[] = "the quick brown fox jumps over the lazy dog, again and again and again";
+    int kind = rand() % (depth > 0 ? 12 : 9), i, n;
+
+    switch (kind) {
+    case 0: msgpack_pack_nil(&pk); break;
+    case 1: msgpack_pack_true(&pk); break;
+    case 2: msgpack_pack_int64(&pk, (int64_t)rand() * (rand() % 2 ? -1 : 1) * (1 << (rand() % 31))); break;
+    case 3: msgpack_pack_uint64(&pk, (uint64_t)rand() << (rand() % 33)); break;
+    case 4: msgpack_pack_double(&pk, rand() / 7.0); break;
+    case 5: msgpack_pack_float(&pk, (float)rand()); break;
+    case 6: n = rand() % (int)sizeof text; msgpack_pack_str_with_body(&pk, text, (size_t)n); break;
+    case 7: n = rand() % 300; msgpack_pack_bin(&pk, (size_t)n); msgpack_pack_bin_body(&pk, calloc_buf, (size_t)n); break;
+    case 8: n = rand() % 20; msgpack_pack_ext_with_body(&pk, calloc_buf, (size_t)n, 3); break;
+    case 9: case 10:
+        n = rand() % 20;
+        msgpack_pack_array(&pk, (size_t)n);
+        for (i = 0; i < n; i++)
+            pack_random(depth - 1);
+        break;
+    default:
+        n = rand() % 10;
+        msgpack_pack_map(&pk, (size_t)n);
+        for (i = 0; i < 2 * n; i++)
+            pack_random(depth - 1);
+    }
+}
+
+/* The scanner agrees with msgpack-c's own decoder on where objects end,
+ * whole or fed in random pieces, and never reads past what it is given. */
+static void test_scan_matches_msgpack_c(void **state)
+{
+    struct mpk_scan sc;
+    msgpack_unpacked u;
+    size_t off, cut, i;
+    int round;
+    ssize_t n;
+
+    (void)state;
+    srand(7);
+    msgpack_unpacked_init(&u);
+    for (round = 0; round < 2000; round++) {
+        sb.size = 0;
+        pack_random(4);
+        off = 0;
+        assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+        assert_int_equal(off, sb.size);
+        mpk_scan_reset(&sc);
+        assert_int_equal(mpk_scan(&sc, sb.data, sb.size, 1 << 30), (ssize_t)sb.size);
+        /* in pieces: the same answer, 0 until the last piece */
+        mpk_scan_reset(&sc);
+        for (cut = 0; cut < sb.size;) {
+            cut += 1 + (size_t)rand() % 64;
+            if (cut > sb.size)
+                cut = sb.size;
+            n = mpk_scan(&sc, sb.data, cut, 1 << 30);
+            assert_int_equal(n, cut == sb.size ? (ssize_t)sb.size : 0);
+        }
+        /* every proper prefix is incomplete, never an error */
+        for (i = 0; i < sb.size && i < 64; i++) {
+            mpk_scan_reset(&sc);
+            assert_int_equal(mpk_scan(&sc, sb.data, i, 1 << 30), 0);
+        }
+        /* one byte under its size is too big for the limit */
+        mpk_scan_reset(&sc);
+        assert_int_equal(mpk_scan(&sc, sb.data, sb.size, sb.size - 1), MPK_ETOOBIG);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+/* Random bytes: the scanner never crashes, and whenever it calls something
+ * complete, msgpack-c finds a complete object of the same length there. */
+static void test_scan_random_bytes(void **state)
+{
+    char buf[64];
+    struct mpk_scan sc;
+    msgpack_unpacked u;
+    size_t off;
+    int round, i;
+    ssize_t n;
+
+    (void)state;
+    srand(11);
+    msgpack_unpacked_init(&u);
+    for (round = 0; round < 200000; round++) {
+        for (i = 0; i < (int)sizeof buf; i++)
+            buf[i] = (char)(rand() % 5 == 0 ? 0x90 + rand() % 3 : rand());
+        mpk_scan_reset(&sc);
+        n = mpk_scan(&sc, buf, sizeof buf, 1 << 20);
+        if (n > 0) {
+            off = 0;
+            assert_int_equal(msgpack_unpack_next(&u, buf, sizeof buf, &off), MSGPACK_UNPACK_SUCCESS);
+            assert_int_equal(off, (size_t)n);
+        }
+    }
+    msgpack_unpacked_destroy(&u);
 }
 
 static void test_read_scalars(void **state)
@@ -362,6 +463,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scan_whole_and_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_matches_msgpack_c, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_random_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shorthand, setup, teardown),
