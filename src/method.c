@@ -3,7 +3,6 @@
 #include "method.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
@@ -17,7 +16,6 @@
 #include "reply.h"
 #include "rpc.h"
 #include "timeouts.h"
-#include "xalloc.h"
 
 #define ERR_LEN 512
 
@@ -160,11 +158,11 @@ static void do_map(struct conn *c, const struct rpc_msg *m)
     struct rpc_call rc;
     struct pool *p;
     struct map_job *job;
-    struct call *chunks[1024], *call;
+    struct call *call;
     struct mpk_reader r;
     struct mpk_item it;
     char err[ERR_LEN];
-    uint32_t per, base, n, i, nchunks = 0;
+    uint32_t per, base, n;
 
     if (rpc_parse_call(m, RPC_MAP, &rc, err, sizeof err) != 0) {
         conn_respond_error(c, m->msgid, "BadRequest", err);
@@ -183,35 +181,16 @@ static void do_map(struct conn *c, const struct rpc_msg *m)
     per = (rc.nargs + (uint32_t)p->size * 4 - 1) / ((uint32_t)p->size * 4);
     if (per > MAP_CHUNK_MAX)
         per = MAP_CHUNK_MAX;
-    /* the chunks are cut first, then the job that gathers them is made */
-    struct call **all = chunks;
-    size_t cap = sizeof chunks / sizeof chunks[0];
-
+    job = map_job_new(c, m->msgid, rc.nargs);
+    conn_call_started(c);
     mpk_reader_init(&r, rc.args.ptr, rc.args.len);
     mpk_read(&r, &it);
     for (base = 0; base < rc.nargs; base += n) {
         n = rc.nargs - base < per ? rc.nargs - base : per;
-        if (nchunks == cap) {
-            struct call **bigger = xmalloc(2 * cap * sizeof *bigger);
-
-            memcpy(bigger, all, nchunks * sizeof *all);
-            if (all != chunks)
-                free(all);
-            all = bigger;
-            cap *= 2;
-        }
         call = map_chunk(c, m, &rc, &r, base, &n);
-        call->chunk = nchunks;
-        all[nchunks++] = call;
+        map_job_add(job, call);
+        enqueue(p, call, rc.timeout);
     }
-    job = map_job_new(c, m->msgid, rc.nargs, nchunks);
-    conn_call_started(c);
-    for (i = 0; i < nchunks; i++) {
-        all[i]->job = job;
-        enqueue(p, all[i], rc.timeout);
-    }
-    if (all != chunks)
-        free(all);
 }
 
 /* eval [expr, locals?] and exec [code]: the default pool, when allowed. */

@@ -11,7 +11,9 @@ static uint32_t be32(const uint8_t *p)
 }
 static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
 
-/* Decodes the item at p (avail bytes). On success returns the bytes it takes
+/* Decodes the item at p (avail bytes): one switch over the MessagePack
+ * formats, kept whole so the format table reads in one place. On success
+ * returns the bytes it takes
  * including any str/bin/ext payload; MPK_ETRUNC if they are not all there
  * (with *need set to that total when the header itself was complete). */
 static ssize_t decode(const uint8_t *p, size_t avail, struct mpk_item *it, uint64_t *need)

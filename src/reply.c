@@ -11,7 +11,7 @@
 #include "timeouts.h"
 #include "xalloc.h"
 
-struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total, uint32_t nchunks)
+struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total)
 {
     struct map_job *job = xcalloc(1, sizeof *job);
 
@@ -19,9 +19,19 @@ struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total
     job->msgid_len = (uint8_t)msgid.len;
     memcpy(job->msgid, msgid.ptr, msgid.len);
     job->total = total;
-    job->nchunks = job->remaining = nchunks;
-    job->parts = xcalloc(nchunks, sizeof *job->parts);
     return job;
+}
+
+void map_job_add(struct map_job *job, struct call *call)
+{
+    if (job->nchunks == job->cap) {
+        job->cap = job->cap ? 2 * job->cap : 16;
+        job->parts = xrealloc(job->parts, job->cap * sizeof *job->parts);
+    }
+    job->parts[job->nchunks] = (struct map_part){NULL, 0};
+    call->job = job;
+    call->chunk = job->nchunks++;
+    job->remaining++;
 }
 
 static void job_free(struct map_job *job)

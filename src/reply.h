@@ -19,6 +19,7 @@ struct map_job {
     char msgid[RPC_MSGID_MAX];
     uint32_t total;       /* items */
     uint32_t nchunks;
+    uint32_t cap;         /* parts allocated */
     uint32_t remaining;   /* chunks not finished */
     struct map_part {
         char *data;       /* the chunk's result items, packed, without the array header */
@@ -29,9 +30,13 @@ struct map_job {
     uint32_t error_chunk;
 };
 
-/* A new job for total items in nchunks chunks; the caller counts it once in
- * its connection's in-flight calls. Never NULL (aborts on OOM). */
-struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total, uint32_t nchunks);
+/* A new job for total items; the caller counts it once in its connection's
+ * in-flight calls, then adds its chunks. Never NULL (aborts on OOM). */
+struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total);
+
+/* Makes call the job's next chunk. Chunks complete in later loop turns, so
+ * a job is built whole before any of its answers arrive. */
+void map_job_add(struct map_job *job, struct call *call);
 
 /* Answers c with tail = the packed error and result of an executor's
  * RESULT frame. */
