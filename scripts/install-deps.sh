@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian 12 packages pyrpoold needs to build, run, test and bench.
 # Idempotent: does nothing when every package is already installed.
+# (Debian's python3 comes with python3-dev.)
 # Usage: scripts/install-deps.sh            (as root, or with sudo available)
 set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
-python3 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
+python3-dev libcmocka-dev libsystemd-dev python3-msgpack
 python3-pytest python3-pytest-timeout"
 
 missing=""
