@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages pyrpoold needs to build, run, test and bench.
 # Idempotent: does nothing when every package is already installed.
-# (Debian's python3 comes with python3-dev.)
+# (the interpreter itself comes with python3-dev)
 # Usage: scripts/install-deps.sh            (as root, or with sudo available)
 set -eu
 
