@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -224,30 +223,50 @@ static bool holding_back(void)
     return q.running && (q.head < q.count || q.out.size > 0);
 }
 
-/* The watcher thread: see DESIGN at the top. It sleeps until a call runs
- * while holding something back, then wakes once per handback_ms at most:
- * the main thread does not signal it per call, only when it was idle. */
+static bool passed(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* The watcher thread: see DESIGN at the top. While calls keep coming it
+ * ticks every handback_ms / 2 on its own, so the main thread never has to
+ * wake it (a signal per batch cost a futex call and a context switch each);
+ * when a call holds something back it sleeps exactly until that call's
+ * deadline. A tick of half the bound means a call that starts during a tick
+ * is still seen before its deadline. After two quiet ticks it sleeps until
+ * the main thread signals it, so an idle executor costs nothing. */
 static void *watch(void *arg)
 {
-    struct timespec deadline, now;
+    struct timespec deadline;
+    unsigned quiet = 0;
     uint64_t seq;
 
     (void)arg;
     pthread_mutex_lock(&q.m);
     for (;;) {
-        while (!holding_back()) {
-            q.watcher_idle = true;
-            pthread_cond_wait(&q.cv, &q.m);
+        if (!holding_back()) {
+            if (++quiet > 2) {
+                q.watcher_idle = true;
+                while (!holding_back())
+                    pthread_cond_wait(&q.cv, &q.m);
+                q.watcher_idle = false;
+            } else {
+                clock_gettime(CLOCK_MONOTONIC, &deadline);
+                timespec_add_ms(&deadline, q.handback_ms / 2 ? q.handback_ms / 2 : 1);
+                pthread_cond_timedwait(&q.cv, &q.m, &deadline);
+            }
+            continue;
         }
-        q.watcher_idle = false;
+        quiet = 0;
         seq = q.seq;
         deadline = q.started;
         timespec_add_ms(&deadline, q.handback_ms);
-        pthread_cond_timedwait(&q.cv, &q.m, &deadline);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!holding_back() || q.seq != seq ||
-            now.tv_sec < deadline.tv_sec ||
-            (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec))
+        if (!passed(&deadline))
+            pthread_cond_timedwait(&q.cv, &q.m, &deadline);
+        if (!holding_back() || q.seq != seq || !passed(&deadline))
             continue; /* another call runs now: measure from its start */
         if (q.head < q.count)
             hand_back();
@@ -313,38 +332,41 @@ static unsigned spin_us;
  * Returns 0, or -1 when the master is gone. */
 static int read_more(struct rbuf *in, bool lone_call)
 {
-    struct pollfd pfd = {.fd = MASTER_FD, .events = POLLIN};
     uint64_t spin_end = lone_call && spin_us ? now_ns() + (uint64_t)spin_us * 1000 : 0;
+    bool got = false, spinning;
+    size_t room;
     ssize_t n;
-    int got = 0;
+    int rc = -1;
 
     Py_BEGIN_ALLOW_THREADS
     for (;;) {
-        if (rbuf_reserve(in, READ_CHUNK) != 0) {
-            got = -1;
+        if (rbuf_reserve(in, READ_CHUNK) != 0)
             break;
-        }
-        n = recv(MASTER_FD, rbuf_end(in), rbuf_room(in), MSG_DONTWAIT);
+        room = rbuf_room(in);
+        spinning = spin_end != 0 && now_ns() < spin_end;
+        /* one blocking recv, not poll + recv + a recv to see EAGAIN: a
+         * stream read that does not fill the buffer took all there was */
+        n = recv(MASTER_FD, rbuf_end(in), room, got || spinning ? MSG_DONTWAIT : 0);
         if (n > 0) {
             in->len += (size_t)n;
-            got = 1;
+            got = true;
+            rc = 0;
+            if ((size_t)n < room)
+                break;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN && !got) {
-            if (spin_end == 0 || now_ns() >= spin_end)
-                poll(&pfd, 1, -1);
-            else
-                sched_yield(); /* spin, but let any runnable process go first */
+            sched_yield(); /* spin, but let any runnable process go first */
             continue;
         }
         if (n == 0 || (n < 0 && errno != EAGAIN))
-            got = -1;
+            rc = -1; /* the master is gone */
         break;
     }
     Py_END_ALLOW_THREADS
-    return got > 0 ? 0 : -1;
+    return rc;
 }
 
 /* Runs the queued calls in order; their results go to q.out. */
