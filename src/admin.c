@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "executor.h"
 #include "daemon.h"
 #include "pool.h"
 #include "route.h"
@@ -170,6 +171,133 @@ static void do_list(struct conn *c, const struct rpc_msg *m)
     route_each(c->d->routes, pack_registration, pk);
 }
 
+/* The pool named by the only param, or NULL after answering the error. */
+static struct pool *pool_param(struct conn *c, const struct rpc_msg *m)
+{
+    struct names nm;
+    struct pool *p;
+    char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
+
+    if (read_names(m, &nm) != 0 || nm.n != 1) {
+        conn_respond_error(c, m->msgid, "BadRequest", "params must be [pool]");
+        return NULL;
+    }
+    p = daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len);
+    if (p == NULL) {
+        snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
+        conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+    }
+    return p;
+}
+
+static void do_pool_started(struct conn *c, const struct rpc_msg *m)
+{
+    struct names nm;
+
+    if (read_names(m, &nm) != 0 || nm.n != 1) {
+        conn_respond_error(c, m->msgid, "BadRequest", "params must be [pool]");
+        return;
+    }
+    if (daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len) != NULL)
+        msgpack_pack_true(ok(c, m));
+    else
+        msgpack_pack_false(ok(c, m));
+}
+
+static void do_num_contexts(struct conn *c, const struct rpc_msg *m)
+{
+    struct pool *p = pool_param(c, m);
+
+    if (p != NULL)
+        msgpack_pack_int(ok(c, m), p->size);
+}
+
+static void do_contexts(struct conn *c, const struct rpc_msg *m)
+{
+    struct pool *p = pool_param(c, m);
+    msgpack_packer *pk;
+    int i;
+
+    if (p == NULL)
+        return;
+    pk = ok(c, m);
+    msgpack_pack_array(pk, (size_t)p->size);
+    for (i = 0; i < p->size; i++) {
+        if (p->executors[i]->state == EX_DEAD || p->executors[i]->pid == 0)
+            msgpack_pack_nil(pk);
+        else
+            msgpack_pack_int(pk, p->executors[i]->pid);
+    }
+}
+
+/* The pid the next call would most likely run on: the idle executor the
+ * pool picks first, else the least loaded live one; nil when none lives. */
+static void do_get_context(struct conn *c, const struct rpc_msg *m)
+{
+    struct pool *p = pool_param(c, m);
+    struct executor *best = NULL, *ex;
+    int i;
+
+    if (p == NULL)
+        return;
+    if (p->nidle > 0)
+        best = p->idle[p->nidle - 1];
+    for (i = 0; p->nidle == 0 && i < p->size; i++) {
+        ex = p->executors[i];
+        if (ex->state == EX_BUSY && (best == NULL || ex->running.len < best->running.len))
+            best = ex;
+    }
+    if (best != NULL)
+        msgpack_pack_int(ok(c, m), best->pid);
+    else
+        msgpack_pack_nil(ok(c, m));
+}
+
+static void pack_kv(msgpack_packer *pk, const char *key, uint64_t v)
+{
+    rpc_pack_cstr(pk, key);
+    msgpack_pack_uint64(pk, v);
+}
+
+/* One map per pool: name, mode, size, busy, idle, starting, queued,
+ * completed, failed, restarts. */
+static void do_pools(struct conn *c, const struct rpc_msg *m)
+{
+    msgpack_packer *pk;
+    struct pool *p;
+    size_t i;
+    int j, busy, idle, starting;
+
+    if (m->nparams != 0) {
+        conn_respond_error(c, m->msgid, "BadRequest", "pools takes no params");
+        return;
+    }
+    pk = ok(c, m);
+    msgpack_pack_array(pk, c->d->npools);
+    for (i = 0; i < c->d->npools; i++) {
+        p = c->d->pools[i];
+        busy = idle = starting = 0;
+        for (j = 0; j < p->size; j++) {
+            busy += p->executors[j]->state == EX_BUSY;
+            idle += p->executors[j]->state == EX_IDLE;
+            starting += p->executors[j]->state == EX_STARTING;
+        }
+        msgpack_pack_map(pk, 10);
+        rpc_pack_cstr(pk, "name");
+        rpc_pack_cstr(pk, p->name);
+        rpc_pack_cstr(pk, "mode");
+        rpc_pack_cstr(pk, p->mode == POOL_PROCESS ? "process" : "thread");
+        pack_kv(pk, "size", (uint64_t)p->size);
+        pack_kv(pk, "busy", (uint64_t)busy);
+        pack_kv(pk, "idle", (uint64_t)idle);
+        pack_kv(pk, "starting", (uint64_t)starting);
+        pack_kv(pk, "queued", p->queue.len);
+        pack_kv(pk, "completed", p->completed);
+        pack_kv(pk, "failed", p->failed);
+        pack_kv(pk, "restarts", p->restarts);
+    }
+}
+
 static void do_ping(struct conn *c, const struct rpc_msg *m)
 {
     rpc_pack_cstr(ok(c, m), "pong");
@@ -183,6 +311,11 @@ static const struct {
     {"unregister_pool", do_unregister},
     {"lookup_pool", do_lookup},
     {"list_pool_registrations", do_list},
+    {"pools", do_pools},
+    {"pool_started", do_pool_started},
+    {"num_contexts", do_num_contexts},
+    {"contexts", do_contexts},
+    {"get_context", do_get_context},
     {"ping", do_ping},
 };
 
@@ -201,5 +334,6 @@ int admin_dispatch(struct conn *c, const struct rpc_msg *m)
 
 const char *admin_method_names(void)
 {
-    return "register_pool, unregister_pool, lookup_pool, list_pool_registrations, ping";
+    return "register_pool, unregister_pool, lookup_pool, list_pool_registrations, pools, "
+           "pool_started, num_contexts, contexts, get_context, ping";
 }

@@ -1,6 +1,7 @@
-/* admin: methods the master answers itself, without an executor:
- * register_pool, unregister_pool, lookup_pool, list_pool_registrations, ping.
- * Registration changes apply to every call that arrives after them. */
+/* admin: methods the master answers itself, without an executor: routing
+ * (register_pool, unregister_pool, lookup_pool, list_pool_registrations),
+ * pool status (pools, pool_started, num_contexts, contexts, get_context) and
+ * ping. Registration changes apply to every call that arrives after them. */
 #ifndef PYRPOOL_ADMIN_H
 #define PYRPOOL_ADMIN_H
 

@@ -138,6 +138,26 @@ static int parse_bool(struct ctx *c, const char *path, yaml_node_t *v, bool *out
                    s ? s : kind_name(v), s ? "'" : "");
 }
 
+/* A whole number in [min, max] with unit (for messages: "ms", "us"). */
+static int parse_uint(struct ctx *c, const char *path, yaml_node_t *v, long min, long max,
+                      const char *unit, unsigned *out)
+{
+    const char *s = scalar(v);
+    char *end;
+    long n;
+
+    if (s == NULL)
+        return fail_at(c, v, "%s: expected a number of %s, got %s", path, unit, kind_name(v));
+    errno = 0;
+    n = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return fail_at(c, v, "%s: expected a number of %s, got '%s'", path, unit, s);
+    if (n < min || n > max)
+        return fail_at(c, v, "%s: %ld %s is out of range (%ld to %ld)", path, n, unit, min, max);
+    *out = (unsigned)n;
+    return 0;
+}
+
 /* ---- listen ---------------------------------------------------------- */
 
 static int parse_tcp_address(struct ctx *c, const char *path, yaml_node_t *v, struct config_listen *l)
@@ -259,9 +279,28 @@ static int parse_pool_mode(struct ctx *c, const char *path, yaml_node_t *v, void
                    s ? s : kind_name(v), s ? "'" : "");
 }
 
+static int parse_max_queue(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 100000000, "calls", &((struct config_pool *)target)->max_queue);
+}
+
+static int parse_max_requests(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 0, 1000000000, "calls", &((struct config_pool *)target)->max_requests);
+}
+
+static int parse_max_requests_jitter(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 0, 1000000000, "calls",
+                      &((struct config_pool *)target)->max_requests_jitter);
+}
+
 static const struct key_spec pool_keys[] = {
     {"size", parse_pool_size},
     {"mode", parse_pool_mode},
+    {"max_queue", parse_max_queue},
+    {"max_requests", parse_max_requests},
+    {"max_requests_jitter", parse_max_requests_jitter},
     {NULL, NULL},
 };
 
@@ -291,6 +330,7 @@ static struct config_pool *add_pool(struct config *cfg, const char *name, int si
     snprintf(p->name, sizeof p->name, "%s", name);
     p->size = size;
     p->mode = POOL_PROCESS;
+    p->max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     return p;
 }
 
@@ -443,26 +483,6 @@ static int parse_max_message(struct ctx *c, const char *path, yaml_node_t *v, vo
     return parse_size(c, path, v, 1024, (size_t)1 << 31, &((struct config *)target)->max_message_size);
 }
 
-/* A whole number in [min, max] with unit (for messages: "ms", "us"). */
-static int parse_uint(struct ctx *c, const char *path, yaml_node_t *v, long min, long max,
-                      const char *unit, unsigned *out)
-{
-    const char *s = scalar(v);
-    char *end;
-    long n;
-
-    if (s == NULL)
-        return fail_at(c, v, "%s: expected a number of %s, got %s", path, unit, kind_name(v));
-    errno = 0;
-    n = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return fail_at(c, v, "%s: expected a number of %s, got '%s'", path, unit, s);
-    if (n < min || n > max)
-        return fail_at(c, v, "%s: %ld %s is out of range (%ld to %ld)", path, n, unit, min, max);
-    *out = (unsigned)n;
-    return 0;
-}
-
 static int parse_handback(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 1, 60000, "ms", &((struct config *)target)->handback_ms);
@@ -473,10 +493,16 @@ static int parse_spin(struct ctx *c, const char *path, yaml_node_t *v, void *tar
     return parse_uint(c, path, v, 0, 1000, "us", &((struct config *)target)->spin_us);
 }
 
+static int parse_max_inflight(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 1000000, "calls", &((struct config *)target)->max_inflight);
+}
+
 static const struct key_spec limit_keys[] = {
     {"max_message_size", parse_max_message},
     {"handback_ms", parse_handback},
     {"spin_us", parse_spin},
+    {"max_inflight", parse_max_inflight},
     {NULL, NULL},
 };
 
@@ -545,6 +571,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE;
     cfg->handback_ms = CONFIG_DEFAULT_HANDBACK_MS;
     cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
+    cfg->max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
     if (set_dir(cfg, file, err, errlen) != 0) {

@@ -29,6 +29,9 @@ struct config_pool {
     char name[CONFIG_POOL_NAME_MAX + 1];
     int size;          /* executors (process mode) */
     enum pool_mode mode;
+    unsigned max_queue;           /* calls waiting at most; past it: Overloaded */
+    unsigned max_requests;        /* calls before an executor is replaced; 0: never */
+    unsigned max_requests_jitter; /* plus up to this many, per executor */
 };
 
 struct config_route {
@@ -52,6 +55,7 @@ struct config {
     size_t max_message_size;  /* limits.max_message_size, bytes */
     unsigned handback_ms;     /* limits.handback_ms */
     unsigned spin_us;         /* limits.spin_us */
+    unsigned max_inflight;    /* limits.max_inflight: per connection */
 };
 
 /* Defaults that the documentation quotes. */
@@ -59,6 +63,8 @@ struct config {
 #define CONFIG_DEFAULT_IO_SIZE 10
 #define CONFIG_DEFAULT_HANDBACK_MS 10
 #define CONFIG_DEFAULT_SPIN_US 50
+#define CONFIG_DEFAULT_MAX_QUEUE 100000
+#define CONFIG_DEFAULT_MAX_INFLIGHT 4096
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

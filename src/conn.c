@@ -83,11 +83,25 @@ void conn_call_started(struct conn *c)
     c->ncalls++;
 }
 
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static int consume_messages(struct conn *c);
+
 void conn_call_done(struct conn *c)
 {
     c->ncalls--;
-    if (c->closing)
+    if (c->closing) {
         maybe_free(c);
+        return;
+    }
+    /* resume once half the allowance is free, so a busy client does not
+     * flip between paused and reading at every answer */
+    if (c->paused && c->ncalls <= c->d->cfg.max_inflight / 2) {
+        c->paused = false;
+        log_debug("conn %llu: reading resumed", (unsigned long long)c->id);
+        if (consume_messages(c) == 0 && !c->paused)
+            uv_read_start(&c->h.stream, on_alloc, on_read);
+    }
 }
 
 static void on_write_done(struct outq *q, int status)
@@ -141,6 +155,17 @@ static int consume_messages(struct conn *c)
     ssize_t n;
 
     while (!c->closing && off < c->in.len) {
+        if (c->ncalls >= c->d->cfg.max_inflight) {
+            /* backpressure: stop reading until answers drain; the client
+             * sees a full socket, not errors */
+            if (!c->paused) {
+                c->paused = true;
+                uv_read_stop(&c->h.stream);
+                log_debug("conn %llu: %zu calls in flight, reading paused", (unsigned long long)c->id,
+                          c->ncalls);
+            }
+            break;
+        }
         n = mpk_scan(&c->scan, c->in.data + off, c->in.len - off, max);
         if (n == 0)
             break;

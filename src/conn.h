@@ -3,8 +3,10 @@
  * Reads bytes into a growing buffer, cuts complete MessagePack messages out of
  * it with the resumable scanner, and hands each to method_dispatch. Answers
  * are appended to one output buffer per connection and written once per loop
- * turn (try-write first, then one uv_write for the rest). A connection is
- * freed only after its handle is closed and no call of it is in flight. */
+ * turn (try-write first, then one uv_write for the rest). With
+ * limits.max_inflight calls in flight it stops reading (backpressure) until
+ * half of them are answered. A connection is freed only after its handle is
+ * closed and no call of it is in flight. */
 #ifndef PYRPOOL_CONN_H
 #define PYRPOOL_CONN_H
 
@@ -39,6 +41,7 @@ struct conn {
     struct conn *prev, *next; /* the daemon's list of connections */
     size_t ncalls;          /* calls in flight that answer here */
     bool dirty;             /* on d->dirty_conns */
+    bool paused;            /* limits.max_inflight reached: not reading */
     bool closing;           /* uv_close called */
     bool handle_closed;     /* close callback ran */
 };

@@ -134,6 +134,11 @@ static void schedule_restart(struct executor *ex)
 {
     uint64_t now = uv_now(ex->pool->d->loop), delay = 0;
 
+    if (ex->recycling) { /* a planned replacement, not a death */
+        ex->recycling = false;
+        uv_timer_start(&ex->restart_timer, on_restart, 0, 0);
+        return;
+    }
     if (ex->started_ms != 0 && now - ex->started_ms >= EXECUTOR_HEALTHY_MS)
         ex->quick_deaths = 0;
     if (ex->quick_deaths > 0) {
@@ -165,7 +170,10 @@ static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
         snprintf(why, sizeof why, "was killed by signal %d (%s)", sig, strsignal(sig));
     else
         snprintf(why, sizeof why, "exited with status %lld", (long long)status);
-    if (!ex->shutting_down)
+    if (ex->recycling)
+        log_info("executor %s/%d (pid %d) retired after %llu calls", ex->pool->name, ex->index,
+                 ex->pid, (unsigned long long)ex->served);
+    else if (!ex->shutting_down)
         log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
     ex->exited = true;
     pool_executor_gone(ex->pool, ex);
@@ -184,9 +192,22 @@ static struct call *find_running(struct executor *ex, uint64_t id)
     return c;
 }
 
+/* max_requests: the executor served its share; it exits (its pipe closes,
+ * it sees EOF) and a fresh one starts at once. */
+static void retire(struct executor *ex)
+{
+    ex->recycling = true;
+    set_state(ex, EX_DEAD);
+    close_pipe(ex);
+}
+
 static void maybe_idle(struct executor *ex)
 {
     if (ex->running.len == 0 && ex->state == EX_BUSY) {
+        if (ex->recycle_at != 0 && ex->served >= ex->recycle_at) {
+            retire(ex);
+            return;
+        }
         set_state(ex, EX_IDLE);
         pool_executor_idle(ex->pool, ex);
     }
@@ -396,6 +417,13 @@ static void spawn(struct executor *ex)
     ex->exited = false;
     ex->pid = 0;
     ex->served = 0;
+    ex->recycle_at = 0;
+    if (ex->pool->max_requests > 0)
+        ex->recycle_at = ex->pool->max_requests +
+                         (ex->pool->max_requests_jitter ? (uint64_t)random() % (ex->pool->max_requests_jitter + 1) : 0);
+    if (ex->started_before)
+        ex->pool->restarts++;
+    ex->started_before = true;
     rbuf_consume(&ex->in, ex->in.len);
     ex->out.buf.size = 0;
     set_state(ex, EX_STARTING);

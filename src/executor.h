@@ -7,6 +7,10 @@
  * signal) and a new process is started after a backoff that grows while the
  * executor keeps dying young.
  *
+ * With the pool's max_requests set, an executor that has answered that many
+ * calls (plus up to max_requests_jitter, drawn per process, so a pool's
+ * executors do not all retire at once) is retired once idle and replaced.
+ *
  * States: STARTING (spawned, not READY yet) -> IDLE <-> BUSY -> DEAD (handles
  * closing) -> STARTING again after the backoff, or freed at shutdown. */
 #ifndef PYRPOOL_EXECUTOR_H
@@ -44,6 +48,9 @@ struct executor {
     uint64_t started_ms;
     unsigned quick_deaths;     /* deaths in a row soon after starting */
     uint64_t served;           /* calls answered by the current process */
+    uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
+    bool recycling;            /* retiring: its exit is planned */
+    bool started_before;       /* a later spawn is a restart */
 };
 
 /* Allocates executor index of pool and starts its process. Returns the

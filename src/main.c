@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* max_requests_jitter */
     raise_nofile();
     d.loop = uv_default_loop();
     if (find_executor(&d) != 0 || start(&d) != 0) {

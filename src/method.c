@@ -62,7 +62,20 @@ static void submit(struct conn *c, struct pool *p, struct call *call, double tim
     enqueue(p, call, timeout);
 }
 
-/* Picks the pool for a call: opts.pool, then the routing table, then default. */
+/* Answers Overloaded when p's queue is full; returns true then. */
+static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
+{
+    char msg[ERR_LEN];
+
+    if (!pool_full(p))
+        return false;
+    snprintf(msg, sizeof msg, "pool %s has %zu calls waiting (max_queue)", p->name, p->queue.len);
+    conn_respond_error(c, m->msgid, "Overloaded", msg);
+    return true;
+}
+
+/* Picks the pool for a call: opts.pool, then the routing table, then
+ * default. Returns NULL after answering when there is none or it is full. */
 static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct rpc_call *rc)
 {
     struct daemon *d = c->d;
@@ -74,11 +87,14 @@ static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct 
         if (p == NULL) {
             snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(rc->pool, name, sizeof name));
             conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+            return NULL;
         }
-        return p;
+    } else {
+        p = route_lookup(d->routes, rc->module.ptr, rc->module.len, rc->function.ptr, rc->function.len);
+        if (p == NULL)
+            p = d->default_pool;
     }
-    p = route_lookup(d->routes, rc->module.ptr, rc->module.len, rc->function.ptr, rc->function.len);
-    return p != NULL ? p : d->default_pool;
+    return overloaded(c, m, p) ? NULL : p;
 }
 
 static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
@@ -227,6 +243,8 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
         mpk_skip(&r);
         locals.len = (size_t)(r.p - locals.ptr);
     }
+    if (overloaded(c, m, c->d->default_pool))
+        return;
     call = start_call(c, m, &pk);
     start = frame_begin(&call->frame);
     msgpack_pack_array(&pk, exec ? 3 : 4);

@@ -21,6 +21,9 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
     snprintf(p->name, sizeof p->name, "%s", cp->name);
     p->mode = cp->mode;
     p->size = cp->size;
+    p->max_queue = cp->max_queue;
+    p->max_requests = cp->max_requests;
+    p->max_requests_jitter = cp->max_requests_jitter;
     p->executors = xcalloc((size_t)p->size, sizeof *p->executors);
     p->idle = xcalloc((size_t)p->size, sizeof *p->idle);
     for (i = 0; i < p->size; i++)

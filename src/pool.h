@@ -35,12 +35,22 @@ struct pool {
     struct call_list queue;
     struct pool *next_dirty;
     bool dirty;               /* on d->dirty_pools: has work to hand out */
+    unsigned max_queue;
+    unsigned max_requests;        /* 0: executors are never recycled */
+    unsigned max_requests_jitter;
     uint64_t completed;
     uint64_t failed;
+    uint64_t restarts;            /* executor processes started after the first ones */
 };
 
 /* Creates the pool and starts its executors. Never NULL (aborts on OOM). */
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp);
+
+/* True when the queue holds max_queue calls: new ones get Overloaded. */
+static inline bool pool_full(const struct pool *p)
+{
+    return p->queue.len >= p->max_queue;
+}
 
 /* Queues c; it is handed out at the end of this loop turn. */
 void pool_submit(struct pool *p, struct call *c);

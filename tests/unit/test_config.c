@@ -53,6 +53,7 @@ static void test_full_config(void **state)
                           "  default: {size: auto, mode: process}\n"
                           "  io:      {size: 10,  mode: process}\n"
                           "  gpu:     {size: 2}\n"
+                          "  gpu2:    {size: 1, max_queue: 5, max_requests: 100, max_requests_jitter: 10}\n"
                           "python:\n"
                           "  path: [examples, /opt/lib]\n"
                           "  allow_eval: true\n"
@@ -60,7 +61,8 @@ static void test_full_config(void **state)
                           "  requests: io\n"
                           "  \"json:dumps\": default\n"
                           "limits:\n"
-                          "  max_message_size: 8MiB\n",
+                          "  max_message_size: 8MiB\n"
+                          "  max_inflight: 64\n",
                           &cfg, err),
                      0);
     assert_int_equal(cfg.nlisten, 3);
@@ -72,7 +74,12 @@ static void test_full_config(void **state)
     assert_int_equal(cfg.listen[1].port, 7717);
     assert_string_equal(cfg.listen[2].host, "::1");
     assert_int_equal(cfg.listen[2].port, 7718);
-    assert_int_equal(cfg.npools, 3);
+    assert_int_equal(cfg.npools, 4);
+    assert_int_equal(cfg.pools[3].max_queue, 5);
+    assert_int_equal(cfg.pools[3].max_requests, 100);
+    assert_int_equal(cfg.pools[3].max_requests_jitter, 10);
+    assert_int_equal(cfg.pools[0].max_queue, CONFIG_DEFAULT_MAX_QUEUE);
+    assert_int_equal(cfg.max_inflight, 64);
     assert_string_equal(cfg.pools[0].name, "default");
     assert_int_equal(cfg.pools[0].size, 4);
     assert_string_equal(cfg.pools[1].name, "io");
@@ -133,7 +140,7 @@ static void test_bad_files(void **state)
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: thread}\n",
                  "3:23: pools.io.mode: mode 'thread' is not available in this build (use 'process')");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter)");
     expect_error("listen: [{unix: a}]\npools:\n  \"bad name\": {size: 1}\n",
                  "3:3: pools: pool name 'bad name' must be 1 to 63 letters, digits, '_' or '-'");
     expect_error("listen: [{unix: a}]\nroutes:\n  requests: nosuchpool\n",
@@ -151,6 +158,10 @@ static void test_bad_files(void **state)
                  "3:9: python.path: expected a list of folders, got a scalar");
     expect_error("listen: [{unix: a}]\nlimits:\n  max_message_size: 12XB\n",
                  "3:21: limits.max_message_size: expected a size in bytes (e.g. 65536 or 64MiB), got '12XB'");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {max_queue: 0}\n",
+                 "3:19: pools.io.max_queue: 0 calls is out of range (1 to 100000000)");
+    expect_error("listen: [{unix: a}]\nlimits:\n  max_inflight: lots\n",
+                 "3:17: limits.max_inflight: expected a number of calls, got 'lots'");
     expect_error("listen: [{unix: a}]\nlimits:\n  max_message_size: 10\n",
                  "3:21: limits.max_message_size: '10' is out of range (1024 to 2147483648 bytes)");
     expect_error("listen: [{unix: a}]\nlisten: [{unix: b}]\n", "2:1: (top level): duplicate key 'listen'");
