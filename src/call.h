@@ -21,12 +21,14 @@ struct map_job;
 
 struct call {
     struct call *next, *prev;  /* pool queue or executor's in-flight list */
+    struct call *cnext, *cprev; /* its connection's calls (for cancel) */
     uint64_t id;               /* the daemon's id, sent to the executor */
     struct conn *conn;         /* who asked; NULL once that client is gone */
     struct pool *pool;
     struct executor *ex;       /* running on, or NULL while queued */
     uint8_t msgid_len;
     char msgid[RPC_MSGID_MAX]; /* the client's msgid bytes, echoed verbatim */
+    uint32_t msgid_value;
     struct map_job *job;       /* set when this call is one chunk of a map */
     double timeout;            /* opts.timeout, seconds; 0 for none */
     uint64_t deadline;         /* loop time (ms) when it times out */

@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "method.h"
+#include "pool.h"
 #include "util.h"
 
 /* Reads ask for at least this much free buffer. */
@@ -81,6 +82,43 @@ void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, 
 void conn_call_started(struct conn *c)
 {
     c->ncalls++;
+}
+
+void conn_track(struct conn *c, struct call *call)
+{
+    call->cprev = NULL;
+    call->cnext = c->calls;
+    if (c->calls != NULL)
+        c->calls->cprev = call;
+    c->calls = call;
+}
+
+void conn_untrack(struct conn *c, struct call *call)
+{
+    if (call->cprev != NULL)
+        call->cprev->cnext = call->cnext;
+    else if (c->calls == call)
+        c->calls = call->cnext;
+    if (call->cnext != NULL)
+        call->cnext->cprev = call->cprev;
+    call->cnext = call->cprev = NULL;
+}
+
+size_t conn_cancel(struct conn *c, uint32_t msgid)
+{
+    struct call *call;
+    size_t n = 0;
+
+    /* aborting one call may requeue or answer others (a map's chunks), so
+     * look again from the start each time; cancels are rare */
+    for (;;) {
+        for (call = c->calls; call != NULL && call->msgid_value != msgid; call = call->cnext)
+            ;
+        if (call == NULL)
+            return n;
+        pool_abort(call, "Cancelled", "the client cancelled this call");
+        n++;
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);

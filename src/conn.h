@@ -40,6 +40,7 @@ struct conn {
     struct conn *next_dirty;
     struct conn *prev, *next; /* the daemon's list of connections */
     size_t ncalls;          /* calls in flight that answer here */
+    struct call *calls;     /* those calls (map chunks one by one) */
     bool dirty;             /* on d->dirty_conns */
     bool paused;            /* limits.max_inflight reached: not reading */
     bool closing;           /* uv_close called */
@@ -63,6 +64,14 @@ void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, 
 /* A call of c is about to run / has been answered or dropped. */
 void conn_call_started(struct conn *c);
 void conn_call_done(struct conn *c);
+
+/* Keeps call on c's list (for cancel) / takes it off. */
+void conn_track(struct conn *c, struct call *call);
+void conn_untrack(struct conn *c, struct call *call);
+
+/* Cancels the calls of c with this msgid: each is answered Cancelled at
+ * once and stopped (pool_abort). Returns how many there were. */
+size_t conn_cancel(struct conn *c, uint32_t msgid);
 
 /* Closes the connection (its calls' answers will be discarded). */
 void conn_close(struct conn *c);

@@ -41,6 +41,8 @@ static struct call *start_call(struct conn *c, const struct rpc_msg *m, msgpack_
     call->conn = c;
     call->msgid_len = (uint8_t)m->msgid.len;
     memcpy(call->msgid, m->msgid.ptr, m->msgid.len);
+    call->msgid_value = rpc_msgid_value(m->msgid);
+    conn_track(c, call);
     msgpack_packer_init(pk, &call->frame, msgpack_sbuffer_write);
     return call;
 }
@@ -257,6 +259,23 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     submit(c, c->d->default_pool, call, 0);
 }
 
+/* The cancel notification: [2, "cancel", [msgid]]. */
+static void do_cancel(struct conn *c, const struct rpc_msg *m)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (m->nparams != 1 || mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u > UINT32_MAX) {
+        log_debug("conn %llu: cancel ignored: params must be [msgid]", (unsigned long long)c->id);
+        return;
+    }
+    if (conn_cancel(c, (uint32_t)it.v.u) == 0)
+        log_debug("conn %llu: cancel: no call %llu in flight", (unsigned long long)c->id,
+                  (unsigned long long)it.v.u);
+}
+
 void method_dispatch(struct conn *c, const char *msg, size_t len)
 {
     struct rpc_msg m;
@@ -271,8 +290,11 @@ void method_dispatch(struct conn *c, const char *msg, size_t len)
         return;
     }
     if (m.type == RPC_NOTIFY) {
-        log_debug("conn %llu: notification '%.*s' ignored", (unsigned long long)c->id,
-                  (int)m.method.len, m.method.ptr);
+        if (rpc_str_eq(m.method, "cancel"))
+            do_cancel(c, &m);
+        else
+            log_debug("conn %llu: notification '%s' ignored", (unsigned long long)c->id,
+                      rpc_printable(m.method, name, sizeof name));
         return;
     }
     if (rpc_str_eq(m.method, "call"))

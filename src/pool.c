@@ -112,6 +112,20 @@ void pool_dispatch(struct pool *p)
     }
 }
 
+void pool_abort(struct call *c, const char *type, const char *message)
+{
+    if (c->ex == NULL) {
+        call_list_remove(&c->pool->queue, c);
+    } else if (c->ex->running.head == c) {
+        executor_abandon(c->ex, c);
+    } else {
+        call_list_remove(&c->ex->running, c);
+        c->ex = NULL;
+    }
+    c->pool->failed++;
+    reply_error(c, type, message);
+}
+
 void pool_fail_queue(struct pool *p, const char *type, const char *message)
 {
     struct call *c;

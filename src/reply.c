@@ -120,6 +120,7 @@ static void job_step(struct call *c)
 void reply_result(struct call *c, const char *tail, size_t len)
 {
     timeouts_remove(c->pool->d, c);
+    conn_untrack(c->conn, c);
     if (c->job != NULL) {
         job_chunk(c->job, c->chunk, tail, len);
         job_step(c);
@@ -137,6 +138,7 @@ void reply_error(struct call *c, const char *type, const char *message)
     msgpack_packer pk;
 
     timeouts_remove(c->pool->d, c);
+    conn_untrack(c->conn, c);
     if (c->job != NULL) {
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -155,6 +157,7 @@ void reply_error(struct call *c, const char *type, const char *message)
 void reply_drop(struct call *c)
 {
     timeouts_remove(c->pool->d, c);
+    conn_untrack(c->conn, c);
     if (c->job != NULL)
         job_step(c);
     else

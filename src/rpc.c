@@ -52,6 +52,15 @@ const char *rpc_printable(struct rpc_str s, char *out, size_t outlen)
     return out;
 }
 
+uint32_t rpc_msgid_value(struct rpc_raw msgid)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    mpk_reader_init(&r, msgid.ptr, msgid.len);
+    return mpk_read(&r, &it) == 0 && it.type == MPK_UINT ? (uint32_t)it.v.u : 0;
+}
+
 bool rpc_str_eq(struct rpc_str s, const char *lit)
 {
     size_t n = strlen(lit);

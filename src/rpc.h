@@ -82,6 +82,9 @@ int rpc_read_name(struct mpk_reader *r, struct rpc_str *s);
  * valid UTF-8 whatever the client sent. Returns out. */
 const char *rpc_printable(struct rpc_str s, char *out, size_t outlen);
 
+/* The value of a msgid that rpc_decode accepted. */
+uint32_t rpc_msgid_value(struct rpc_raw msgid);
+
 /* True when s equals the NUL-terminated lit. */
 bool rpc_str_eq(struct rpc_str s, const char *lit);
 

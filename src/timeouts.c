@@ -118,22 +118,12 @@ static void expire(struct daemon *d, struct call *c)
 {
     char msg[200];
 
-    timeouts_remove(d, c);
     snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
-    if (c->ex == NULL) {
-        call_list_remove(&c->pool->queue, c);
-    } else if (c->ex->running.head == c) {
+    if (c->ex != NULL && c->ex->running.head == c)
         log_warn("pool %s: a call passed its %g s timeout; replacing executor %d", c->pool->name,
                  c->timeout, c->ex->index);
-        executor_abandon(c->ex, c);
-    } else {
-        /* not started yet: the executor skips nothing, but its answer will
-         * find no call and be dropped */
-        call_list_remove(&c->ex->running, c);
-        c->ex = NULL;
-    }
-    c->pool->failed++;
-    reply_error(c, "Timeout", msg);
+    timeouts_remove(d, c);
+    pool_abort(c, "Timeout", msg);
 }
 
 static void on_timer(uv_timer_t *h)

@@ -1,0 +1,79 @@
+"""The cancel notification: [2, "cancel", [msgid]] answers that call at once
+with Cancelled and stops it (a running one's executor is replaced)."""
+import time
+
+import pytest
+
+from conftest import finish_daemon, module_daemon
+
+
+@pytest.fixture(scope="module")
+def d(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "cancel",
+                      pools={"default": {"size": 2}, "io": {"size": 3}, "solo": {"size": 1}})
+    for pool in ("default", "io", "solo"):
+        d.pool_pids(pool)
+    yield d
+    finish_daemon(d)
+
+
+SOLO = {"pool": "solo"}
+
+
+def test_cancel_a_running_call(d, factor):
+    with d.connect() as c:
+        before = c.ok("contexts", ["solo"])
+        m = c.send("call", ["time", "sleep", [30], None, SOLO])
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        c.notify("cancel", [m])
+        msg = c.wait(m, timeout=5 * factor)
+        assert time.monotonic() - t0 < 1.0 * factor
+        assert msg[2]["type"] == "Cancelled"
+        # the pool serves again, on a new executor
+        pid = c.ok("call", ["os", "getpid", [], None, SOLO], timeout=20 * factor)
+        assert pid not in before
+
+
+def test_cancel_a_queued_call(d, factor):
+    with d.connect() as c:
+        slow = c.send("call", ["time", "sleep", [0.6], None, SOLO])
+        time.sleep(0.1)
+        queued = c.send("call", ["operator", "add", [1, 2], None, SOLO])
+        c.notify("cancel", [queued])
+        msg = c.wait(queued, timeout=5 * factor)
+        assert msg[2]["type"] == "Cancelled"
+        assert c.wait(slow, timeout=5 * factor)[2:] == [None, None]
+        pids_info = {p["name"]: p for p in c.ok("pools", [])}
+        assert pids_info["solo"]["queued"] == 0
+
+
+def test_cancel_a_map(d, factor):
+    with d.connect() as c:
+        m = c.send("map", ["time", "sleep", [[0.3]] * 40, None, {"pool": "io"}])
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        c.notify("cancel", [m])
+        msg = c.wait(m, timeout=5 * factor)
+        assert msg[2]["type"] == "Cancelled"
+        assert time.monotonic() - t0 < 1.0 * factor
+        assert c.ok("call", ["operator", "add", [2, 2], None, {"pool": "io"}], timeout=20 * factor) == 4
+
+
+def test_cancel_of_nothing_is_ignored(d):
+    with d.connect() as c:
+        c.notify("cancel", [123456])
+        c.notify("cancel", ["x"])
+        c.notify("cancel", [])
+        assert c.ok("ping", []) == "pong"
+        assert c.nothing_arrives(0.2)
+
+
+def test_cancel_leaves_other_calls_alone(d, factor):
+    with d.connect() as c:
+        keep = c.send("call", ["time", "sleep", [0.3], None, {"pool": "io"}])
+        drop = c.send("call", ["time", "sleep", [5], None, {"pool": "io"}])
+        time.sleep(0.1)
+        c.notify("cancel", [drop])
+        assert c.wait(drop, timeout=5 * factor)[2]["type"] == "Cancelled"
+        assert c.wait(keep, timeout=5 * factor)[2:] == [None, None]
