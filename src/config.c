@@ -493,6 +493,11 @@ static int parse_spin(struct ctx *c, const char *path, yaml_node_t *v, void *tar
     return parse_uint(c, path, v, 0, 1000, "us", &((struct config *)target)->spin_us);
 }
 
+static int parse_shutdown_timeout(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 0, 3600, "seconds", &((struct config *)target)->shutdown_timeout);
+}
+
 static int parse_max_inflight(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 1, 1000000, "calls", &((struct config *)target)->max_inflight);
@@ -503,6 +508,7 @@ static const struct key_spec limit_keys[] = {
     {"handback_ms", parse_handback},
     {"spin_us", parse_spin},
     {"max_inflight", parse_max_inflight},
+    {"shutdown_timeout", parse_shutdown_timeout},
     {NULL, NULL},
 };
 
@@ -572,6 +578,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->handback_ms = CONFIG_DEFAULT_HANDBACK_MS;
     cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
     cfg->max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
+    cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
     if (set_dir(cfg, file, err, errlen) != 0) {

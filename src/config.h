@@ -56,6 +56,7 @@ struct config {
     unsigned handback_ms;     /* limits.handback_ms */
     unsigned spin_us;         /* limits.spin_us */
     unsigned max_inflight;    /* limits.max_inflight: per connection */
+    unsigned shutdown_timeout; /* limits.shutdown_timeout, seconds */
 };
 
 /* Defaults that the documentation quotes. */
@@ -65,6 +66,7 @@ struct config {
 #define CONFIG_DEFAULT_SPIN_US 50
 #define CONFIG_DEFAULT_MAX_QUEUE 100000
 #define CONFIG_DEFAULT_MAX_INFLIGHT 4096
+#define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

@@ -41,7 +41,9 @@ struct daemon {
     uv_signal_t sigint, sigterm;
     struct timeouts timeouts;
     bool hooks_started;               /* flush hooks and signals are set */
+    bool draining;                    /* a signal came: finishing the calls in flight */
     bool stopping;
+    uv_timer_t drain_timer;           /* limits.shutdown_timeout */
 
     uint64_t next_call_id;
     uint64_t next_conn_id;

@@ -48,6 +48,24 @@ struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len)
     return NULL;
 }
 
+static void stop(struct daemon *d, const char *why);
+
+/* Draining: true when no call is queued or running anywhere. */
+static bool drained(const struct daemon *d)
+{
+    size_t i;
+    int j;
+
+    for (i = 0; i < d->npools; i++) {
+        if (d->pools[i]->queue.len > 0)
+            return false;
+        for (j = 0; j < d->pools[i]->size; j++)
+            if (d->pools[i]->executors[j]->running.len > 0)
+                return false;
+    }
+    return true;
+}
+
 /* Hands queued calls out, then flushes executors, so calls leave before
  * answers are written. */
 static void flush_all(struct daemon *d)
@@ -71,6 +89,8 @@ static void flush_all(struct daemon *d)
         c->dirty = false;
         conn_flush(c);
     }
+    if (d->draining && !d->stopping && drained(d))
+        stop(d, "every call answered");
 }
 
 static void on_prepare(uv_prepare_t *h)
@@ -110,13 +130,38 @@ static void stop(struct daemon *d, const char *why)
         uv_close((uv_handle_t *)&d->flush_check, NULL);
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->drain_timer, NULL);
         timeouts_close(d);
     }
 }
 
+static void on_drain_timeout(uv_timer_t *h)
+{
+    stop(h->data, "limits.shutdown_timeout passed");
+}
+
+/* SIGINT/SIGTERM: stop accepting, let every call in flight finish (new
+ * calls get ShuttingDown), then stop; after limits.shutdown_timeout, or at a
+ * second signal, stop at once and answer what is left ShuttingDown. */
 static void on_signal(uv_signal_t *h, int signum)
 {
-    stop(h->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+    struct daemon *d = h->data;
+    const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+    size_t i;
+
+    if (d->draining || d->cfg.shutdown_timeout == 0) {
+        stop(d, name);
+        return;
+    }
+    d->draining = true;
+    log_info("%s: draining the calls in flight (up to %u s; a second signal stops at once)", name,
+             d->cfg.shutdown_timeout);
+    for (i = 0; i < d->nlisteners; i++)
+        listener_close(d->listeners[i]);
+    d->nlisteners = 0;
+    uv_timer_start(&d->drain_timer, on_drain_timeout, (uint64_t)d->cfg.shutdown_timeout * 1000, 0);
+    if (drained(d))
+        stop(d, "nothing in flight");
 }
 
 /* So that a thousand clients fit: the soft open-files limit goes up to the hard one. */
@@ -210,6 +255,8 @@ static int start(struct daemon *d)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_timer_init(d->loop, &d->drain_timer);
+    d->drain_timer.data = d;
     timeouts_init(d);
     d->hooks_started = true;
     return 0;

@@ -324,7 +324,9 @@ def test_signal_stops_and_removes_socket(tmp_path, spawned, sig):
 
 
 def test_sigterm_with_a_call_running(tmp_path, spawned):
-    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    """A call that outlasts limits.shutdown_timeout does not hold the stop."""
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS +
+                "limits:\n  shutdown_timeout: 1\n")
     p = spawned(cfg)
     sock = tmp_path / "run" / "d.sock"
     wait_for_socket(sock, p, 10 * spawned.factor)
@@ -341,9 +343,11 @@ def test_sigterm_with_a_call_running(tmp_path, spawned):
 
 
 def test_sigterm_answers_queued_calls_shutting_down(tmp_path, spawned):
-    """Queued calls are failed with ShuttingDown when the daemon stops: the
-    client must get that answer (before its connection closes)."""
-    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    """Calls still queued when limits.shutdown_timeout passes are failed with
+    ShuttingDown: the client must get that answer (before its connection
+    closes)."""
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS +
+                "limits:\n  shutdown_timeout: 1\n")
     p = spawned(cfg)
     sock = tmp_path / "run" / "d.sock"
     wait_for_socket(sock, p, 10 * spawned.factor)
@@ -359,6 +363,54 @@ def test_sigterm_answers_queued_calls_shutting_down(tmp_path, spawned):
     c.close()
     assert got, f"no answer for the queued call (all answers: {c.order!r})"
     assert got[0][2]["type"] == "ShuttingDown", got
+
+
+def test_sigterm_drains_calls_in_flight(tmp_path, spawned):
+    """SIGTERM: running and queued calls are answered normally, new calls get
+    ShuttingDown, new connections are refused, then the daemon exits 0."""
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    sock = tmp_path / "run" / "d.sock"
+    wait_for_socket(sock, p, 10 * spawned.factor)
+    c = Client(sock, timeout=10)
+    assert c.ok("ping", []) == "pong"
+    running = c.send("call", ["time", "sleep", [0.8]])
+    time.sleep(0.2)
+    queued = [c.send("call", ["operator", "add", [i, 1]]) for i in range(3)]
+    t = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    late = c.send("call", ["operator", "add", [1, 1]])
+    assert c.wait(late)[2]["type"] == "ShuttingDown"
+    assert c.ok("ping", []) == "pong"          # admin methods still answer
+    assert not sock.exists()                    # no new connections
+    assert c.wait(running, timeout=10)[2:] == [None, None]
+    assert [c.wait(m, timeout=10)[2:] for m in queued] == [[None, i + 1] for i in range(3)]
+    rc = p.wait(timeout=10 * spawned.factor)
+    assert rc == 0
+    assert time.monotonic() - t < 5 * spawned.factor
+    c.close()
+
+
+def test_second_signal_stops_at_once(tmp_path, spawned):
+    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    p = spawned(cfg)
+    sock = tmp_path / "run" / "d.sock"
+    wait_for_socket(sock, p, 10 * spawned.factor)
+    c = Client(sock, timeout=10)
+    m = c.send("call", ["time", "sleep", [30]])
+    time.sleep(0.3)
+    t = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=5 * spawned.factor) == 0
+    assert time.monotonic() - t < 3 * spawned.factor
+    got = [x for x in c.order if x[1] == m]
+    c.expect_closed(timeout=5)
+    got = [x for x in c.order if x[1] == m]
+    assert got and got[0][2]["type"] == "ShuttingDown"
+    c.close()
 
 
 def test_tcp_listener(tmp_path, spawned):
