@@ -260,7 +260,7 @@ static void pack_kv(msgpack_packer *pk, const char *key, uint64_t v)
 }
 
 /* One map per pool: name, mode, size, busy, idle, starting, queued,
- * completed, failed, restarts. */
+ * completed, failed, restarts, degraded. */
 static void do_pools(struct conn *c, const struct rpc_msg *m)
 {
     msgpack_packer *pk;
@@ -282,7 +282,7 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
             idle += p->executors[j]->state == EX_IDLE;
             starting += p->executors[j]->state == EX_STARTING;
         }
-        msgpack_pack_map(pk, 10);
+        msgpack_pack_map(pk, 11);
         rpc_pack_cstr(pk, "name");
         rpc_pack_cstr(pk, p->name);
         rpc_pack_cstr(pk, "mode");
@@ -295,6 +295,11 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         pack_kv(pk, "completed", p->completed);
         pack_kv(pk, "failed", p->failed);
         pack_kv(pk, "restarts", p->restarts);
+        rpc_pack_cstr(pk, "degraded");
+        if (p->degraded)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
     }
 }
 

@@ -392,9 +392,33 @@ static int parse_allow_eval(struct ctx *c, const char *path, yaml_node_t *v, voi
     return parse_bool(c, path, v, &((struct config *)target)->allow_eval);
 }
 
+static int parse_preload(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    yaml_node_item_t *i;
+    const char *name;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail_at(c, v, "%s: expected a list of module names, got %s", path, kind_name(v));
+    for (i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        yaml_node_t *item = node(c, *i);
+
+        name = scalar(item);
+        if (name == NULL || name[0] == '\0' || strlen(name) > 255 || strchr(name, ':') != NULL ||
+            name[0] == '.' || name[strlen(name) - 1] == '.')
+            return fail_at(c, item, "%s[%td]: expected a module name, got %s%s%s", path,
+                           i - v->data.sequence.items.start, name ? "'" : "",
+                           name ? name : kind_name(item), name ? "'" : "");
+        cfg->preload = xrealloc(cfg->preload, (cfg->npreload + 1) * sizeof(char *));
+        cfg->preload[cfg->npreload++] = xstrdup(name);
+    }
+    return 0;
+}
+
 static const struct key_spec python_keys[] = {
     {"path", parse_python_path},
     {"allow_eval", parse_allow_eval},
+    {"preload", parse_preload},
     {NULL, NULL},
 };
 
@@ -629,6 +653,9 @@ void config_free(struct config *cfg)
     }
     for (i = 0; i < cfg->npython_path; i++)
         free(cfg->python_path[i]);
+    for (i = 0; i < cfg->npreload; i++)
+        free(cfg->preload[i]);
+    free(cfg->preload);
     for (i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].module);
         free(cfg->routes[i].function);

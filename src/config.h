@@ -49,6 +49,8 @@ struct config {
     size_t npools;
     char **python_path; /* absolute */
     size_t npython_path;
+    char **preload;     /* python.preload: modules every executor imports at start */
+    size_t npreload;
     bool allow_eval;
     struct config_route *routes;
     size_t nroutes;

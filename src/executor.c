@@ -177,6 +177,10 @@ static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
         log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
     ex->exited = true;
     pool_executor_gone(ex->pool, ex);
+    if (ex->state == EX_STARTING) {
+        ex->start_failures++;
+        pool_start_failed(ex->pool, ex->start_failures, why);
+    }
     set_state(ex, EX_DEAD);
     close_pipe(ex);
     fail_running(ex, why);
@@ -280,6 +284,8 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
         return on_return(ex, &r);
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
+        ex->start_failures = 0;
+        pool_executor_ready(ex->pool);
         log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->pid);
         set_state(ex, EX_IDLE);
         pool_executor_idle(ex->pool, ex);
@@ -366,7 +372,11 @@ static void pack_init(struct executor *ex)
     start = frame_begin(&ex->out.buf);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 5);
+    msgpack_pack_map(&pk, 6);
+    rpc_pack_cstr(&pk, "preload");
+    msgpack_pack_array(&pk, cfg->npreload);
+    for (i = 0; i < cfg->npreload; i++)
+        rpc_pack_cstr(&pk, cfg->preload[i]);
     rpc_pack_cstr(&pk, "spin_us");
     msgpack_pack_unsigned_int(&pk, cfg->spin_us);
     rpc_pack_cstr(&pk, "handback_ms");

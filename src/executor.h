@@ -47,6 +47,7 @@ struct executor {
     bool shutting_down;        /* no restart: the daemon is stopping */
     uint64_t started_ms;
     unsigned quick_deaths;     /* deaths in a row soon after starting */
+    unsigned start_failures;   /* deaths in a row before READY */
     uint64_t served;           /* calls answered by the current process */
     uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
     bool recycling;            /* retiring: its exit is planned */

@@ -48,6 +48,8 @@ struct init {
     bool allow_eval;
     unsigned handback_ms;
     unsigned spin_us;
+    char **preload;
+    size_t npreload;
 };
 
 /* A call read from the master and not run yet. */
@@ -138,6 +140,14 @@ static int parse_init(const char *body, size_t len, struct init *init)
         } else if (key.v.s.len == 11 && memcmp(key.v.s.ptr, "handback_ms", 11) == 0 &&
                    it.type == MPK_UINT) {
             init->handback_ms = (unsigned)it.v.u;
+        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "preload", 7) == 0 && it.type == MPK_ARRAY) {
+            init->npreload = it.v.n;
+            init->preload = calloc(it.v.n + 1, sizeof(char *));
+            for (j = 0; j < init->npreload; j++) {
+                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
+                    return -1;
+                init->preload[j] = dup_str(&it);
+            }
         } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "spin_us", 7) == 0 && it.type == MPK_UINT) {
             init->spin_us = (unsigned)it.v.u;
 
@@ -499,6 +509,18 @@ int main(int argc, char **argv)
     }
     if (start_python(argv[0]) != 0 || pyrun_init(init.path, init.npath, init.allow_eval) != 0)
         return 1;
+    /* python.preload: READY only once these are imported; a failure ends
+     * the executor (status 3), and the master backs off */
+    for (i = 0; i < init.npreload; i++) {
+        PyObject *mod = PyImport_ImportModule(init.preload[i]);
+
+        if (mod == NULL) {
+            log_error("preloading %s failed:", init.preload[i]);
+            PyErr_Print();
+            return 3;
+        }
+        Py_DECREF(mod);
+    }
 
     msgpack_sbuffer_init(&ready);
     msgpack_packer_init(&pk, &ready, msgpack_sbuffer_write);
@@ -519,5 +541,8 @@ int main(int argc, char **argv)
     for (i = 0; i < init.npath; i++)
         free(init.path[i]);
     free(init.path);
+    for (i = 0; i < init.npreload; i++)
+        free(init.preload[i]);
+    free(init.preload);
     return rc;
 }

@@ -64,14 +64,20 @@ static void submit(struct conn *c, struct pool *p, struct call *call, double tim
     enqueue(p, call, timeout);
 }
 
-/* Answers Overloaded when p's queue is full, ShuttingDown while the daemon
- * drains; returns true then. */
+/* Answers Overloaded when p's queue is full, PoolDegraded when p cannot
+ * start executors, ShuttingDown while the daemon drains; returns true then. */
 static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
 {
     char msg[ERR_LEN];
 
     if (c->d->draining) {
         conn_respond_error(c, m->msgid, "ShuttingDown", "the daemon is stopping: no new calls");
+        return true;
+    }
+    if (p->degraded) {
+        snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
+                 p->name, p->last_failure);
+        conn_respond_error(c, m->msgid, "PoolDegraded", msg);
         return true;
     }
     if (!pool_full(p))

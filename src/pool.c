@@ -126,6 +126,33 @@ void pool_abort(struct call *c, const char *type, const char *message)
     reply_error(c, type, message);
 }
 
+void pool_start_failed(struct pool *p, unsigned failures, const char *why)
+{
+    char msg[256];
+    int i;
+
+    snprintf(p->last_failure, sizeof p->last_failure, "%s", why);
+    if (p->degraded || failures < POOL_DEGRADED_AFTER)
+        return;
+    for (i = 0; i < p->size; i++)
+        if (p->executors[i]->state == EX_IDLE || p->executors[i]->state == EX_BUSY)
+            return;
+    p->degraded = true;
+    log_error("pool %s degraded: its executors fail to start (last one %s); calls fail fast "
+              "until one starts", p->name, why);
+    snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
+             p->name, why);
+    pool_fail_queue(p, "PoolDegraded", msg);
+}
+
+void pool_executor_ready(struct pool *p)
+{
+    if (!p->degraded)
+        return;
+    p->degraded = false;
+    log_info("pool %s recovered: an executor started", p->name);
+}
+
 void pool_fail_queue(struct pool *p, const char *type, const char *message)
 {
     struct call *c;

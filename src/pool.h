@@ -23,6 +23,9 @@ struct executor;
 /* At most this many calls, or about this many bytes of frames, per batch. */
 #define POOL_BATCH_MAX 64
 #define POOL_BATCH_BYTES (64 * 1024)
+/* An executor that dies this many times in a row before READY, with no
+ * other executor of its pool alive, makes the pool degraded. */
+#define POOL_DEGRADED_AFTER 3
 
 struct pool {
     struct daemon *d;
@@ -41,6 +44,8 @@ struct pool {
     uint64_t completed;
     uint64_t failed;
     uint64_t restarts;            /* executor processes started after the first ones */
+    bool degraded;                /* its executors keep failing to start */
+    char last_failure[128];       /* why the last one did */
 };
 
 /* Creates the pool and starts its executors. Never NULL (aborts on OOM). */
@@ -57,6 +62,14 @@ void pool_submit(struct pool *p, struct call *c);
 
 /* Puts c back at the front of the queue (handed back by an executor). */
 void pool_requeue_front(struct pool *p, struct call *c);
+
+/* An executor died before it was ready (the failures-th time in a row):
+ * when none of the pool lives, the pool turns degraded and its calls fail
+ * fast with PoolDegraded while executors keep being retried with backoff. */
+void pool_start_failed(struct pool *p, unsigned failures, const char *why);
+
+/* An executor of p is ready: p is not degraded (any more). */
+void pool_executor_ready(struct pool *p);
 
 /* ex has nothing in flight: it may take the next batch. */
 void pool_executor_idle(struct pool *p, struct executor *ex);
