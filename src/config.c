@@ -295,12 +295,21 @@ static int parse_max_requests_jitter(struct ctx *c, const char *path, yaml_node_
                       &((struct config_pool *)target)->max_requests_jitter);
 }
 
+static int parse_size(struct ctx *c, const char *path, yaml_node_t *v, size_t min, size_t max,
+                      size_t *out);
+
+static int parse_max_memory(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_size(c, path, v, 1 << 20, (size_t)1 << 40, &((struct config_pool *)target)->max_memory);
+}
+
 static const struct key_spec pool_keys[] = {
     {"size", parse_pool_size},
     {"mode", parse_pool_mode},
     {"max_queue", parse_max_queue},
     {"max_requests", parse_max_requests},
     {"max_requests_jitter", parse_max_requests_jitter},
+    {"max_memory", parse_max_memory},
     {NULL, NULL},
 };
 

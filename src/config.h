@@ -32,6 +32,7 @@ struct config_pool {
     unsigned max_queue;           /* calls waiting at most; past it: Overloaded */
     unsigned max_requests;        /* calls before an executor is replaced; 0: never */
     unsigned max_requests_jitter; /* plus up to this many, per executor */
+    size_t max_memory;            /* RSS bytes past which an executor is replaced; 0: never */
 };
 
 struct config_route {

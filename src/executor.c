@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "daemon.h"
@@ -205,10 +206,35 @@ static void retire(struct executor *ex)
     close_pipe(ex);
 }
 
+/* Resident memory of ex's process in bytes, or 0 if it cannot be read. */
+static size_t rss(const struct executor *ex)
+{
+    char path[64];
+    unsigned long pages = 0, resident = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/statm", ex->pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%lu %lu", &pages, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 static void maybe_idle(struct executor *ex)
 {
+    size_t mem;
+
     if (ex->running.len == 0 && ex->state == EX_BUSY) {
         if (ex->recycle_at != 0 && ex->served >= ex->recycle_at) {
+            retire(ex);
+            return;
+        }
+        if (ex->pool->max_memory != 0 && (mem = rss(ex)) > ex->pool->max_memory) {
+            log_info("executor %s/%d (pid %d) uses %zu MiB (max_memory %zu MiB): replacing it",
+                     ex->pool->name, ex->index, ex->pid, mem >> 20, ex->pool->max_memory >> 20);
             retire(ex);
             return;
         }

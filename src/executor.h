@@ -9,7 +9,8 @@
  *
  * With the pool's max_requests set, an executor that has answered that many
  * calls (plus up to max_requests_jitter, drawn per process, so a pool's
- * executors do not all retire at once) is retired once idle and replaced.
+ * executors do not all retire at once) is retired once idle and replaced;
+ * with max_memory set, so is one whose RSS has grown past it.
  *
  * States: STARTING (spawned, not READY yet) -> IDLE <-> BUSY -> DEAD (handles
  * closing) -> STARTING again after the backoff, or freed at shutdown. */

@@ -24,6 +24,7 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
     p->max_queue = cp->max_queue;
     p->max_requests = cp->max_requests;
     p->max_requests_jitter = cp->max_requests_jitter;
+    p->max_memory = cp->max_memory;
     p->executors = xcalloc((size_t)p->size, sizeof *p->executors);
     p->idle = xcalloc((size_t)p->size, sizeof *p->idle);
     for (i = 0; i < p->size; i++)

@@ -41,6 +41,7 @@ struct pool {
     unsigned max_queue;
     unsigned max_requests;        /* 0: executors are never recycled */
     unsigned max_requests_jitter;
+    size_t max_memory;            /* 0: executors are not recycled for memory */
     uint64_t completed;
     uint64_t failed;
     uint64_t restarts;            /* executor processes started after the first ones */

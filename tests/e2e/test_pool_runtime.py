@@ -13,8 +13,12 @@ def d(request, tmp_path_factory):
     d = module_daemon(request, tmp_path_factory, "runtime",
                       pools={"default": {"size": 2}, "io": {"size": 3},
                              "small": {"size": 1, "max_queue": 3},
-                             "recycled": {"size": 1, "max_requests": 5}})
-    for pool in ("default", "io", "small", "recycled"):
+                             "recycled": {"size": 1, "max_requests": 5},
+                             "lean": {"size": 1, "max_memory": "80MiB"}},
+                      modules={"hog.py": "KEEP = []\n\ndef grow(mib):\n"
+                                         "    KEEP.append(bytearray(mib << 20))\n"
+                                         "    import os\n    return os.getpid()\n"})
+    for pool in ("default", "io", "small", "recycled", "lean"):
         d.pool_pids(pool)
     yield d
     finish_daemon(d)
@@ -23,7 +27,7 @@ def d(request, tmp_path_factory):
 def test_pools_lists_every_pool_with_counters(d):
     with d.connect() as c:
         before = {p["name"]: p for p in c.ok("pools", [])}
-        assert set(before) == {"default", "io", "small", "recycled"}
+        assert set(before) == {"default", "io", "small", "recycled", "lean"}
         assert before["io"]["size"] == 3 and before["io"]["mode"] == "process"
         for _ in range(5):
             c.ok("call", ["os", "getpid", [], None, {"pool": "io"}])
@@ -116,3 +120,16 @@ def test_max_inflight_pauses_reading_without_errors(tmp_path, request, factor):
             assert c2.ok("ping", []) == "pong"
     finally:
         finish_daemon(d2)
+
+
+def test_max_memory_replaces_a_grown_executor(d, factor):
+    """lean: max_memory 80 MiB. A call that leaves 150 MiB allocated is
+    answered, then its executor is replaced; small calls keep their pid."""
+    with d.connect() as c:
+        lean = {"pool": "lean"}
+        a = c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor)
+        assert c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor) == a
+        assert c.ok("call", ["hog", "grow", [150], None, lean], timeout=20 * factor) == a
+        b = c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor)
+        assert b != a
+        assert c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor) == b

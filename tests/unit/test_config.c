@@ -140,7 +140,7 @@ static void test_bad_files(void **state)
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: thread}\n",
                  "3:23: pools.io.mode: mode 'thread' is not available in this build (use 'process')");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory)");
     expect_error("listen: [{unix: a}]\npools:\n  \"bad name\": {size: 1}\n",
                  "3:3: pools: pool name 'bad name' must be 1 to 63 letters, digits, '_' or '-'");
     expect_error("listen: [{unix: a}]\nroutes:\n  requests: nosuchpool\n",
