@@ -55,7 +55,7 @@ def test_failing_preload_degrades_then_recovers(tmp_path, request, factor):
             except OSError:
                 pass
             time.sleep(0.1)
-        assert "exited with status 3" in err["message"], err
+        assert "exited with status" in err["message"], err   # 3 (1 under LeakSanitizer)
         # fails fast: no waiting for an executor
         with d.connect(timeout=5) as c:
             t0 = time.monotonic()
