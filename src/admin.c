@@ -10,6 +10,7 @@
 #include "pool.h"
 #include "route.h"
 #include "util.h"
+#include "xalloc.h"
 
 #define ERR_LEN 512
 
@@ -272,10 +273,14 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, "BadRequest", "pools takes no params");
         return;
     }
+    for (i = 0, j = 0; i < c->d->npools; i++)
+        j += !c->d->pools[i]->stopping;
     pk = ok(c, m);
-    msgpack_pack_array(pk, c->d->npools);
+    msgpack_pack_array(pk, (size_t)j);
     for (i = 0; i < c->d->npools; i++) {
         p = c->d->pools[i];
+        if (p->stopping)
+            continue;
         busy = idle = starting = 0;
         for (j = 0; j < p->size; j++) {
             busy += p->executors[j]->state == EX_BUSY;
@@ -303,6 +308,88 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
     }
 }
 
+static bool valid_pool_name(struct rpc_str s)
+{
+    uint32_t i;
+
+    if (s.len == 0 || s.len > CONFIG_POOL_NAME_MAX)
+        return false;
+    for (i = 0; i < s.len; i++) {
+        char ch = s.ptr[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* start_pool [name, size, mode?] -> the new executors' pids. */
+static void do_start_pool(struct conn *c, const struct rpc_msg *m)
+{
+    static const char usage[] = "start_pool params must be [name, size, mode?] with a name of "
+                                "letters, digits, '_' or '-', a size of 1 to 1024 and mode \"process\"";
+    struct config_pool cp;
+    struct mpk_reader r;
+    struct mpk_item it;
+    struct rpc_str name, mode = {"process", 7};
+    struct daemon *d = c->d;
+    struct pool *p;
+    msgpack_packer *pk;
+    char msg[ERR_LEN];
+    int i;
+
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (m->nparams < 2 || m->nparams > 3 || rpc_read_name(&r, &name) != 0 || !valid_pool_name(name) ||
+        mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u < 1 || it.v.u > CONFIG_POOL_SIZE_MAX ||
+        (m->nparams == 3 && rpc_read_name(&r, &mode) != 0)) {
+        conn_respond_error(c, m->msgid, "BadRequest", usage);
+        return;
+    }
+    if (!rpc_str_eq(mode, "process")) {
+        conn_respond_error(c, m->msgid, "BadRequest",
+                           rpc_str_eq(mode, "thread") ? "mode 'thread' is not available in this build"
+                                                      : usage);
+        return;
+    }
+    memset(&cp, 0, sizeof cp);
+    memcpy(cp.name, name.ptr, name.len);
+    for (i = 0; i < (int)d->npools; i++) {
+        if (strcmp(d->pools[i]->name, cp.name) == 0) {
+            snprintf(msg, sizeof msg, "pool %s %s", cp.name,
+                     d->pools[i]->stopping ? "is still stopping" : "already exists");
+            conn_respond_error(c, m->msgid, "PoolExists", msg);
+            return;
+        }
+    }
+    cp.size = (int)it.v.u;
+    cp.mode = POOL_PROCESS;
+    cp.max_queue = CONFIG_DEFAULT_MAX_QUEUE;
+    p = pool_new(d, &cp);
+    d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
+    d->pools[d->npools++] = p;
+    pk = ok(c, m);
+    msgpack_pack_array(pk, (size_t)p->size);
+    for (i = 0; i < p->size; i++)
+        msgpack_pack_int(pk, p->executors[i]->pid);
+}
+
+/* stop_pool [name]: drains it, then stops it; default and io stay. */
+static void do_stop_pool(struct conn *c, const struct rpc_msg *m)
+{
+    struct pool *p = pool_param(c, m);
+
+    if (p == NULL)
+        return;
+    if (strcmp(p->name, "default") == 0 || strcmp(p->name, "io") == 0) {
+        conn_respond_error(c, m->msgid, "Forbidden", "the default and io pools cannot be stopped");
+        return;
+    }
+    pool_stop(p);
+    msgpack_pack_true(ok(c, m));
+}
+
 static void do_ping(struct conn *c, const struct rpc_msg *m)
 {
     rpc_pack_cstr(ok(c, m), "pong");
@@ -317,6 +404,8 @@ static const struct {
     {"lookup_pool", do_lookup},
     {"list_pool_registrations", do_list},
     {"pools", do_pools},
+    {"start_pool", do_start_pool},
+    {"stop_pool", do_stop_pool},
     {"pool_started", do_pool_started},
     {"num_contexts", do_num_contexts},
     {"contexts", do_contexts},
@@ -340,5 +429,5 @@ int admin_dispatch(struct conn *c, const struct rpc_msg *m)
 const char *admin_method_names(void)
 {
     return "register_pool, unregister_pool, lookup_pool, list_pool_registrations, pools, "
-           "pool_started, num_contexts, contexts, get_context, ping";
+           "start_pool, stop_pool, pool_started, num_contexts, contexts, get_context, ping";
 }

@@ -61,6 +61,8 @@ static void mark_dirty(struct executor *ex)
  * closed, the executor restarts, or is freed when the daemon is stopping. */
 static void after_close(struct executor *ex)
 {
+    struct pool *pool;
+
     if (ex->pipe_open || ex->proc_open)
         return;
     if (!ex->shutting_down) {
@@ -69,9 +71,11 @@ static void after_close(struct executor *ex)
     }
     if (ex->timer_open)
         return;
+    pool = ex->pool;
     rbuf_release(&ex->in);
     outq_destroy(&ex->out);
     free(ex);
+    pool_executor_freed(pool);
 }
 
 static void on_timer_closed(uv_handle_t *h)

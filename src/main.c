@@ -43,7 +43,8 @@ struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len)
     size_t i;
 
     for (i = 0; i < d->npools; i++)
-        if (strlen(d->pools[i]->name) == len && memcmp(d->pools[i]->name, name, len) == 0)
+        if (!d->pools[i]->stopping && strlen(d->pools[i]->name) == len &&
+            memcmp(d->pools[i]->name, name, len) == 0)
             return d->pools[i];
     return NULL;
 }
@@ -54,15 +55,10 @@ static void stop(struct daemon *d, const char *why);
 static bool drained(const struct daemon *d)
 {
     size_t i;
-    int j;
 
-    for (i = 0; i < d->npools; i++) {
-        if (d->pools[i]->queue.len > 0)
+    for (i = 0; i < d->npools; i++)
+        if (!pool_idle(d->pools[i]))
             return false;
-        for (j = 0; j < d->pools[i]->size; j++)
-            if (d->pools[i]->executors[j]->running.len > 0)
-                return false;
-    }
     return true;
 }
 
@@ -73,12 +69,15 @@ static void flush_all(struct daemon *d)
     struct executor *ex;
     struct conn *c;
     struct pool *p;
+    size_t i;
 
     while ((p = d->dirty_pools) != NULL) {
         d->dirty_pools = p->next_dirty;
         p->dirty = false;
         pool_dispatch(p);
     }
+    for (i = 0; i < d->npools; i++)
+        pool_check_stopped(d->pools[i]);
     while ((ex = d->dirty_executors) != NULL) {
         d->dirty_executors = ex->next_dirty;
         ex->dirty = false;

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "xalloc.h"
 #include "reply.h"
+#include "route.h"
 
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
 {
@@ -29,6 +30,7 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
     p->idle = xcalloc((size_t)p->size, sizeof *p->idle);
     for (i = 0; i < p->size; i++)
         p->executors[i] = executor_new(p, i);
+    p->live = p->size;
     log_info("pool %s: %d executor%s, %s mode", p->name, p->size, p->size == 1 ? "" : "s",
              p->mode == POOL_PROCESS ? "process" : "thread");
     return p;
@@ -164,10 +166,59 @@ void pool_fail_queue(struct pool *p, const char *type, const char *message)
     }
 }
 
+bool pool_idle(const struct pool *p)
+{
+    int i;
+
+    if (p->queue.len > 0)
+        return false;
+    for (i = 0; i < p->size; i++)
+        if (p->executors[i]->running.len > 0)
+            return false;
+    return true;
+}
+
+void pool_stop(struct pool *p)
+{
+    p->stopping = true;
+    route_unregister_value(p->d->routes, p);
+    log_info("pool %s: stopping once its %zu queued calls and those running are answered", p->name,
+             p->queue.len);
+    mark_dirty(p);
+}
+
+void pool_check_stopped(struct pool *p)
+{
+    if (p->stopping && !p->shut && pool_idle(p)) {
+        log_info("pool %s stopped", p->name);
+        pool_shutdown(p);
+    }
+}
+
+void pool_executor_freed(struct pool *p)
+{
+    struct daemon *d = p->d;
+    size_t i;
+
+    if (--p->live > 0 || !p->stopping || d->stopping)
+        return; /* at daemon shutdown, main.c frees every pool */
+    for (i = 0; i < d->npools; i++) {
+        if (d->pools[i] == p) {
+            memmove(&d->pools[i], &d->pools[i + 1], (d->npools - i - 1) * sizeof *d->pools);
+            d->npools--;
+            break;
+        }
+    }
+    pool_free(p);
+}
+
 void pool_shutdown(struct pool *p)
 {
     int i;
 
+    if (p->shut)
+        return;
+    p->shut = true;
     p->nidle = 0;
     for (i = 0; i < p->size; i++)
         executor_shutdown(p->executors[i]);

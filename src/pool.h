@@ -46,6 +46,9 @@ struct pool {
     uint64_t failed;
     uint64_t restarts;            /* executor processes started after the first ones */
     bool degraded;                /* its executors keep failing to start */
+    bool stopping;                /* stop_pool: finishing its calls, then gone */
+    bool shut;                    /* its executors were told to stop */
+    int live;                     /* executors not freed yet */
     char last_failure[128];       /* why the last one did */
 };
 
@@ -90,6 +93,21 @@ void pool_abort(struct call *c, const char *type, const char *message);
 
 /* Answers every queued call with type/message (used at shutdown). */
 void pool_fail_queue(struct pool *p, const char *type, const char *message);
+
+/* stop_pool: the pool takes no new calls (daemon_find_pool no longer finds
+ * it); once its queued and running calls are answered its executors stop,
+ * and the pool is freed with the last of them. */
+void pool_stop(struct pool *p);
+
+/* From the flush hook: shuts a stopping pool's executors down once it has
+ * nothing in flight. */
+void pool_check_stopped(struct pool *p);
+
+/* An executor of p was freed (at shutdown or after pool_stop). */
+void pool_executor_freed(struct pool *p);
+
+/* True when p has no call queued or running. */
+bool pool_idle(const struct pool *p);
 
 /* Stops every executor; the pool is freed with pool_free after the loop ran
  * their close callbacks. */
