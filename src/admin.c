@@ -390,6 +390,33 @@ static void do_stop_pool(struct conn *c, const struct rpc_msg *m)
     msgpack_pack_true(ok(c, m));
 }
 
+/* resize_pool [name, size]: grows now; shrinks without failing a call. */
+static void do_resize_pool(struct conn *c, const struct rpc_msg *m)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    struct rpc_str name;
+    struct pool *p;
+    char msg[ERR_LEN], pname[RPC_NAME_MAX + 1];
+
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (m->nparams != 2 || rpc_read_name(&r, &name) != 0 || mpk_read(&r, &it) != 0 ||
+        it.type != MPK_UINT || it.v.u < 1 || it.v.u > CONFIG_POOL_SIZE_MAX) {
+        conn_respond_error(c, m->msgid, "BadRequest", "resize_pool params must be [pool, size 1 to 1024]");
+        return;
+    }
+    p = daemon_find_pool(c->d, name.ptr, name.len);
+    if (p == NULL) {
+        snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(name, pname, sizeof pname));
+        conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+        return;
+    }
+    if ((int)it.v.u != p->size)
+        pool_resize(p, (int)it.v.u);
+    msgpack_pack_true(ok(c, m));
+}
+
 static void do_ping(struct conn *c, const struct rpc_msg *m)
 {
     rpc_pack_cstr(ok(c, m), "pong");
@@ -406,6 +433,7 @@ static const struct {
     {"pools", do_pools},
     {"start_pool", do_start_pool},
     {"stop_pool", do_stop_pool},
+    {"resize_pool", do_resize_pool},
     {"pool_started", do_pool_started},
     {"num_contexts", do_num_contexts},
     {"contexts", do_contexts},
@@ -429,5 +457,6 @@ int admin_dispatch(struct conn *c, const struct rpc_msg *m)
 const char *admin_method_names(void)
 {
     return "register_pool, unregister_pool, lookup_pool, list_pool_registrations, pools, "
-           "start_pool, stop_pool, pool_started, num_contexts, contexts, get_context, ping";
+           "start_pool, stop_pool, resize_pool, pool_started, num_contexts, contexts, get_context, "
+           "ping";
 }

@@ -65,6 +65,10 @@ static void after_close(struct executor *ex)
 
     if (ex->pipe_open || ex->proc_open)
         return;
+    if (!ex->shutting_down && ex->leaving) { /* died while leaving: no restart */
+        executor_shutdown(ex);
+        return;
+    }
     if (!ex->shutting_down) {
         schedule_restart(ex);
         return;
@@ -72,10 +76,10 @@ static void after_close(struct executor *ex)
     if (ex->timer_open)
         return;
     pool = ex->pool;
+    pool_executor_freed(pool, ex);
     rbuf_release(&ex->in);
     outq_destroy(&ex->out);
     free(ex);
-    pool_executor_freed(pool);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -232,6 +236,10 @@ static void maybe_idle(struct executor *ex)
     size_t mem;
 
     if (ex->running.len == 0 && ex->state == EX_BUSY) {
+        if (ex->leaving) {
+            executor_shutdown(ex);
+            return;
+        }
         if (ex->recycle_at != 0 && ex->served >= ex->recycle_at) {
             retire(ex);
             return;

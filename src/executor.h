@@ -52,6 +52,7 @@ struct executor {
     uint64_t served;           /* calls answered by the current process */
     uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
     bool recycling;            /* retiring: its exit is planned */
+    bool leaving;              /* resize_pool took its slot: stop once idle */
     bool started_before;       /* a later spawn is a restart */
 };
 

@@ -168,6 +168,7 @@ void pool_fail_queue(struct pool *p, const char *type, const char *message)
 
 bool pool_idle(const struct pool *p)
 {
+    size_t j;
     int i;
 
     if (p->queue.len > 0)
@@ -175,7 +176,37 @@ bool pool_idle(const struct pool *p)
     for (i = 0; i < p->size; i++)
         if (p->executors[i]->running.len > 0)
             return false;
+    for (j = 0; j < p->nleaving; j++)
+        if (p->leaving[j]->running.len > 0)
+            return false;
     return true;
+}
+
+void pool_resize(struct pool *p, int size)
+{
+    struct executor *ex;
+    int i;
+
+    log_info("pool %s: resized from %d to %d executors", p->name, p->size, size);
+    if (size > p->size) {
+        p->executors = xrealloc(p->executors, (size_t)size * sizeof *p->executors);
+        p->idle = xrealloc(p->idle, (size_t)size * sizeof *p->idle);
+        for (i = p->size; i < size; i++)
+            p->executors[i] = executor_new(p, i);
+        p->live += size - p->size;
+        p->size = size;
+        return;
+    }
+    p->leaving = xrealloc(p->leaving, (p->nleaving + (size_t)(p->size - size)) * sizeof *p->leaving);
+    for (i = size; i < p->size; i++) {
+        ex = p->executors[i];
+        ex->leaving = true;
+        p->leaving[p->nleaving++] = ex;
+        pool_executor_gone(p, ex);
+        if (ex->running.len == 0)
+            executor_shutdown(ex); /* idle or starting: nothing to finish */
+    }
+    p->size = size;
 }
 
 void pool_stop(struct pool *p)
@@ -195,11 +226,17 @@ void pool_check_stopped(struct pool *p)
     }
 }
 
-void pool_executor_freed(struct pool *p)
+void pool_executor_freed(struct pool *p, struct executor *ex)
 {
     struct daemon *d = p->d;
     size_t i;
 
+    for (i = 0; i < p->nleaving; i++) {
+        if (p->leaving[i] == ex) {
+            p->leaving[i] = p->leaving[--p->nleaving];
+            break;
+        }
+    }
     if (--p->live > 0 || !p->stopping || d->stopping)
         return; /* at daemon shutdown, main.c frees every pool */
     for (i = 0; i < d->npools; i++) {
@@ -214,18 +251,23 @@ void pool_executor_freed(struct pool *p)
 
 void pool_shutdown(struct pool *p)
 {
+    size_t j;
     int i;
 
     if (p->shut)
         return;
     p->shut = true;
     p->nidle = 0;
+    for (j = p->nleaving; j-- > 0;)
+        if (!p->leaving[j]->shutting_down)
+            executor_shutdown(p->leaving[j]);
     for (i = 0; i < p->size; i++)
         executor_shutdown(p->executors[i]);
 }
 
 void pool_free(struct pool *p)
 {
+    free(p->leaving);
     free(p->executors);
     free(p->idle);
     free(p);

@@ -34,6 +34,8 @@ struct pool {
     int size;
     struct executor **executors;
     struct executor **idle;   /* a stack: the most recently used runs next */
+    struct executor **leaving; /* removed by resize_pool, finishing their calls */
+    size_t nleaving;
     size_t nidle;
     struct call_list queue;
     struct pool *next_dirty;
@@ -103,8 +105,12 @@ void pool_stop(struct pool *p);
  * nothing in flight. */
 void pool_check_stopped(struct pool *p);
 
-/* An executor of p was freed (at shutdown or after pool_stop). */
-void pool_executor_freed(struct pool *p);
+/* resize_pool: new executors start at once; when shrinking, the last ones
+ * leave: idle ones stop now, busy ones after the calls they hold. */
+void pool_resize(struct pool *p, int size);
+
+/* An executor of p was freed (at shutdown, after pool_stop or a resize). */
+void pool_executor_freed(struct pool *p, struct executor *ex);
 
 /* True when p has no call queued or running. */
 bool pool_idle(const struct pool *p);

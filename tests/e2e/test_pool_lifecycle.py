@@ -98,3 +98,48 @@ def test_default_and_io_cannot_be_stopped(d):
             assert err["type"] == "Forbidden"
         err, _ = c.call("stop_pool", ["nope"])
         assert err["type"] == "NoSuchPool"
+
+
+def test_resize_grow_and_shrink_without_losing_calls(d, factor):
+    with d.connect() as c:
+        c.ok("start_pool", ["elastic", 1])
+        first = c.ok("contexts", ["elastic"])
+        assert c.ok("resize_pool", ["elastic", 3]) is True
+        assert c.ok("num_contexts", ["elastic"]) == 3
+        # three slow calls at once run on three executors, together
+        t0 = time.monotonic()
+        res = c.request_many([("call", ["helpers", "sleep_pid", [0.4], None, {"pool": "elastic"}])] * 3,
+                             timeout=30 * factor)
+        assert all(e is None for e, _ in res)
+        pids = {r for _, r in res}
+        # new executors may still be starting on a slow machine: then two share one
+        assert len(pids) >= 2
+        all_pids = c.ok("contexts", ["elastic"])
+        assert set(first) <= set(all_pids) and len(all_pids) == 3
+        # shrink while calls run: none fails
+        ids = [c.send("call", ["helpers", "sleep_pid", [0.4], None, {"pool": "elastic"}])
+               for _ in range(3)]
+        time.sleep(0.1)
+        assert c.ok("resize_pool", ["elastic", 1]) is True
+        assert c.ok("num_contexts", ["elastic"]) == 1
+        for m in ids:
+            assert c.wait(m, timeout=10 * factor)[2] is None
+        kept = c.ok("contexts", ["elastic"])
+        gone = set(all_pids) - set(kept)
+        assert len(gone) == 2
+        deadline = time.monotonic() + 10 * factor
+        while any(alive(p) for p in gone):
+            assert time.monotonic() < deadline, "executors removed by a resize still run"
+            time.sleep(0.05)
+        assert c.ok("call", ["operator", "add", [3, 4], None, {"pool": "elastic"}]) == 7
+        info = {p["name"]: p for p in c.ok("pools", [])}
+        assert info["elastic"]["size"] == 1 and info["elastic"]["failed"] == 0
+        c.ok("stop_pool", ["elastic"])
+
+
+def test_resize_bad_params(d):
+    with d.connect() as c:
+        for params in ([], ["io"], ["io", 0], ["io", 5000], ["io", "2"]):
+            assert c.call("resize_pool", params)[0]["type"] == "BadRequest", params
+        assert c.call("resize_pool", ["nope", 2])[0]["type"] == "NoSuchPool"
+        assert c.ok("resize_pool", ["io", 1]) is True   # same size: nothing to do
