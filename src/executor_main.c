@@ -6,12 +6,15 @@
  * waiting), run them in order, write all their RESULT frames with one write.
  *
  * DESIGN: batching must not hold a quick call behind a slow one. A watcher
- * thread sleeps while the running call holds nothing back; when calls are
- * queued behind it or results of calls before it wait to be written, it
- * wakes at the call's start + handback_ms and, if the same call still runs,
- * writes the results finished so far and a RETURN frame handing the
- * unstarted calls back to the master, which gives them to an idle executor. The queue, the running call's start and the output
- * buffer are shared under one mutex; Python runs only on the main thread.
+ * thread looks after the running call: when calls are queued behind it or
+ * results of calls before it wait to be written, it wakes at the call's
+ * start + handback_ms and, if the same call still runs, writes the results
+ * finished so far and a RETURN frame handing the unstarted calls back to the
+ * master, which gives them to an idle executor. While work flows it ticks on
+ * its own (see watch()), so the main thread does not wake it per batch. The
+ * queue, the running call's start and the output buffer are shared under
+ * one mutex; Python runs only on the main thread. After a lone quick call the
+ * main thread polls briefly before sleeping (limits.spin_us).
  * It exits when the master closes the socket, and dies with the master
  * (PR_SET_PDEATHSIG). */
 #define PY_SSIZE_T_CLEAN
