@@ -40,6 +40,7 @@ struct call *call_new(void)
     c->ex = NULL;
     c->job = NULL;
     c->timeout = 0;
+    c->backstop = false;
     c->heap_index = (size_t)-1;
     return c;
 }

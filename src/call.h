@@ -7,6 +7,7 @@
 #ifndef PYRPOOL_CALL_H
 #define PYRPOOL_CALL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,9 @@ struct call {
     struct map_job *job;       /* set when this call is one chunk of a map */
     double timeout;            /* opts.timeout, seconds; 0 for none */
     uint64_t deadline;         /* loop time (ms) when it times out */
+    size_t timeout_slot;       /* offset in frame of the 4-byte timeout_ms */
+    bool backstop;             /* its deadline passed while running: the
+                                * executor stops it; this is the fallback */
     size_t heap_index;         /* slot in the timeouts heap, or TIMEOUTS_NONE */
     uint32_t chunk;            /* which chunk */
     msgpack_sbuffer frame;     /* the executor frame, prefix included */

@@ -531,6 +531,11 @@ static int parse_shutdown_timeout(struct ctx *c, const char *path, yaml_node_t *
     return parse_uint(c, path, v, 0, 3600, "seconds", &((struct config *)target)->shutdown_timeout);
 }
 
+static int parse_timeout_grace(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 600000, "ms", &((struct config *)target)->timeout_grace_ms);
+}
+
 static int parse_max_inflight(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 1, 1000000, "calls", &((struct config *)target)->max_inflight);
@@ -542,6 +547,7 @@ static const struct key_spec limit_keys[] = {
     {"spin_us", parse_spin},
     {"max_inflight", parse_max_inflight},
     {"shutdown_timeout", parse_shutdown_timeout},
+    {"timeout_grace_ms", parse_timeout_grace},
     {NULL, NULL},
 };
 
@@ -612,6 +618,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
     cfg->max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
     cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
+    cfg->timeout_grace_ms = CONFIG_DEFAULT_TIMEOUT_GRACE_MS;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
     if (set_dir(cfg, file, err, errlen) != 0) {

@@ -60,6 +60,7 @@ struct config {
     unsigned spin_us;         /* limits.spin_us */
     unsigned max_inflight;    /* limits.max_inflight: per connection */
     unsigned shutdown_timeout; /* limits.shutdown_timeout, seconds */
+    unsigned timeout_grace_ms; /* limits.timeout_grace_ms */
 };
 
 /* Defaults that the documentation quotes. */
@@ -70,6 +71,7 @@ struct config {
 #define CONFIG_DEFAULT_MAX_QUEUE 100000
 #define CONFIG_DEFAULT_MAX_INFLIGHT 4096
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30
+#define CONFIG_DEFAULT_TIMEOUT_GRACE_MS 1000
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

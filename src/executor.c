@@ -16,6 +16,7 @@
 #include "mpk.h"
 #include "pool.h"
 #include "reply.h"
+#include "timeouts.h"
 #include "rpc.h"
 #include "util.h"
 #include "xalloc.h"
@@ -235,7 +236,7 @@ static void maybe_idle(struct executor *ex)
 {
     size_t mem;
 
-    if (ex->running.len == 0 && ex->state == EX_BUSY) {
+    if (ex->running.len == 0 && ex->state == EX_BUSY && ex->abandoned == 0) {
         if (ex->leaving) {
             executor_shutdown(ex);
             return;
@@ -263,6 +264,13 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
 
     if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
         return -1;
+    if (ex->abandoned != 0 && it.v.u == ex->abandoned) {
+        /* the timed-out call came back (TimeoutError): the executor lives on */
+        ex->abandoned = 0;
+        uv_timer_stop(&ex->restart_timer);
+        maybe_idle(ex);
+        return 0;
+    }
     c = find_running(ex, it.v.u);
     if (c == NULL) {
         /* a call that timed out before it started: its answer has no taker */
@@ -275,6 +283,36 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
     ex->served++;
     reply_result(c, r->p, (size_t)(r->end - r->p));
     maybe_idle(ex);
+    return 0;
+}
+
+/* A TIMEOUT frame: [6, call_id, stack|nil]: the executor saw the running
+ * call pass its time and is raising TimeoutError in it. */
+static int on_timeout(struct executor *ex, struct mpk_reader *r)
+{
+    struct mpk_item it;
+    struct call *c;
+    char msg[200];
+    char *stack = NULL;
+
+    if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    c = find_running(ex, it.v.u);
+    if (mpk_read(r, &it) != 0 || (it.type != MPK_STR && it.type != MPK_NIL))
+        return -1;
+    if (c == NULL || ex->running.head != c)
+        return 0; /* answered already (the master's own deadline came first) */
+    if (it.type == MPK_STR) {
+        stack = xmalloc(it.v.s.len + 1);
+        memcpy(stack, it.v.s.ptr, it.v.s.len);
+        stack[it.v.s.len] = '\0';
+    }
+    snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
+    timeouts_remove(ex->pool->d, c);
+    executor_give_up(ex, c);
+    ex->pool->failed++;
+    reply_error_traceback(c, "Timeout", msg, stack);
+    free(stack);
     return 0;
 }
 
@@ -320,6 +358,8 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
         return on_result(ex, &r);
     if (it.v.u == FRAME_RETURN)
         return on_return(ex, &r);
+    if (it.v.u == FRAME_TIMEOUT)
+        return on_timeout(ex, &r);
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
         ex->start_failures = 0;
@@ -465,6 +505,7 @@ static void spawn(struct executor *ex)
     ex->exited = false;
     ex->pid = 0;
     ex->served = 0;
+    ex->abandoned = 0;
     ex->recycle_at = 0;
     if (ex->pool->max_requests > 0)
         ex->recycle_at = ex->pool->max_requests +
@@ -509,10 +550,28 @@ struct executor *executor_new(struct pool *pool, int index)
     return ex;
 }
 
+/* Writes the time c has left into its frame's timeout_ms slot. */
+static void stamp_timeout(struct executor *ex, struct call *c)
+{
+    uint64_t now = uv_now(ex->pool->d->loop), left;
+    unsigned char *p = (unsigned char *)c->frame.data + c->timeout_slot;
+
+    if (c->timeout <= 0)
+        return;
+    left = c->deadline > now ? c->deadline - now : 1;
+    if (left > UINT32_MAX)
+        left = UINT32_MAX;
+    p[0] = (unsigned char)(left >> 24);
+    p[1] = (unsigned char)(left >> 16);
+    p[2] = (unsigned char)(left >> 8);
+    p[3] = (unsigned char)left;
+}
+
 void executor_send(struct executor *ex, struct call *c)
 {
     msgpack_sbuffer tmp;
 
+    stamp_timeout(ex, c);
     c->ex = ex;
     call_list_push(&ex->running, c);
     if (c->frame.size >= POOL_BATCH_BYTES && ex->out.buf.size == 0 && !ex->out.writing) {
@@ -526,6 +585,33 @@ void executor_send(struct executor *ex, struct call *c)
     }
     set_state(ex, EX_BUSY);
     mark_dirty(ex);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+    struct executor *ex = t->data;
+    struct call *behind;
+
+    log_warn("executor %s/%d (pid %d) did not come back from a timed-out call within %u ms: "
+             "replacing it", ex->pool->name, ex->index, ex->pid, ex->pool->d->cfg.timeout_grace_ms);
+    ex->abandoned = 0;
+    while ((behind = ex->running.tail) != NULL) {
+        call_list_remove(&ex->running, behind);
+        pool_requeue_front(ex->pool, behind);
+    }
+    pool_executor_gone(ex->pool, ex);
+    set_state(ex, EX_DEAD);
+    if (!ex->exited)
+        uv_process_kill(&ex->proc, SIGKILL);
+    close_pipe(ex);
+}
+
+void executor_give_up(struct executor *ex, struct call *c)
+{
+    call_list_remove(&ex->running, c);
+    c->ex = NULL;
+    ex->abandoned = c->id;
+    uv_timer_start(&ex->restart_timer, on_grace_over, ex->pool->d->cfg.timeout_grace_ms, 0);
 }
 
 void executor_abandon(struct executor *ex, struct call *c)

@@ -53,6 +53,8 @@ struct executor {
     uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
     bool recycling;            /* retiring: its exit is planned */
     bool leaving;              /* resize_pool took its slot: stop once idle */
+    uint64_t abandoned;        /* id of a timed-out call it is still running
+                                * (TimeoutError raised in it); 0 for none */
     bool started_before;       /* a later spawn is a restart */
 };
 
@@ -63,10 +65,15 @@ struct executor *executor_new(struct pool *pool, int index);
 /* Sends call c to ex (which must be IDLE or BUSY and alive). */
 void executor_send(struct executor *ex, struct call *c);
 
-/* c, running on ex, was answered already (it timed out): take it off ex,
- * send the calls queued behind it back to the pool, and kill ex so that it
- * is replaced. */
+/* c, running on ex, was answered already (cancelled): take it off ex, send
+ * the calls queued behind it back to the pool, and kill ex so that it is
+ * replaced. */
 void executor_abandon(struct executor *ex, struct call *c);
+
+/* c, running on ex, timed out and was answered: ex raises TimeoutError in
+ * it and gets limits.timeout_grace_ms to come back; past that it is killed
+ * (executor_abandon's way). */
+void executor_give_up(struct executor *ex, struct call *c);
 
 /* Writes ex's buffered frames. Called from the flush hooks only. */
 void executor_flush(struct executor *ex);

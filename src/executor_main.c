@@ -60,6 +60,7 @@ struct pending {
     uint64_t id;
     size_t off;     /* frame body in the read buffer */
     size_t len;
+    uint32_t timeout_ms; /* time it had left when sent; 0 for none */
 };
 
 /* Shared between the main thread and the watcher, under m. */
@@ -70,6 +71,10 @@ static struct {
     size_t head, count, cap;   /* unstarted: items[head..count) */
     bool running;
     bool watcher_idle;         /* waiting for a batch, needs a signal */
+    uint64_t running_id;       /* the running call */
+    bool has_deadline;         /* it has a timeout... */
+    bool timeout_fired;        /* ...and TimeoutError was already scheduled */
+    struct timespec deadline;
     uint64_t seq;              /* bumped at each call start */
     struct timespec started;
     msgpack_sbuffer out;       /* whole frames not written yet */
@@ -244,43 +249,140 @@ static bool passed(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
+static int raise_timeout(void *arg);
+
+static pthread_t main_thread;
+static volatile uint64_t timeout_seq; /* the call the watcher timed out */
+
+/* SIGUSR2, sent by the watcher to the main thread: schedules raise_timeout
+ * from the main thread, the only one whose pending calls CPython notices
+ * at once. (Py_AddPendingCall takes a lock the main thread holds only while
+ * it runs pending calls, which only this handler adds.) */
+static void poke(int sig)
+{
+    (void)sig;
+    Py_AddPendingCall(raise_timeout, (void *)(uintptr_t)timeout_seq);
+}
+
+/* The running call's timeout: run by the main thread (Py_AddPendingCall)
+ * at its next bytecode, inside that call: reports where it is to the master
+ * and raises TimeoutError there. A call blocked in C notices only when it
+ * returns; the master replaces the executor if that takes too long. */
+static int raise_timeout(void *arg)
+{
+    uint64_t seq = (uint64_t)(uintptr_t)arg;
+    PyObject *mod, *lines = NULL, *stack = NULL, *empty;
+    msgpack_packer pk;
+    size_t start;
+    Py_ssize_t n = 0;
+    const char *text = NULL;
+    uint64_t id;
+
+    pthread_mutex_lock(&q.m);
+    if (!q.running || q.seq != seq) {
+        pthread_mutex_unlock(&q.m);
+        return 0;
+    }
+    id = q.running_id;
+    pthread_mutex_unlock(&q.m);
+    mod = PyImport_ImportModule("traceback");
+    if (mod != NULL)
+        lines = PyObject_CallMethod(mod, "format_stack", NULL);
+    empty = PyUnicode_FromString("");
+    if (lines != NULL && empty != NULL)
+        stack = PyUnicode_Join(empty, lines);
+    if (stack != NULL)
+        text = PyUnicode_AsUTF8AndSize(stack, &n);
+    PyErr_Clear();
+    pthread_mutex_lock(&q.m);
+    msgpack_packer_init(&pk, &q.out, msgpack_sbuffer_write);
+    start = frame_begin(&q.out);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, FRAME_TIMEOUT);
+    msgpack_pack_uint64(&pk, id);
+    if (text != NULL)
+        msgpack_pack_str_with_body(&pk, text, (size_t)n);
+    else
+        msgpack_pack_nil(&pk);
+    frame_end(&q.out, start);
+    if (write_all(q.out.data, q.out.size) != 0)
+        _exit(0);
+    q.out.size = 0;
+    pthread_mutex_unlock(&q.m);
+    Py_XDECREF(stack);
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(mod);
+    PyErr_SetString(PyExc_TimeoutError, "the call did not finish within its timeout");
+    return -1;
+}
+
+/* True when the watcher has something to look after. Under q.m. */
+static bool needs_watch(void)
+{
+    return holding_back() || (q.running && q.has_deadline && !q.timeout_fired);
+}
+
+static const struct timespec *earliest(const struct timespec *a, const struct timespec *b)
+{
+    if (a == NULL)
+        return b;
+    if (b == NULL)
+        return a;
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec) ? a : b;
+}
+
 /* The watcher thread: see DESIGN at the top. While calls keep coming it
  * ticks every handback_ms / 2 on its own, so the main thread never has to
  * wake it (a signal per batch cost a futex call and a context switch each);
- * when a call holds something back it sleeps exactly until that call's
- * deadline. A tick of half the bound means a call that starts during a tick
- * is still seen before its deadline. After two quiet ticks it sleeps until
- * the main thread signals it, so an idle executor costs nothing. */
+ * when a call holds something back, or has a timeout, it sleeps exactly
+ * until that call's deadline. A tick of half the bound means a call that
+ * starts during a tick is still seen before its deadline. After two quiet
+ * ticks it sleeps until the main thread signals it, so an idle executor
+ * costs nothing. */
 static void *watch(void *arg)
 {
-    struct timespec deadline;
+    struct timespec handback, wake;
+    const struct timespec *hb, *td;
     unsigned quiet = 0;
     uint64_t seq;
 
     (void)arg;
     pthread_mutex_lock(&q.m);
     for (;;) {
-        if (!holding_back()) {
+        if (!needs_watch()) {
             if (++quiet > 2) {
                 q.watcher_idle = true;
-                while (!holding_back())
+                while (!needs_watch())
                     pthread_cond_wait(&q.cv, &q.m);
                 q.watcher_idle = false;
             } else {
-                clock_gettime(CLOCK_MONOTONIC, &deadline);
-                timespec_add_ms(&deadline, q.handback_ms / 2 ? q.handback_ms / 2 : 1);
-                pthread_cond_timedwait(&q.cv, &q.m, &deadline);
+                clock_gettime(CLOCK_MONOTONIC, &wake);
+                timespec_add_ms(&wake, q.handback_ms / 2 ? q.handback_ms / 2 : 1);
+                pthread_cond_timedwait(&q.cv, &q.m, &wake);
             }
             continue;
         }
         quiet = 0;
         seq = q.seq;
-        deadline = q.started;
-        timespec_add_ms(&deadline, q.handback_ms);
-        if (!passed(&deadline))
-            pthread_cond_timedwait(&q.cv, &q.m, &deadline);
-        if (!holding_back() || q.seq != seq || !passed(&deadline))
+        handback = q.started;
+        timespec_add_ms(&handback, q.handback_ms);
+        hb = holding_back() ? &handback : NULL;
+        td = q.has_deadline && !q.timeout_fired ? &q.deadline : NULL;
+        wake = *earliest(hb, td);
+        if (!passed(&wake))
+            pthread_cond_timedwait(&q.cv, &q.m, &wake);
+        if (!q.running || q.seq != seq)
             continue; /* another call runs now: measure from its start */
+        if (q.has_deadline && !q.timeout_fired && passed(&q.deadline)) {
+            q.timeout_fired = true;
+            /* CPython arms pending calls only when they are added by the
+             * main thread: the signal has the main thread add it */
+            timeout_seq = seq;
+            pthread_kill(main_thread, SIGUSR2);
+        }
+        if (!holding_back() || !passed(&handback))
+            continue;
         if (q.head < q.count)
             hand_back();
         else if (write_all(q.out.data, q.out.size) == 0)
@@ -297,6 +399,7 @@ static int queue_frames(struct rbuf *in, size_t *parsed)
     struct mpk_reader r;
     struct mpk_item it;
     int64_t body;
+    uint64_t id;
 
     while (in->len - *parsed >= FRAME_PREFIX) {
         body = frame_body_len(in->data + *parsed);
@@ -308,6 +411,9 @@ static int queue_frames(struct rbuf *in, size_t *parsed)
         if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || mpk_read(&r, &it) != 0 ||
             mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
             return -1;
+        id = it.v.u;
+        if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT) /* timeout_ms */
+            return -1;
         pthread_mutex_lock(&q.m);
         if (q.count == q.cap) {
             q.cap = q.cap ? q.cap * 2 : 64;
@@ -315,7 +421,8 @@ static int queue_frames(struct rbuf *in, size_t *parsed)
             if (q.items == NULL)
                 abort();
         }
-        q.items[q.count++] = (struct pending){it.v.u, *parsed + FRAME_PREFIX, (size_t)body};
+        q.items[q.count++] = (struct pending){id, *parsed + FRAME_PREFIX, (size_t)body,
+                                              (uint32_t)it.v.u};
         pthread_mutex_unlock(&q.m);
         *parsed += FRAME_PREFIX + (size_t)body;
     }
@@ -398,7 +505,14 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
         q.running = true;
         q.seq++;
         clock_gettime(CLOCK_MONOTONIC, &q.started);
-        if (q.watcher_idle && holding_back())
+        q.running_id = p.id;
+        q.has_deadline = p.timeout_ms > 0;
+        q.timeout_fired = false;
+        if (q.has_deadline) {
+            q.deadline = q.started;
+            timespec_add_ms(&q.deadline, p.timeout_ms);
+        }
+        if (q.watcher_idle && needs_watch())
             pthread_cond_signal(&q.cv);
         pthread_mutex_unlock(&q.m);
 
@@ -506,12 +620,21 @@ int main(int argc, char **argv)
     }
     rbuf_consume(&in, FRAME_PREFIX + (size_t)body);
     spin_us = init.spin_us;
+    main_thread = pthread_self();
     if (start_watcher(init.handback_ms) != 0) {
         log_error("cannot start the watcher thread");
         return 1;
     }
     if (start_python(argv[0]) != 0 || pyrun_init(init.path, init.npath, init.allow_eval) != 0)
         return 1;
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = poke;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGUSR2, &sa, NULL);
+    }
     /* python.preload: READY only once these are imported; a failure ends
      * the executor (status 3), and the master backs off */
     for (i = 0; i < init.npreload; i++) {

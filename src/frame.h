@@ -7,16 +7,21 @@
  *   master -> executor
  *     [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool,
  *                   "handback_ms": uint}]
- *     [FRAME_CALL, call_id, module, function, args array|nil, kwargs map|nil]
- *     [FRAME_EVAL, call_id, expr, locals map|nil]
- *     [FRAME_EXEC, call_id, code]
- *     [FRAME_MAP, call_id, module, function, base_index, [args...], kwargs|nil]
+ *     [FRAME_CALL, call_id, timeout_ms, module, function, args array|nil, kwargs map|nil]
+ *     [FRAME_EVAL, call_id, timeout_ms, expr, locals map|nil]
+ *     [FRAME_EXEC, call_id, timeout_ms, code]
+ *     [FRAME_MAP, call_id, timeout_ms, module, function, base_index, [args...], kwargs|nil]
+ *       timeout_ms: time left for the call when it was sent, 0 for none
+ *       (always a uint32 in 5 bytes, so the master can fill it in place)
  *   executor -> master
  *     [FRAME_READY, pid]
  *     [FRAME_RESULT, call_id, error map|nil, result]   (MAP: result is the
  *         array of the chunk's results; an error map carries "index")
  *     [FRAME_RETURN, [call_id...]]   calls handed back unstarted because the
  *         call running before them passed handback_ms
+ *     [FRAME_TIMEOUT, call_id, stack str|nil]   the running call passed its
+ *         timeout_ms: a TimeoutError is being raised in it; stack is where
+ *         it was
  *
  * The master sends an executor a batch of calls only when it has nothing in
  * flight; the executor runs them in order and answers them in order.
@@ -39,6 +44,7 @@ enum frame_kind {
     FRAME_EXEC = 3,
     FRAME_RETURN = 4,
     FRAME_MAP = 5,
+    FRAME_TIMEOUT = 6,
 };
 
 #define FRAME_PREFIX 5

@@ -47,6 +47,22 @@ static struct call *start_call(struct conn *c, const struct rpc_msg *m, msgpack_
     return call;
 }
 
+/* Starts an executor frame: [kind, call_id, timeout_ms, ...] with n items in
+ * all. timeout_ms is a fixed-width slot that executor_send fills with the
+ * time left when the call leaves for an executor. */
+static size_t frame_head(msgpack_packer *pk, struct call *call, enum frame_kind kind, size_t n)
+{
+    static const char slot[5] = {(char)0xce, 0, 0, 0, 0};
+    size_t start = frame_begin(&call->frame);
+
+    msgpack_pack_array(pk, n);
+    msgpack_pack_uint8(pk, kind);
+    msgpack_pack_uint64(pk, call->id);
+    call->timeout_slot = call->frame.size + 1;
+    msgpack_sbuffer_write(&call->frame, slot, sizeof slot);
+    return start;
+}
+
 /* Queues call on p, watching its deadline when it has a timeout. */
 static void enqueue(struct pool *p, struct call *call, double timeout)
 {
@@ -130,10 +146,7 @@ static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
         return;
     call = start_call(c, m, &pk);
     outq_reserve(&call->frame, rc.args.len + rc.kwargs.len + rc.module.len + rc.function.len + 32);
-    start = frame_begin(&call->frame);
-    msgpack_pack_array(&pk, 6);
-    msgpack_pack_uint8(&pk, FRAME_CALL);
-    msgpack_pack_uint64(&pk, call->id);
+    start = frame_head(&pk, call, FRAME_CALL, 7);
     pack_name(&pk, rc.module);
     pack_name(&pk, rc.function);
     pack_raw(&pk, rc.args);
@@ -166,10 +179,7 @@ static struct call *map_chunk(struct conn *c, const struct rpc_msg *m, const str
         n++;
     }
     *count = n;
-    start = frame_begin(&call->frame);
-    msgpack_pack_array(&pk, 7);
-    msgpack_pack_uint8(&pk, FRAME_MAP);
-    msgpack_pack_uint64(&pk, call->id);
+    start = frame_head(&pk, call, FRAME_MAP, 8);
     pack_name(&pk, rc->module);
     pack_name(&pk, rc->function);
     msgpack_pack_uint32(&pk, base);
@@ -259,10 +269,7 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     if (overloaded(c, m, c->d->default_pool))
         return;
     call = start_call(c, m, &pk);
-    start = frame_begin(&call->frame);
-    msgpack_pack_array(&pk, exec ? 3 : 4);
-    msgpack_pack_uint8(&pk, exec ? FRAME_EXEC : FRAME_EVAL);
-    msgpack_pack_uint64(&pk, call->id);
+    start = frame_head(&pk, call, exec ? FRAME_EXEC : FRAME_EVAL, exec ? 4 : 5);
     pack_name(&pk, code);
     if (!exec)
         pack_raw(&pk, locals);

@@ -519,6 +519,8 @@ int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
     if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
         return -1;
     id = it.v.u;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT) /* timeout_ms: executor_main's */
+        return -1;
     if (kind != FRAME_CALL && kind != FRAME_EVAL && kind != FRAME_EXEC && kind != FRAME_MAP)
         return -1;
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);

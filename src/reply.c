@@ -132,26 +132,36 @@ void reply_result(struct call *c, const char *tail, size_t len)
     call_free(c);
 }
 
-void reply_error(struct call *c, const char *type, const char *message)
+void reply_error_traceback(struct call *c, const char *type, const char *message, const char *traceback)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
     timeouts_remove(c->pool->d, c);
     conn_untrack(c->conn, c);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    rpc_pack_error_traceback(&pk, type, message, traceback);
     if (c->job != NULL) {
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        rpc_pack_error(&pk, type, message);
         job_error(c->job, c->chunk, sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
         job_step(c);
     } else {
-        if (!c->conn->closing)
-            conn_respond_error(c->conn, call_msgid(c), type, message);
+        if (!c->conn->closing) {
+            msgpack_packer *out = conn_out(c->conn);
+
+            rpc_pack_response_head(out, call_msgid(c));
+            msgpack_sbuffer_write(&c->conn->out.buf, sb.data, sb.size);
+            msgpack_pack_nil(out);
+        }
         conn_call_done(c->conn);
     }
+    msgpack_sbuffer_destroy(&sb);
     call_free(c);
+}
+
+void reply_error(struct call *c, const char *type, const char *message)
+{
+    reply_error_traceback(c, type, message, NULL);
 }
 
 void reply_drop(struct call *c)

@@ -45,6 +45,9 @@ void reply_result(struct call *c, const char *tail, size_t len);
 /* Answers c with the daemon error {type, message}. */
 void reply_error(struct call *c, const char *type, const char *message);
 
+/* The same with a traceback text (NULL for none). */
+void reply_error_traceback(struct call *c, const char *type, const char *message, const char *traceback);
+
 /* Ends c without an answer (its client has gone). */
 void reply_drop(struct call *c);
 

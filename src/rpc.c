@@ -314,7 +314,8 @@ void rpc_pack_response_head(msgpack_packer *pk, struct rpc_raw msgid)
         msgpack_pack_nil(pk);
 }
 
-void rpc_pack_error(msgpack_packer *pk, const char *type, const char *message)
+void rpc_pack_error_traceback(msgpack_packer *pk, const char *type, const char *message,
+                              const char *traceback)
 {
     msgpack_pack_map(pk, 3);
     rpc_pack_cstr(pk, "type");
@@ -322,7 +323,15 @@ void rpc_pack_error(msgpack_packer *pk, const char *type, const char *message)
     rpc_pack_cstr(pk, "message");
     rpc_pack_cstr(pk, message);
     rpc_pack_cstr(pk, "traceback");
-    msgpack_pack_nil(pk);
+    if (traceback != NULL)
+        rpc_pack_cstr(pk, traceback);
+    else
+        msgpack_pack_nil(pk);
+}
+
+void rpc_pack_error(msgpack_packer *pk, const char *type, const char *message)
+{
+    rpc_pack_error_traceback(pk, type, message, NULL);
 }
 
 void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const char *type,

@@ -95,6 +95,10 @@ void rpc_pack_response_head(msgpack_packer *pk, struct rpc_raw msgid);
 /* Packs the daemon's own error map {"type", "message", "traceback": nil}. */
 void rpc_pack_error(msgpack_packer *pk, const char *type, const char *message);
 
+/* The same with a traceback text (NULL packs nil). */
+void rpc_pack_error_traceback(msgpack_packer *pk, const char *type, const char *message,
+                              const char *traceback);
+
 /* Packs a whole error response: [1, msgid, {type, message, traceback}, nil]. */
 void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const char *type,
                              const char *message);

@@ -114,15 +114,30 @@ void timeouts_remove(struct daemon *d, struct call *c)
         arm(d);
 }
 
+/* How long past a running call's deadline the master waits for the
+ * executor's own report (which carries the Python stack) before it answers
+ * Timeout itself. */
+#define TIMEOUT_STACK_WAIT_MS 50
+
 static void expire(struct daemon *d, struct call *c)
 {
     char msg[200];
 
-    snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
-    if (c->ex != NULL && c->ex->running.head == c)
-        log_warn("pool %s: a call passed its %g s timeout; replacing executor %d", c->pool->name,
-                 c->timeout, c->ex->index);
     timeouts_remove(d, c);
+    if (c->ex != NULL && c->ex->running.head == c && !c->backstop) {
+        /* the executor raises TimeoutError in it and reports where it was */
+        c->backstop = true;
+        c->deadline += TIMEOUT_STACK_WAIT_MS;
+        timeouts_add(d, c);
+        return;
+    }
+    snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
+    if (c->ex != NULL && c->ex->running.head == c) {
+        c->pool->failed++;
+        executor_give_up(c->ex, c);
+        reply_error(c, "Timeout", msg);
+        return;
+    }
     pool_abort(c, "Timeout", msg);
 }
 

@@ -62,3 +62,68 @@ def test_timeout_does_not_answer_twice(d, factor):
         assert r[2]["type"] == "Timeout"
         assert c.nothing_arrives(0.6)
         assert c.call("ping", []) == (None, "pong")
+
+
+SPIN = """\
+def forever():
+    n = 0
+    while True:
+        n += 1
+
+
+def catch_and_return():
+    try:
+        forever()
+    except TimeoutError as e:
+        return "caught: " + str(e)
+"""
+
+
+@pytest.fixture(scope="module")
+def ds(request, tmp_path_factory):
+    d = module_daemon(request, tmp_path_factory, "softtimeout",
+                      pools={"default": {"size": 1}, "io": {"size": 1}}, modules={"spin.py": SPIN},
+                      extra_yaml="limits:\n  timeout_grace_ms: 500\n")
+    yield d
+    finish_daemon(d)
+
+
+def test_python_loop_is_stopped_softly_with_its_stack(ds, factor):
+    """A call spinning in Python code: Timeout at once, carrying the stack it
+    was stuck in; a TimeoutError stops it and the executor lives on."""
+    with ds.connect() as c:
+        pid = c.ok("os.getpid", [])
+        t = time.monotonic()
+        err, res = c.call("call", ["spin", "forever", [], None, {"timeout": 0.3}], timeout=10 * factor)
+        took = time.monotonic() - t
+        assert err["type"] == "Timeout" and res is None
+        assert 0.25 <= took < 1.0 * factor, took
+        assert err["traceback"] is not None and "in forever" in err["traceback"], err
+        time.sleep(0.8)   # past the grace period: it was not replaced
+        assert c.ok("os.getpid", []) == pid
+
+
+def test_the_timeout_error_is_raised_inside_the_call(ds, factor):
+    """Code that catches the TimeoutError runs on; its late answer is dropped,
+    the caller already had Timeout."""
+    with ds.connect() as c:
+        pid = c.ok("os.getpid", [])
+        err, _ = c.call("call", ["spin", "catch_and_return", [], None, {"timeout": 0.2}],
+                        timeout=10 * factor)
+        assert err["type"] == "Timeout"
+        assert c.ok("operator.add", [1, 2]) == 3
+        assert c.ok("os.getpid", []) == pid
+        assert c.nothing_arrives(0.2)
+
+
+def test_call_blocked_in_c_is_replaced_after_the_grace(ds, factor):
+    """time.sleep holds the thread in C: Timeout at once (no stack to be
+    had), and the executor is replaced when the grace period passes."""
+    with ds.connect() as c:
+        pid = c.ok("os.getpid", [])
+        t = time.monotonic()
+        err, _ = c.call("call", ["time", "sleep", [30], None, {"timeout": 0.3}], timeout=10 * factor)
+        assert err["type"] == "Timeout" and time.monotonic() - t < 1.0 * factor
+        new = c.ok("os.getpid", [], timeout=20 * factor)
+        assert new != pid
+        assert time.monotonic() - t >= 0.75   # 0.3 s + the 0.5 s grace, roughly
