@@ -587,14 +587,12 @@ void executor_send(struct executor *ex, struct call *c)
     mark_dirty(ex);
 }
 
-static void on_grace_over(uv_timer_t *t)
+/* Kills ex, whose running call was answered already; the calls queued
+ * behind it never started and go back to the pool. */
+static void kill_stuck(struct executor *ex)
 {
-    struct executor *ex = t->data;
     struct call *behind;
 
-    log_warn("executor %s/%d (pid %d) did not come back from a timed-out call within %u ms: "
-             "replacing it", ex->pool->name, ex->index, ex->pid, ex->pool->d->cfg.timeout_grace_ms);
-    ex->abandoned = 0;
     while ((behind = ex->running.tail) != NULL) {
         call_list_remove(&ex->running, behind);
         pool_requeue_front(ex->pool, behind);
@@ -604,6 +602,16 @@ static void on_grace_over(uv_timer_t *t)
     if (!ex->exited)
         uv_process_kill(&ex->proc, SIGKILL);
     close_pipe(ex);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+    struct executor *ex = t->data;
+
+    log_warn("executor %s/%d (pid %d) did not come back from a timed-out call within %u ms: "
+             "replacing it", ex->pool->name, ex->index, ex->pid, ex->pool->d->cfg.timeout_grace_ms);
+    ex->abandoned = 0;
+    kill_stuck(ex);
 }
 
 void executor_give_up(struct executor *ex, struct call *c)
@@ -616,19 +624,9 @@ void executor_give_up(struct executor *ex, struct call *c)
 
 void executor_abandon(struct executor *ex, struct call *c)
 {
-    struct call *behind;
-
     call_list_remove(&ex->running, c);
     c->ex = NULL;
-    while ((behind = ex->running.tail) != NULL) {
-        call_list_remove(&ex->running, behind);
-        pool_requeue_front(ex->pool, behind);
-    }
-    pool_executor_gone(ex->pool, ex);
-    set_state(ex, EX_DEAD);
-    if (!ex->exited)
-        uv_process_kill(&ex->proc, SIGKILL);
-    close_pipe(ex);
+    kill_stuck(ex);
 }
 
 void executor_shutdown(struct executor *ex)
