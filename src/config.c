@@ -536,6 +536,11 @@ static int parse_timeout_grace(struct ctx *c, const char *path, yaml_node_t *v, 
     return parse_uint(c, path, v, 1, 600000, "ms", &((struct config *)target)->timeout_grace_ms);
 }
 
+static int parse_max_output(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_size(c, path, v, 65536, (size_t)1 << 40, &((struct config *)target)->max_output);
+}
+
 static int parse_max_inflight(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 1, 1000000, "calls", &((struct config *)target)->max_inflight);
@@ -546,6 +551,7 @@ static const struct key_spec limit_keys[] = {
     {"handback_ms", parse_handback},
     {"spin_us", parse_spin},
     {"max_inflight", parse_max_inflight},
+    {"max_output", parse_max_output},
     {"shutdown_timeout", parse_shutdown_timeout},
     {"timeout_grace_ms", parse_timeout_grace},
     {NULL, NULL},
@@ -617,6 +623,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->handback_ms = CONFIG_DEFAULT_HANDBACK_MS;
     cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
     cfg->max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
+    cfg->max_output = CONFIG_DEFAULT_MAX_OUTPUT;
     cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
     cfg->timeout_grace_ms = CONFIG_DEFAULT_TIMEOUT_GRACE_MS;
     add_pool(cfg, "default", ncpu);

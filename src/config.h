@@ -59,6 +59,7 @@ struct config {
     unsigned handback_ms;     /* limits.handback_ms */
     unsigned spin_us;         /* limits.spin_us */
     unsigned max_inflight;    /* limits.max_inflight: per connection */
+    size_t max_output;        /* limits.max_output: unwritten answer bytes per connection */
     unsigned shutdown_timeout; /* limits.shutdown_timeout, seconds */
     unsigned timeout_grace_ms; /* limits.timeout_grace_ms */
 };
@@ -70,6 +71,7 @@ struct config {
 #define CONFIG_DEFAULT_SPIN_US 50
 #define CONFIG_DEFAULT_MAX_QUEUE 100000
 #define CONFIG_DEFAULT_MAX_INFLIGHT 4096
+#define CONFIG_DEFAULT_MAX_OUTPUT (64u << 20)
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30
 #define CONFIG_DEFAULT_TIMEOUT_GRACE_MS 1000
 

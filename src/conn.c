@@ -125,6 +125,26 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static int consume_messages(struct conn *c);
 
+/* Answers not written to the client yet: buffered, or queued in libuv. */
+static size_t unwritten(const struct conn *c)
+{
+    return c->out.buf.size + c->h.stream.write_queue_size;
+}
+
+/* Resumes reading a paused connection once half of both allowances is
+ * free, so a busy client does not flip between paused and reading at every
+ * answer. */
+static void maybe_resume(struct conn *c)
+{
+    if (!c->paused || c->closing || c->ncalls > c->d->cfg.max_inflight / 2 ||
+        unwritten(c) > c->d->cfg.max_output / 2)
+        return;
+    c->paused = false;
+    log_debug("conn %llu: reading resumed", (unsigned long long)c->id);
+    if (consume_messages(c) == 0 && !c->paused)
+        uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
 void conn_call_done(struct conn *c)
 {
     c->ncalls--;
@@ -132,14 +152,7 @@ void conn_call_done(struct conn *c)
         maybe_free(c);
         return;
     }
-    /* resume once half the allowance is free, so a busy client does not
-     * flip between paused and reading at every answer */
-    if (c->paused && c->ncalls <= c->d->cfg.max_inflight / 2) {
-        c->paused = false;
-        log_debug("conn %llu: reading resumed", (unsigned long long)c->id);
-        if (consume_messages(c) == 0 && !c->paused)
-            uv_read_start(&c->h.stream, on_alloc, on_read);
-    }
+    maybe_resume(c);
 }
 
 static void on_write_done(struct outq *q, int status)
@@ -154,6 +167,8 @@ static void on_write_done(struct outq *q, int status)
         maybe_free(c);
     else if (c->out.buf.size > 0)
         mark_dirty(c);
+    else
+        maybe_resume(c);
 }
 
 void conn_flush(struct conn *c)
@@ -169,7 +184,9 @@ void conn_flush(struct conn *c)
     if (rc < 0) {
         log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(rc));
         conn_close(c);
+        return;
     }
+    maybe_resume(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -193,14 +210,14 @@ static int consume_messages(struct conn *c)
     ssize_t n;
 
     while (!c->closing && off < c->in.len) {
-        if (c->ncalls >= c->d->cfg.max_inflight) {
+        if (c->ncalls >= c->d->cfg.max_inflight || unwritten(c) > c->d->cfg.max_output) {
             /* backpressure: stop reading until answers drain; the client
              * sees a full socket, not errors */
             if (!c->paused) {
                 c->paused = true;
                 uv_read_stop(&c->h.stream);
-                log_debug("conn %llu: %zu calls in flight, reading paused", (unsigned long long)c->id,
-                          c->ncalls);
+                log_debug("conn %llu: %zu calls in flight, %zu bytes unwritten: reading paused",
+                          (unsigned long long)c->id, c->ncalls, unwritten(c));
             }
             break;
         }

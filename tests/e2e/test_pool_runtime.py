@@ -133,3 +133,45 @@ def test_max_memory_replaces_a_grown_executor(d, factor):
         b = c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor)
         assert b != a
         assert c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor) == b
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def test_max_output_stops_reading_a_client_that_does_not_read(tmp_path, request, factor):
+    """limits.max_output 2MiB: a client that sends calls answering 1 MiB each
+    but never reads finds its socket full; the master does not buffer the
+    answers; once it reads, every call is answered."""
+    import socket as _socket
+    if request.config.getoption("--valgrind"):
+        pytest.skip("memory figures are valgrind's own under valgrind")
+    d2 = start_daemon(tmp_path / "out", request.config,
+                      pools={"default": {"size": 2}, "io": {"size": 1}},
+                      extra_yaml="limits:\n  max_output: 2MiB\n")
+    try:
+        base = rss_mib(d2.proc.pid)
+        with d2.connect() as c:
+            c.sock.settimeout(1.0)
+            sent = []
+            for i in range(400):
+                try:
+                    c.sock.sendall(msgpack.packb([0, i + 1, "call", ["helpers", "big_string", [1 << 20]]]))
+                except _socket.timeout:
+                    break
+                sent.append(i + 1)
+                time.sleep(0.005)
+            assert len(sent) < 400, "the daemon kept reading a client that does not read"
+            time.sleep(0.5)
+            grown = rss_mib(d2.proc.pid) - base
+            assert grown < 40, f"the master buffered {grown:.0f} MiB of unread answers"
+            c.sock.settimeout(30 * factor)
+            for m in sent:
+                msg = c.wait(m, timeout=30 * factor)
+                assert msg[2] is None and len(msg[3]) == 1 << 20
+    finally:
+        finish_daemon(d2)
