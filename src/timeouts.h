@@ -2,10 +2,13 @@
  *
  * Calls with a deadline sit in a binary min-heap (each call knows its slot,
  * so an answered call leaves the heap in O(log n)); the timer is armed for
- * the earliest deadline. An expired call is answered with Timeout at once.
- * A queued call just leaves the queue; a running call's executor is killed
- * and replaced (a process-mode executor cannot be interrupted otherwise),
- * and the calls queued behind it in that executor go back to the pool. */
+ * the earliest deadline. An expired queued call leaves the queue and is
+ * answered Timeout. A running call is the executor's to stop: it knows the
+ * deadline too, raises TimeoutError in the call and sends the Python stack
+ * (FRAME_TIMEOUT), and the master answers with it; if that does not come
+ * within 50 ms the master answers without it. Either way the executor then
+ * has limits.timeout_grace_ms to come back before it is killed and replaced
+ * (executor_give_up). */
 #ifndef PYRPOOL_TIMEOUTS_H
 #define PYRPOOL_TIMEOUTS_H
 
