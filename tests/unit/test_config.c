@@ -162,6 +162,16 @@ static void test_bad_files(void **state)
                  "3:19: pools.io.max_queue: 0 calls is out of range (1 to 100000000)");
     expect_error("listen: [{unix: a}]\nlimits:\n  max_inflight: lots\n",
                  "3:17: limits.max_inflight: expected a number of calls, got 'lots'");
+    expect_error("listen: [{unix: a}]\npython:\n  preload: [\"a:b\"]\n",
+                 "3:13: python.preload[0]: expected a module name, got 'a:b'");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {max_memory: 10}\n",
+                 "3:20: pools.io.max_memory: '10' is out of range (1048576 to 1099511627776 bytes)");
+    expect_error("listen: [{unix: a}]\nlimits:\n  timeout_grace_ms: 0\n",
+                 "3:21: limits.timeout_grace_ms: 0 ms is out of range (1 to 600000)");
+    expect_error("listen: [{unix: a}]\nlimits:\n  max_output: 1KiB\n",
+                 "3:15: limits.max_output: '1KiB' is out of range (65536 to 1099511627776 bytes)");
+    expect_error("listen: [{unix: a}]\nlimits:\n  shutdown_timeout: -1\n",
+                 "3:21: limits.shutdown_timeout: -1 seconds is out of range (0 to 3600)");
     expect_error("listen: [{unix: a}]\nlimits:\n  max_message_size: 10\n",
                  "3:21: limits.max_message_size: '10' is out of range (1024 to 2147483648 bytes)");
     expect_error("listen: [{unix: a}]\nlisten: [{unix: b}]\n", "2:1: (top level): duplicate key 'listen'");
