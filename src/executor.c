@@ -608,7 +608,7 @@ static void on_grace_over(uv_timer_t *t)
 {
     struct executor *ex = t->data;
 
-    log_warn("executor %s/%d (pid %d) did not come back from a timed-out call within %u ms: "
+    log_warn("executor %s/%d (pid %d) did not come back from a stopped call within %u ms: "
              "replacing it", ex->pool->name, ex->index, ex->pid, ex->pool->d->cfg.timeout_grace_ms);
     ex->abandoned = 0;
     kill_stuck(ex);
@@ -622,11 +622,13 @@ void executor_give_up(struct executor *ex, struct call *c)
     uv_timer_start(&ex->restart_timer, on_grace_over, ex->pool->d->cfg.timeout_grace_ms, 0);
 }
 
-void executor_abandon(struct executor *ex, struct call *c)
+void executor_cancel(struct executor *ex, struct call *c)
 {
-    call_list_remove(&ex->running, c);
-    c->ex = NULL;
-    kill_stuck(ex);
+    union sigval v = {.sival_ptr = (void *)(uintptr_t)c->id};
+
+    if (!ex->exited && ex->pid > 0)
+        sigqueue(ex->pid, SIGRTMIN, v);
+    executor_give_up(ex, c);
 }
 
 void executor_shutdown(struct executor *ex)

@@ -65,15 +65,15 @@ struct executor *executor_new(struct pool *pool, int index);
 /* Sends call c to ex (which must be IDLE or BUSY and alive). */
 void executor_send(struct executor *ex, struct call *c);
 
-/* c, running on ex, was answered already (cancelled): take it off ex, send
- * the calls queued behind it back to the pool, and kill ex so that it is
- * replaced. */
-void executor_abandon(struct executor *ex, struct call *c);
-
 /* c, running on ex, timed out and was answered: ex raises TimeoutError in
  * it and gets limits.timeout_grace_ms to come back; past that it is killed
- * (executor_abandon's way). */
+ * and replaced, and the calls queued behind c go back to the pool. */
 void executor_give_up(struct executor *ex, struct call *c);
+
+/* c, running on ex, was cancelled and answered: ex is told (a queued
+ * signal carrying the call id) to raise pyrpool.Cancelled in it, then it is
+ * given up the same way as a timed-out call. */
+void executor_cancel(struct executor *ex, struct call *c);
 
 /* Writes ex's buffered frames. Called from the flush hooks only. */
 void executor_flush(struct executor *ex);

@@ -264,6 +264,32 @@ static void poke(int sig)
     Py_AddPendingCall(raise_timeout, (void *)(uintptr_t)timeout_seq);
 }
 
+static PyObject *cancelled_exc; /* pyrpool.Cancelled, a BaseException */
+
+/* Raises pyrpool.Cancelled in the running call if it is still call id. */
+static int raise_cancel(void *arg)
+{
+    uint64_t id = (uint64_t)(uintptr_t)arg;
+    bool same;
+
+    pthread_mutex_lock(&q.m);
+    same = q.running && q.running_id == id;
+    pthread_mutex_unlock(&q.m);
+    if (!same)
+        return 0;
+    PyErr_SetString(cancelled_exc, "the client cancelled this call");
+    return -1;
+}
+
+/* SIGRTMIN, queued by the master with a call id: cancel that call. Like
+ * poke, it schedules the work from the main thread. */
+static void on_cancel_signal(int sig, siginfo_t *info, void *ctx)
+{
+    (void)sig;
+    (void)ctx;
+    Py_AddPendingCall(raise_cancel, info->si_value.sival_ptr);
+}
+
 /* The running call's timeout: run by the main thread (Py_AddPendingCall)
  * at its next bytecode, inside that call: reports where it is to the master
  * and raises TimeoutError there. A call blocked in C notices only when it
@@ -634,6 +660,15 @@ int main(int argc, char **argv)
         sa.sa_handler = poke;
         sa.sa_flags = SA_RESTART;
         sigaction(SIGUSR2, &sa, NULL);
+        sa.sa_handler = NULL;
+        sa.sa_sigaction = on_cancel_signal;
+        sa.sa_flags = SA_RESTART | SA_SIGINFO;
+        sigaction(SIGRTMIN, &sa, NULL);
+        cancelled_exc = PyErr_NewException("pyrpool.Cancelled", PyExc_BaseException, NULL);
+        if (cancelled_exc == NULL) {
+            PyErr_Print();
+            return 1;
+        }
     }
     /* python.preload: READY only once these are imported; a failure ends
      * the executor (status 3), and the master backs off */
@@ -660,6 +695,7 @@ int main(int argc, char **argv)
     free(q.items);
     msgpack_sbuffer_destroy(&ready);
 
+    Py_CLEAR(cancelled_exc);
     pyrun_fini();
     if (Py_FinalizeEx() < 0)
         rc = 1;

@@ -120,7 +120,7 @@ void pool_abort(struct call *c, const char *type, const char *message)
     if (c->ex == NULL) {
         call_list_remove(&c->pool->queue, c);
     } else if (c->ex->running.head == c) {
-        executor_abandon(c->ex, c);
+        executor_cancel(c->ex, c);
     } else {
         call_list_remove(&c->ex->running, c);
         c->ex = NULL;

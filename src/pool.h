@@ -87,10 +87,10 @@ void pool_executor_gone(struct pool *p, struct executor *ex);
 void pool_dispatch(struct pool *p);
 
 /* Answers c at once with the daemon error type/message and stops it: a
- * queued call leaves the queue; a call an executor is running has that
- * executor killed and replaced (process mode cannot interrupt Python), the
- * calls behind it going back to the queue; a call sent but not started is
- * forgotten (its late answer finds no call and is dropped). */
+ * queued call leaves the queue; a call an executor is running gets
+ * pyrpool.Cancelled raised in it, and its executor is replaced if it does
+ * not come back within limits.timeout_grace_ms; a call sent but not started
+ * is forgotten (its late answer finds no call and is dropped). */
 void pool_abort(struct call *c, const char *type, const char *message);
 
 /* Answers every queued call with type/message (used at shutdown). */

@@ -7,10 +7,19 @@ import pytest
 from conftest import finish_daemon, module_daemon
 
 
+SPIN = """\
+def forever():
+    n = 0
+    while True:
+        n += 1
+"""
+
+
 @pytest.fixture(scope="module")
 def d(request, tmp_path_factory):
     d = module_daemon(request, tmp_path_factory, "cancel",
-                      pools={"default": {"size": 2}, "io": {"size": 3}, "solo": {"size": 1}})
+                      pools={"default": {"size": 2}, "io": {"size": 3}, "solo": {"size": 1}},
+                      modules={"spin.py": SPIN})
     for pool in ("default", "io", "solo"):
         d.pool_pids(pool)
     yield d
@@ -77,3 +86,16 @@ def test_cancel_leaves_other_calls_alone(d, factor):
         c.notify("cancel", [drop])
         assert c.wait(drop, timeout=5 * factor)[2]["type"] == "Cancelled"
         assert c.wait(keep, timeout=5 * factor)[2:] == [None, None]
+
+
+def test_cancel_stops_python_code_softly(d, factor):
+    """A call looping in Python: Cancelled at once, and pyrpool.Cancelled
+    raised in it stops it, so the executor keeps serving (same pid)."""
+    with d.connect() as c:
+        pid = c.ok("call", ["os", "getpid", [], None, SOLO], timeout=20 * factor)
+        m = c.send("call", ["spin", "forever", [], None, SOLO])
+        time.sleep(0.2)
+        c.notify("cancel", [m])
+        assert c.wait(m, timeout=5 * factor)[2]["type"] == "Cancelled"
+        time.sleep(1.5)   # past the grace period
+        assert c.ok("call", ["os", "getpid", [], None, SOLO], timeout=20 * factor) == pid
