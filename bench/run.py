@@ -33,6 +33,8 @@ import time
 
 import msgpack
 
+from alternatives import proc_kib  # bench/ is on sys.path: this script's folder
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 BUILD = os.path.join(ROOT, "build")
@@ -146,25 +148,11 @@ def wait_for_pool(path, pool, size, deadline):
 # ---- processes ----
 
 def read_status_kib(pid, key="VmRSS"):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return proc_kib(pid, "status", key)
 
 
 def read_pss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return proc_kib(pid, "smaps_rollup", "Pss")
 
 
 def children_of(ppid):
