@@ -222,8 +222,8 @@ static void do_contexts(struct conn *c, const struct rpc_msg *m)
     if (p == NULL)
         return;
     pk = ok(c, m);
-    msgpack_pack_array(pk, (size_t)p->size);
-    for (i = 0; i < p->size; i++) {
+    msgpack_pack_array(pk, (size_t)p->nexec);
+    for (i = 0; i < p->nexec; i++) {
         if (p->executors[i]->state == EX_DEAD || p->executors[i]->pid == 0)
             msgpack_pack_nil(pk);
         else
@@ -232,7 +232,8 @@ static void do_contexts(struct conn *c, const struct rpc_msg *m)
 }
 
 /* The pid the next call would most likely run on: the idle executor the
- * pool picks first, else the least loaded live one; nil when none lives. */
+ * pool picks first, else the least loaded busy one, else one that is
+ * starting; nil when none lives. */
 static void do_get_context(struct conn *c, const struct rpc_msg *m)
 {
     struct pool *p = pool_param(c, m);
@@ -243,11 +244,14 @@ static void do_get_context(struct conn *c, const struct rpc_msg *m)
         return;
     if (p->nidle > 0)
         best = p->idle[p->nidle - 1];
-    for (i = 0; p->nidle == 0 && i < p->size; i++) {
+    for (i = 0; p->nidle == 0 && i < p->nexec; i++) {
         ex = p->executors[i];
         if (ex->state == EX_BUSY && (best == NULL || ex->running.len < best->running.len))
             best = ex;
     }
+    for (i = 0; best == NULL && i < p->nexec; i++)
+        if (p->executors[i]->state == EX_STARTING && p->executors[i]->pid != 0)
+            best = p->executors[i];
     if (best != NULL)
         msgpack_pack_int(ok(c, m), best->pid);
     else
@@ -258,6 +262,23 @@ static void pack_kv(msgpack_packer *pk, const char *key, uint64_t v)
 {
     rpc_pack_cstr(pk, key);
     msgpack_pack_uint64(pk, v);
+}
+
+/* Thread mode counts threads: busy ones run a call (or are still being
+ * stopped in one), the rest are idle, or starting with their executor. */
+static void count_threads(const struct pool *p, int *busy, int *idle, int *starting)
+{
+    const struct executor *ex = p->executors[0];
+    int used = (int)(ex->running.len + ex->nabandoned);
+
+    if (used > p->size)
+        used = p->size;
+    if (ex->state == EX_IDLE || ex->state == EX_BUSY) {
+        *busy = used;
+        *idle = p->size - used;
+    } else if (ex->state == EX_STARTING) {
+        *starting = p->size;
+    }
 }
 
 /* One map per pool: name, mode, size, busy, idle, starting, queued,
@@ -282,7 +303,9 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         if (p->stopping)
             continue;
         busy = idle = starting = 0;
-        for (j = 0; j < p->size; j++) {
+        if (p->mode == POOL_THREAD)
+            count_threads(p, &busy, &idle, &starting);
+        for (j = 0; p->mode == POOL_PROCESS && j < p->nexec; j++) {
             busy += p->executors[j]->state == EX_BUSY;
             idle += p->executors[j]->state == EX_IDLE;
             starting += p->executors[j]->state == EX_STARTING;
@@ -328,7 +351,8 @@ static bool valid_pool_name(struct rpc_str s)
 static void do_start_pool(struct conn *c, const struct rpc_msg *m)
 {
     static const char usage[] = "start_pool params must be [name, size, mode?] with a name of "
-                                "letters, digits, '_' or '-', a size of 1 to 1024 and mode \"process\"";
+                                "letters, digits, '_' or '-', a size of 1 to 1024 and mode "
+                                "\"process\" or \"thread\"";
     struct config_pool cp;
     struct mpk_reader r;
     struct mpk_item it;
@@ -347,10 +371,8 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, "BadRequest", usage);
         return;
     }
-    if (!rpc_str_eq(mode, "process")) {
-        conn_respond_error(c, m->msgid, "BadRequest",
-                           rpc_str_eq(mode, "thread") ? "mode 'thread' is not available in this build"
-                                                      : usage);
+    if (!rpc_str_eq(mode, "process") && !rpc_str_eq(mode, "thread")) {
+        conn_respond_error(c, m->msgid, "BadRequest", usage);
         return;
     }
     memset(&cp, 0, sizeof cp);
@@ -364,14 +386,15 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         }
     }
     cp.size = (int)it.v.u;
-    cp.mode = POOL_PROCESS;
+    cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
     cp.max_queue = CONFIG_DEFAULT_MAX_QUEUE;
+    cp.hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
     p = pool_new(d, &cp);
     d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
     d->pools[d->npools++] = p;
     pk = ok(c, m);
-    msgpack_pack_array(pk, (size_t)p->size);
-    for (i = 0; i < p->size; i++)
+    msgpack_pack_array(pk, (size_t)p->nexec);
+    for (i = 0; i < p->nexec; i++)
         msgpack_pack_int(pk, p->executors[i]->pid);
 }
 

@@ -24,6 +24,7 @@ struct ctx {
     size_t errlen;
     /* where each route was written, to report a route to an unknown pool */
     yaml_mark_t *route_marks;
+    yaml_node_t *hard_timeout_node; /* the pool being read set hard_timeout here */
 };
 
 /* Formats "file:line:col: message" for node n. Always returns -1. */
@@ -273,10 +274,44 @@ static int parse_pool_mode(struct ctx *c, const char *path, yaml_node_t *v, void
         p->mode = POOL_PROCESS;
         return 0;
     }
-    if (s != NULL && strcmp(s, "thread") == 0)
-        return fail_at(c, v, "%s: mode 'thread' is not available in this build (use 'process')", path);
-    return fail_at(c, v, "%s: expected 'process', got %s%s%s", path, s ? "'" : "",
+    if (s != NULL && strcmp(s, "thread") == 0) {
+        p->mode = POOL_THREAD;
+        return 0;
+    }
+    return fail_at(c, v, "%s: expected 'process' or 'thread', got %s%s%s", path, s ? "'" : "",
                    s ? s : kind_name(v), s ? "'" : "");
+}
+
+/* A number of seconds in (min, max]: "0.5", "30". */
+static int parse_seconds(struct ctx *c, const char *path, yaml_node_t *v, double min, double max,
+                         double *out)
+{
+    const char *s = scalar(v);
+    char *end;
+    double x;
+
+    if (s == NULL)
+        return fail_at(c, v, "%s: expected a number of seconds, got %s", path, kind_name(v));
+    errno = 0;
+    x = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || x != x)
+        return fail_at(c, v, "%s: expected a number of seconds, got '%s'", path, s);
+    if (x <= min || x > max)
+        return fail_at(c, v, "%s: %s seconds is out of range (more than %g, at most %g)", path, s, min,
+                       max);
+    *out = x;
+    return 0;
+}
+
+static int parse_pool_timeout(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_seconds(c, path, v, 0, 31536000, &((struct config_pool *)target)->timeout);
+}
+
+static int parse_hard_timeout(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    c->hard_timeout_node = v;
+    return parse_seconds(c, path, v, 0, 86400, &((struct config_pool *)target)->hard_timeout);
 }
 
 static int parse_max_queue(struct ctx *c, const char *path, yaml_node_t *v, void *target)
@@ -310,6 +345,8 @@ static const struct key_spec pool_keys[] = {
     {"max_requests", parse_max_requests},
     {"max_requests_jitter", parse_max_requests_jitter},
     {"max_memory", parse_max_memory},
+    {"timeout", parse_pool_timeout},
+    {"hard_timeout", parse_hard_timeout},
     {NULL, NULL},
 };
 
@@ -340,6 +377,7 @@ static struct config_pool *add_pool(struct config *cfg, const char *name, int si
     p->size = size;
     p->mode = POOL_PROCESS;
     p->max_queue = CONFIG_DEFAULT_MAX_QUEUE;
+    p->hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
     return p;
 }
 
@@ -368,8 +406,13 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
         snprintf(sub, sizeof sub, "%s.%s", path, name);
         if (val->type == YAML_SCALAR_NODE && scalar(val)[0] == '\0')
             continue; /* "gpu:" with nothing: all defaults */
+        c->hard_timeout_node = NULL;
         if (parse_mapping(c, sub, val, pool_keys, pool) != 0)
             return -1;
+        if (c->hard_timeout_node != NULL && pool->mode != POOL_THREAD)
+            return fail_at(c, c->hard_timeout_node,
+                           "%s.hard_timeout: applies to thread mode only (a process executor is "
+                           "killed limits.timeout_grace_ms after its call is stopped)", sub);
     }
     return 0;
 }
@@ -613,7 +656,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_node_t *root;
-    struct ctx c = {file, &doc, cfg, ncpu, err, errlen, NULL};
+    struct ctx c = {file, &doc, cfg, ncpu, err, errlen, NULL, NULL};
     FILE *f;
     int rc = -1;
 
@@ -627,7 +670,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
     cfg->timeout_grace_ms = CONFIG_DEFAULT_TIMEOUT_GRACE_MS;
     add_pool(cfg, "default", ncpu);
-    add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE);
+    add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE)->mode = POOL_THREAD;
     if (set_dir(cfg, file, err, errlen) != 0) {
         config_free(cfg);
         return -1;

@@ -27,8 +27,11 @@ enum pool_mode { POOL_PROCESS, POOL_THREAD };
 
 struct config_pool {
     char name[CONFIG_POOL_NAME_MAX + 1];
-    int size;          /* executors (process mode) */
+    int size;          /* executors (process mode) or threads (thread mode) */
     enum pool_mode mode;
+    double timeout;               /* default per-call timeout, seconds; 0: none */
+    double hard_timeout;          /* thread mode: seconds a stopped call may keep its
+                                   * thread before the executor is replaced */
     unsigned max_queue;           /* calls waiting at most; past it: Overloaded */
     unsigned max_requests;        /* calls before an executor is replaced; 0: never */
     unsigned max_requests_jitter; /* plus up to this many, per executor */
@@ -74,6 +77,7 @@ struct config {
 #define CONFIG_DEFAULT_MAX_OUTPUT (64u << 20)
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30
 #define CONFIG_DEFAULT_TIMEOUT_GRACE_MS 1000
+#define CONFIG_DEFAULT_HARD_TIMEOUT 10.0
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

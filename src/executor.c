@@ -78,6 +78,7 @@ static void after_close(struct executor *ex)
         return;
     pool = ex->pool;
     pool_executor_freed(pool, ex);
+    free(ex->abandoned);
     rbuf_release(&ex->in);
     outq_destroy(&ex->out);
     free(ex);
@@ -91,9 +92,23 @@ static void on_timer_closed(uv_handle_t *h)
     after_close(ex);
 }
 
-/* The executor died: the call it was running (the oldest unanswered: it
- * runs calls in order) fails with WorkerCrashed; the calls queued behind it
- * never started and go back to the pool for another executor. */
+/* Process mode: the calls queued on ex behind its running one never
+ * started; they go back to the front of the pool's queue, in order. */
+static void requeue_waiting(struct executor *ex)
+{
+    struct call *c;
+
+    while (ex->running.len > 1) {
+        c = ex->running.tail;
+        call_list_remove(&ex->running, c);
+        pool_requeue_front(ex->pool, c);
+    }
+}
+
+/* The executor died: the calls it was running fail with WorkerCrashed. In
+ * process mode that is the oldest unanswered (it runs calls in order): the
+ * calls queued behind it never started and go back to the pool for another
+ * executor. In thread mode every call sent to it was running. */
 static void fail_running(struct executor *ex, const char *why)
 {
     char msg[300];
@@ -101,13 +116,11 @@ static void fail_running(struct executor *ex, const char *why)
 
     snprintf(msg, sizeof msg, "executor %s/%d (pid %d) %s while running this call", ex->pool->name,
              ex->index, ex->pid, why);
-    if ((c = call_list_pop(&ex->running)) != NULL) {
+    if (!ex->threaded)
+        requeue_waiting(ex);
+    while ((c = call_list_pop(&ex->running)) != NULL) {
         ex->pool->failed++;
         reply_error(c, "WorkerCrashed", msg);
-    }
-    while ((c = ex->running.tail) != NULL) {
-        call_list_remove(&ex->running, c);
-        pool_requeue_front(ex->pool, c);
     }
 }
 
@@ -232,28 +245,92 @@ static size_t rss(const struct executor *ex)
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+size_t executor_room(const struct executor *ex)
+{
+    size_t used = ex->running.len + ex->nabandoned;
+
+    if (ex->threaded)
+        return (size_t)ex->pool->size > used ? (size_t)ex->pool->size - used : 0;
+    return used == 0 ? POOL_BATCH_MAX : 0;
+}
+
+bool executor_running(const struct executor *ex, const struct call *c)
+{
+    return ex->threaded || ex->running.head == c;
+}
+
+/* ex takes no new calls: off the pool's idle stack. */
+static void take_off(struct executor *ex)
+{
+    if (ex->state != EX_IDLE)
+        return;
+    pool_executor_gone(ex->pool, ex);
+    set_state(ex, EX_BUSY);
+}
+
+/* After calls came back or the pool was resized: puts ex on its pool's idle
+ * stack when it has room, takes it off when it has none, and retires it
+ * once empty when it is due (max_requests, max_memory, resize_pool). A
+ * thread-mode executor takes no new calls once it is due. */
 static void maybe_idle(struct executor *ex)
 {
+    bool empty = ex->running.len == 0 && ex->nabandoned == 0;
     size_t mem;
 
-    if (ex->running.len == 0 && ex->state == EX_BUSY && ex->abandoned == 0) {
-        if (ex->leaving) {
+    if (ex->state != EX_IDLE && ex->state != EX_BUSY)
+        return;
+    if (ex->leaving || (ex->recycle_at != 0 && ex->served >= ex->recycle_at)) {
+        take_off(ex);
+        if (!empty)
+            return;
+        if (ex->leaving)
             executor_shutdown(ex);
-            return;
-        }
-        if (ex->recycle_at != 0 && ex->served >= ex->recycle_at) {
+        else
             retire(ex);
-            return;
-        }
-        if (ex->pool->max_memory != 0 && (mem = rss(ex)) > ex->pool->max_memory) {
-            log_info("executor %s/%d (pid %d) uses %zu MiB (max_memory %zu MiB): replacing it",
-                     ex->pool->name, ex->index, ex->pid, mem >> 20, ex->pool->max_memory >> 20);
-            retire(ex);
-            return;
-        }
-        set_state(ex, EX_IDLE);
-        pool_executor_idle(ex->pool, ex);
+        return;
     }
+    if (executor_room(ex) == 0) {
+        take_off(ex);
+        return;
+    }
+    if (ex->state == EX_IDLE)
+        return;
+    if (empty && ex->pool->max_memory != 0 && (mem = rss(ex)) > ex->pool->max_memory) {
+        log_info("executor %s/%d (pid %d) uses %zu MiB (max_memory %zu MiB): replacing it",
+                 ex->pool->name, ex->index, ex->pid, mem >> 20, ex->pool->max_memory >> 20);
+        retire(ex);
+        return;
+    }
+    set_state(ex, EX_IDLE);
+    pool_executor_idle(ex->pool, ex);
+}
+
+void executor_resized(struct executor *ex)
+{
+    maybe_idle(ex);
+}
+
+static void on_grace_over(uv_timer_t *t);
+
+/* Forgets abandoned call id: it came back. Returns false if it was not one. */
+static bool unabandon(struct executor *ex, uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < ex->nabandoned && ex->abandoned[i].id != id; i++)
+        ;
+    if (i == ex->nabandoned)
+        return false;
+    memmove(&ex->abandoned[i], &ex->abandoned[i + 1], (ex->nabandoned - i - 1) * sizeof *ex->abandoned);
+    ex->nabandoned--;
+    if (i == 0)
+        uv_timer_stop(&ex->restart_timer);
+    if (i == 0 && ex->nabandoned > 0) {
+        uint64_t now = uv_now(ex->pool->d->loop), until = ex->abandoned[0].until_ms;
+
+        uv_timer_start(&ex->restart_timer, on_grace_over, until > now ? until - now : 0, 0);
+    }
+    return true;
 }
 
 /* A RESULT frame: [1, call_id, error, result]. */
@@ -264,10 +341,9 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
 
     if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
         return -1;
-    if (ex->abandoned != 0 && it.v.u == ex->abandoned) {
-        /* the timed-out call came back (TimeoutError): the executor lives on */
-        ex->abandoned = 0;
-        uv_timer_stop(&ex->restart_timer);
+    if (ex->nabandoned > 0 && unabandon(ex, it.v.u)) {
+        /* a stopped call came back (TimeoutError, Cancelled): the executor
+         * lives on and its answer is dropped */
         maybe_idle(ex);
         return 0;
     }
@@ -300,7 +376,7 @@ static int on_timeout(struct executor *ex, struct mpk_reader *r)
     c = find_running(ex, it.v.u);
     if (mpk_read(r, &it) != 0 || (it.type != MPK_STR && it.type != MPK_NIL))
         return -1;
-    if (c == NULL || ex->running.head != c)
+    if (c == NULL || !executor_running(ex, c))
         return 0; /* answered already (the master's own deadline came first) */
     if (it.type == MPK_STR) {
         stack = xmalloc(it.v.s.len + 1);
@@ -450,7 +526,12 @@ static void pack_init(struct executor *ex)
     start = frame_begin(&ex->out.buf);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 6);
+    msgpack_pack_map(&pk, 7);
+    rpc_pack_cstr(&pk, "threads");
+    if (ex->threaded)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
     rpc_pack_cstr(&pk, "preload");
     msgpack_pack_array(&pk, cfg->npreload);
     for (i = 0; i < cfg->npreload; i++)
@@ -505,7 +586,8 @@ static void spawn(struct executor *ex)
     ex->exited = false;
     ex->pid = 0;
     ex->served = 0;
-    ex->abandoned = 0;
+    ex->nabandoned = 0;
+    ex->threaded = ex->pool->mode == POOL_THREAD;
     ex->recycle_at = 0;
     if (ex->pool->max_requests > 0)
         ex->recycle_at = ex->pool->max_requests +
@@ -583,17 +665,19 @@ void executor_send(struct executor *ex, struct call *c)
     } else {
         msgpack_sbuffer_write(&ex->out.buf, c->frame.data, c->frame.size);
     }
-    set_state(ex, EX_BUSY);
+    if (executor_room(ex) == 0)
+        take_off(ex);
     mark_dirty(ex);
 }
 
-/* Kills ex, whose running call was answered already; the calls queued
- * behind it never started and go back to the pool. */
+/* Kills ex, which did not come back from a stopped call. Process mode: the
+ * calls queued behind that one never started and go back to the pool.
+ * Thread mode: the calls it runs fail with WorkerCrashed when it exits. */
 static void kill_stuck(struct executor *ex)
 {
     struct call *behind;
 
-    while ((behind = ex->running.tail) != NULL) {
+    while (!ex->threaded && (behind = ex->running.tail) != NULL) {
         call_list_remove(&ex->running, behind);
         pool_requeue_front(ex->pool, behind);
     }
@@ -604,29 +688,70 @@ static void kill_stuck(struct executor *ex)
     close_pipe(ex);
 }
 
+/* How long a stopped call may keep ex busy before ex is replaced. */
+static uint64_t grace_ms(const struct executor *ex)
+{
+    if (ex->threaded)
+        return (uint64_t)(ex->pool->hard_timeout * 1000.0 + 0.5);
+    return ex->pool->d->cfg.timeout_grace_ms;
+}
+
 static void on_grace_over(uv_timer_t *t)
 {
     struct executor *ex = t->data;
 
-    log_warn("executor %s/%d (pid %d) did not come back from a stopped call within %u ms: "
-             "replacing it", ex->pool->name, ex->index, ex->pid, ex->pool->d->cfg.timeout_grace_ms);
-    ex->abandoned = 0;
+    log_warn("executor %s/%d (pid %d) did not come back from a stopped call within %llu ms: "
+             "replacing it%s", ex->pool->name, ex->index, ex->pid, (unsigned long long)grace_ms(ex),
+             ex->threaded && ex->running.len > 0 ? "; the calls it runs fail" : "");
+    ex->nabandoned = 0;
     kill_stuck(ex);
 }
 
 void executor_give_up(struct executor *ex, struct call *c)
 {
+    uint64_t until = uv_now(ex->pool->d->loop) + grace_ms(ex);
+
     call_list_remove(&ex->running, c);
     c->ex = NULL;
-    ex->abandoned = c->id;
-    uv_timer_start(&ex->restart_timer, on_grace_over, ex->pool->d->cfg.timeout_grace_ms, 0);
+    if (ex->nabandoned == ex->abandoned_cap) {
+        ex->abandoned_cap = ex->abandoned_cap ? ex->abandoned_cap * 2 : 4;
+        ex->abandoned = xrealloc(ex->abandoned, ex->abandoned_cap * sizeof *ex->abandoned);
+    }
+    ex->abandoned[ex->nabandoned++] = (struct abandoned_call){c->id, until};
+    if (ex->nabandoned == 1)
+        uv_timer_start(&ex->restart_timer, on_grace_over, grace_ms(ex), 0);
+}
+
+/* Thread mode: asks ex to stop call c (a STOP frame). */
+static void send_stop(struct executor *ex, struct call *c, enum frame_stop_reason why)
+{
+    msgpack_packer pk;
+    size_t start;
+
+    if (uv_is_closing((uv_handle_t *)&ex->pipe))
+        return;
+    msgpack_packer_init(&pk, &ex->out.buf, msgpack_sbuffer_write);
+    start = frame_begin(&ex->out.buf);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, FRAME_STOP);
+    msgpack_pack_uint64(&pk, c->id);
+    msgpack_pack_uint8(&pk, (uint8_t)why);
+    frame_end(&ex->out.buf, start);
+    mark_dirty(ex);
+}
+
+void executor_stop_timeout(struct executor *ex, struct call *c)
+{
+    send_stop(ex, c, STOP_TIMEOUT);
 }
 
 void executor_cancel(struct executor *ex, struct call *c)
 {
     union sigval v = {.sival_ptr = (void *)(uintptr_t)c->id};
 
-    if (!ex->exited && ex->pid > 0)
+    if (ex->threaded)
+        send_stop(ex, c, STOP_CANCEL);
+    else if (!ex->exited && ex->pid > 0)
         sigqueue(ex->pid, SIGRTMIN, v);
     executor_give_up(ex, c);
 }

@@ -12,8 +12,16 @@
  * executors do not all retire at once) is retired once idle and replaced;
  * with max_memory set, so is one whose RSS has grown past it.
  *
- * States: STARTING (spawned, not READY yet) -> IDLE <-> BUSY -> DEAD (handles
- * closing) -> STARTING again after the backoff, or freed at shutdown. */
+ * Thread mode: a pool has one executor, which runs up to the pool's size of
+ * calls at once, each on a Python thread of its own. A stopped call
+ * (timeout, cancel) gets its exception through a STOP frame; if its thread
+ * is still busy with it after the pool's hard_timeout, the whole process
+ * is replaced and the other calls it ran fail with WorkerCrashed.
+ *
+ * States: STARTING (spawned, not READY yet) -> IDLE (on the pool's idle
+ * stack: it can take calls; in thread mode it may run some) <-> BUSY (full)
+ * -> DEAD (handles closing) -> STARTING again after the backoff, or freed at
+ * shutdown. */
 #ifndef PYRPOOL_EXECUTOR_H
 #define PYRPOOL_EXECUTOR_H
 
@@ -29,6 +37,13 @@
 struct pool;
 
 enum executor_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD };
+
+/* A call that was answered while the executor ran it: its late result is
+ * dropped by id; past until_ms the executor is killed and replaced. */
+struct abandoned_call {
+    uint64_t id;
+    uint64_t until_ms;
+};
 
 struct executor {
     uv_process_t proc;
@@ -53,8 +68,10 @@ struct executor {
     uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
     bool recycling;            /* retiring: its exit is planned */
     bool leaving;              /* resize_pool took its slot: stop once idle */
-    uint64_t abandoned;        /* id of a timed-out call it is still running
-                                * (TimeoutError raised in it); 0 for none */
+    struct abandoned_call *abandoned; /* calls answered (timed out, cancelled)
+                                * that it is still being stopped in, oldest first */
+    size_t nabandoned, abandoned_cap;
+    bool threaded;             /* thread mode: runs up to pool->size calls at once */
     bool started_before;       /* a later spawn is a restart */
 };
 
@@ -62,17 +79,35 @@ struct executor {
  * executor (never NULL: a failed spawn is retried like a death). */
 struct executor *executor_new(struct pool *pool, int index);
 
-/* Sends call c to ex (which must be IDLE or BUSY and alive). */
+/* Sends call c to ex (which must be IDLE and alive). */
 void executor_send(struct executor *ex, struct call *c);
 
+/* How many more calls ex takes now: process mode, a batch when it has
+ * nothing in flight; thread mode, one per free thread. */
+size_t executor_room(const struct executor *ex);
+
+/* True when c, sent to ex, has started: in thread mode every call sent;
+ * in process mode the oldest (the others wait behind it). */
+bool executor_running(const struct executor *ex, const struct call *c);
+
+/* Thread mode: the pool's size changed; ex takes calls by the new size. */
+void executor_resized(struct executor *ex);
+
+/* Thread mode: c, running on ex, passed its deadline: ex reports its stack
+ * (a TIMEOUT frame) and raises TimeoutError in its thread. */
+void executor_stop_timeout(struct executor *ex, struct call *c);
+
 /* c, running on ex, timed out and was answered: ex raises TimeoutError in
- * it and gets limits.timeout_grace_ms to come back; past that it is killed
- * and replaced, and the calls queued behind c go back to the pool. */
+ * it and gets limits.timeout_grace_ms (thread mode: the pool's
+ * hard_timeout) to come back; past that it is killed and replaced. Process
+ * mode: the calls queued behind c go back to the pool. Thread mode: the
+ * other calls it runs fail with WorkerCrashed. */
 void executor_give_up(struct executor *ex, struct call *c);
 
-/* c, running on ex, was cancelled and answered: ex is told (a queued
- * signal carrying the call id) to raise pyrpool.Cancelled in it, then it is
- * given up the same way as a timed-out call. */
+/* c, running on ex, was cancelled and answered: ex is told (process mode:
+ * a queued signal carrying the call id; thread mode: a STOP frame) to raise
+ * pyrpool.Cancelled in it, then it is given up the same way as a timed-out
+ * call. */
 void executor_cancel(struct executor *ex, struct call *c);
 
 /* Writes ex's buffered frames. Called from the flush hooks only. */

@@ -16,7 +16,15 @@
  * one mutex; Python runs only on the main thread. After a lone quick call the
  * main thread polls briefly before sleeping (limits.spin_us).
  * It exits when the master closes the socket, and dies with the master
- * (PR_SET_PDEATHSIG). */
+ * (PR_SET_PDEATHSIG).
+ *
+ * Thread mode ("threads" in INIT) is another loop, serve_threads(): the main
+ * thread only reads frames, with the GIL released; each call goes to a
+ * worker thread (started when none is free: the master sends at most one
+ * call per thread of the pool), which runs it and writes its RESULT frame
+ * itself. STOP frames make the main thread raise TimeoutError or
+ * pyrpool.Cancelled in the thread running that call
+ * (PyThreadState_SetAsyncExc). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -53,6 +61,7 @@ struct init {
     unsigned spin_us;
     char **preload;
     size_t npreload;
+    bool threads;
 };
 
 /* A call read from the master and not run yet. */
@@ -158,6 +167,8 @@ static int parse_init(const char *body, size_t len, struct init *init)
             }
         } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "spin_us", 7) == 0 && it.type == MPK_UINT) {
             init->spin_us = (unsigned)it.v.u;
+        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "threads", 7) == 0 && it.type == MPK_BOOL) {
+            init->threads = it.v.b;
 
         } else {
             return -1;
@@ -592,6 +603,322 @@ static int serve(struct rbuf *in)
     return rc;
 }
 
+/* ---- thread mode ----------------------------------------------------- */
+
+/* A call waiting for a worker thread: its frame body, copied. */
+struct job {
+    struct job *next;
+    size_t len;
+    char body[];
+};
+
+static struct {
+    pthread_mutex_t m;      /* the job queue and the idle count */
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    size_t queued;
+    size_t idle;            /* workers waiting for a job */
+    size_t workers;
+    pthread_mutex_t write;  /* one frame at a time on the socket */
+} tp = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0,
+        PTHREAD_MUTEX_INITIALIZER};
+
+/* The calls running now and their threads. Read and written only with the
+ * GIL held, so a STOP finds a call's thread and raises in it before that
+ * thread can move on to another call. */
+static struct running_call {
+    uint64_t id;
+    unsigned long thread;
+} *calls;
+static size_t ncalls, calls_cap;
+
+static void calls_add(uint64_t id, unsigned long thread)
+{
+    if (ncalls == calls_cap) {
+        calls_cap = calls_cap ? calls_cap * 2 : 16;
+        calls = realloc(calls, calls_cap * sizeof *calls);
+        if (calls == NULL)
+            abort();
+    }
+    calls[ncalls++] = (struct running_call){id, thread};
+}
+
+static void calls_remove(uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < ncalls; i++) {
+        if (calls[i].id == id) {
+            calls[i] = calls[--ncalls];
+            return;
+        }
+    }
+}
+
+static unsigned long calls_thread(uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < ncalls; i++)
+        if (calls[i].id == id)
+            return calls[i].thread;
+    return 0;
+}
+
+/* Writes one or more whole frames, from any thread (GIL released or not). */
+static void write_frames(const char *buf, size_t len)
+{
+    pthread_mutex_lock(&tp.write);
+    if (write_all(buf, len) != 0)
+        _exit(0); /* the master is gone */
+    pthread_mutex_unlock(&tp.write);
+}
+
+/* The id in a frame body [kind, id, ...]. */
+static int frame_id(const char *body, size_t len, uint64_t *kind, uint64_t *id)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || mpk_read(&r, &it) != 0 ||
+        it.type != MPK_UINT)
+        return -1;
+    *kind = it.v.u;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    *id = it.v.u;
+    return 0;
+}
+
+/* A worker thread: a Python thread of its own, running one call at a time
+ * from the job queue. */
+static void *work(void *arg)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    unsigned long self = PyThread_get_thread_ident();
+    msgpack_sbuffer res;
+    struct job *j;
+    uint64_t kind, id;
+
+    (void)arg;
+    msgpack_sbuffer_init(&res);
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&tp.m);
+        tp.idle++;
+        while (tp.head == NULL)
+            pthread_cond_wait(&tp.cv, &tp.m);
+        tp.idle--;
+        j = tp.head;
+        tp.head = j->next;
+        if (tp.head == NULL)
+            tp.tail = NULL;
+        tp.queued--;
+        pthread_mutex_unlock(&tp.m);
+        Py_END_ALLOW_THREADS
+
+        if (frame_id(j->body, j->len, &kind, &id) != 0)
+            id = 0;
+        calls_add(id, self);
+        res.size = 0;
+        if (pyrun_frame(&res, j->body, j->len) != 0) {
+            log_error("malformed frame from the master");
+            _exit(1);
+        }
+        /* a stop that came after the call's code returned must not hit the
+         * next call this thread runs: drop it (the GIL is held throughout,
+         * so no STOP for this call can come after this) */
+        PyThreadState_SetAsyncExc(self, NULL);
+        calls_remove(id);
+        free(j);
+        Py_BEGIN_ALLOW_THREADS
+        write_frames(res.data, res.size);
+        Py_END_ALLOW_THREADS
+    }
+    msgpack_sbuffer_destroy(&res);
+    PyGILState_Release(gil);
+    return NULL;
+}
+
+/* Queues a call for the workers; starts one more when none is free. */
+static int add_job(const char *body, size_t len)
+{
+    struct job *j = malloc(sizeof *j + len);
+    sigset_t all, old;
+    pthread_t t;
+    bool start;
+    int rc = 0;
+
+    if (j == NULL)
+        abort();
+    j->next = NULL;
+    j->len = len;
+    memcpy(j->body, body, len);
+    pthread_mutex_lock(&tp.m);
+    if (tp.tail != NULL)
+        tp.tail->next = j;
+    else
+        tp.head = j;
+    tp.tail = j;
+    tp.queued++;
+    start = tp.idle < tp.queued;
+    pthread_cond_signal(&tp.cv);
+    pthread_mutex_unlock(&tp.m);
+    if (!start)
+        return 0;
+    sigfillset(&all); /* signals are for the main thread */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&t, NULL, work, NULL) == 0) {
+        pthread_detach(t);
+        tp.workers++;
+    } else if (tp.workers == 0) {
+        rc = -1;
+    } else {
+        log_warn("cannot start another worker thread: the call waits for a free one");
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* The Python stack of thread, as text (a new reference), or NULL. */
+static PyObject *thread_stack(unsigned long thread)
+{
+    PyObject *sys, *frames = NULL, *key = NULL, *frame, *tb = NULL, *lines = NULL, *sep = NULL;
+    PyObject *text = NULL;
+
+    sys = PyImport_ImportModule("sys");
+    if (sys != NULL)
+        frames = PyObject_CallMethod(sys, "_current_frames", NULL);
+    if (frames != NULL)
+        key = PyLong_FromUnsignedLong(thread);
+    frame = key != NULL ? PyDict_GetItemWithError(frames, key) : NULL;
+    if (frame != NULL)
+        tb = PyImport_ImportModule("traceback");
+    if (tb != NULL)
+        lines = PyObject_CallMethod(tb, "format_stack", "O", frame);
+    if (lines != NULL)
+        sep = PyUnicode_FromString("");
+    if (sep != NULL)
+        text = PyUnicode_Join(sep, lines);
+    PyErr_Clear();
+    Py_XDECREF(sep);
+    Py_XDECREF(lines);
+    Py_XDECREF(tb);
+    Py_XDECREF(key);
+    Py_XDECREF(frames);
+    Py_XDECREF(sys);
+    return text;
+}
+
+/* A STOP frame [7, id, reason], with the GIL held: raises TimeoutError (after
+ * reporting the call's stack) or pyrpool.Cancelled in the call's thread. A
+ * call that ended already is left alone: its result is on its way. */
+static int stop_call(const char *body, size_t len)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    PyObject *stack;
+    const char *text = NULL;
+    Py_ssize_t n = 0;
+    uint64_t id;
+    unsigned long thread;
+    size_t start;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 3 || mpk_read(&r, &it) != 0 ||
+        mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    id = it.v.u;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    if ((thread = calls_thread(id)) == 0)
+        return 0;
+    if (it.v.u == STOP_CANCEL) {
+        PyThreadState_SetAsyncExc(thread, cancelled_exc);
+        return 0;
+    }
+    stack = thread_stack(thread);
+    if (calls_thread(id) != thread) {
+        /* formatting the stack ran Python code, so other threads ran: the
+         * call ended meanwhile and its thread may run another one now */
+        Py_XDECREF(stack);
+        return 0;
+    }
+    if (stack != NULL && (text = PyUnicode_AsUTF8AndSize(stack, &n)) == NULL)
+        PyErr_Clear();
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    start = frame_begin(&sb);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, FRAME_TIMEOUT);
+    msgpack_pack_uint64(&pk, id);
+    if (text != NULL)
+        msgpack_pack_str_with_body(&pk, text, (size_t)n);
+    else
+        msgpack_pack_nil(&pk);
+    frame_end(&sb, start);
+    /* no Python code from the check above to here: the call still runs */
+    write_frames(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    PyThreadState_SetAsyncExc(thread, PyExc_TimeoutError);
+    Py_XDECREF(stack);
+    return 0;
+}
+
+/* Thread mode's loop: reads frames (GIL released), queues calls for the
+ * workers, handles STOP frames itself. Returns when the master is gone. */
+static int serve_threads(struct rbuf *in)
+{
+    PyThreadState *self = PyEval_SaveThread();
+    size_t off;
+    int64_t body;
+    uint64_t kind, id;
+    ssize_t n;
+    int rc = 0;
+
+    for (;;) {
+        off = 0;
+        while (in->len - off >= FRAME_PREFIX) {
+            body = frame_body_len(in->data + off);
+            if (body < 0 || in->len - off - FRAME_PREFIX < (size_t)body)
+                break;
+            if (frame_id(in->data + off + FRAME_PREFIX, (size_t)body, &kind, &id) != 0) {
+                body = -1;
+                break;
+            }
+            if (kind == FRAME_STOP) {
+                PyEval_RestoreThread(self);
+                rc = stop_call(in->data + off + FRAME_PREFIX, (size_t)body);
+                self = PyEval_SaveThread();
+            } else {
+                rc = add_job(in->data + off + FRAME_PREFIX, (size_t)body);
+            }
+            if (rc != 0)
+                break;
+            off += FRAME_PREFIX + (size_t)body;
+        }
+        if (rc != 0 || (in->len - off >= FRAME_PREFIX && body < 0)) {
+            log_error("malformed frame from the master");
+            rc = 1;
+            break;
+        }
+        rbuf_consume(in, off);
+        if (rbuf_reserve(in, READ_CHUNK) != 0)
+            abort();
+        n = read(MASTER_FD, rbuf_end(in), rbuf_room(in));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* the master is gone or closed us: exit quietly */
+        in->len += (size_t)n;
+    }
+    PyEval_RestoreThread(self);
+    return rc;
+}
+
 static int start_watcher(unsigned handback_ms)
 {
     pthread_condattr_t attr;
@@ -647,7 +974,7 @@ int main(int argc, char **argv)
     rbuf_consume(&in, FRAME_PREFIX + (size_t)body);
     spin_us = init.spin_us;
     main_thread = pthread_self();
-    if (start_watcher(init.handback_ms) != 0) {
+    if (!init.threads && start_watcher(init.handback_ms) != 0) {
         log_error("cannot start the watcher thread");
         return 1;
     }
@@ -690,7 +1017,10 @@ int main(int argc, char **argv)
     msgpack_pack_uint8(&pk, FRAME_READY);
     msgpack_pack_int(&pk, (int)getpid());
     frame_end(&ready, start);
-    rc = write_all(ready.data, ready.size) == 0 ? serve(&in) : 1;
+    if (write_all(ready.data, ready.size) != 0)
+        rc = 1;
+    else
+        rc = init.threads ? serve_threads(&in) : serve(&in);
     msgpack_sbuffer_destroy(&q.out);
     free(q.items);
     msgpack_sbuffer_destroy(&ready);

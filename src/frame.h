@@ -6,13 +6,17 @@
  *
  *   master -> executor
  *     [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool,
- *                   "handback_ms": uint}]
+ *                   "handback_ms": uint, "spin_us": uint, "preload": [str...],
+ *                   "threads": bool}]
  *     [FRAME_CALL, call_id, timeout_ms, module, function, args array|nil, kwargs map|nil]
  *     [FRAME_EVAL, call_id, timeout_ms, expr, locals map|nil]
  *     [FRAME_EXEC, call_id, timeout_ms, code]
  *     [FRAME_MAP, call_id, timeout_ms, module, function, base_index, [args...], kwargs|nil]
  *       timeout_ms: time left for the call when it was sent, 0 for none
  *       (always a uint32 in 5 bytes, so the master can fill it in place)
+ *     [FRAME_STOP, call_id, reason]   thread mode only: stop that call
+ *       (STOP_TIMEOUT: report its stack in a TIMEOUT frame, raise
+ *       TimeoutError in its thread; STOP_CANCEL: raise pyrpool.Cancelled)
  *   executor -> master
  *     [FRAME_READY, pid]
  *     [FRAME_RESULT, call_id, error map|nil, result]   (MAP: result is the
@@ -23,8 +27,11 @@
  *         timeout_ms: a TimeoutError is being raised in it; stack is where
  *         it was
  *
- * The master sends an executor a batch of calls only when it has nothing in
- * flight; the executor runs them in order and answers them in order.
+ * Process mode: the master sends an executor a batch of calls only when it
+ * has nothing in flight; the executor runs them in order and answers them
+ * in order. Thread mode ("threads": true in INIT): the master sends at most
+ * one call per thread of the pool; each starts at once on a thread of its
+ * own and is answered when it ends, in any order.
  * Argument bytes in CALL frames are the client's bytes, copied verbatim; the
  * error and result of a RESULT frame go to the client verbatim too. */
 #ifndef PYRPOOL_FRAME_H
@@ -45,7 +52,11 @@ enum frame_kind {
     FRAME_RETURN = 4,
     FRAME_MAP = 5,
     FRAME_TIMEOUT = 6,
+    FRAME_STOP = 7,
 };
+
+/* Why a FRAME_STOP asks a thread-mode executor to stop a call. */
+enum frame_stop_reason { STOP_TIMEOUT = 0, STOP_CANCEL = 1 };
 
 #define FRAME_PREFIX 5
 

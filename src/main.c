@@ -206,7 +206,8 @@ static void print_summary(const struct config *cfg)
             printf("  listen tcp:%s:%d\n", cfg->listen[i].host, cfg->listen[i].port);
     }
     for (i = 0; i < cfg->npools; i++)
-        printf("  pool %s: %d executors, %s mode\n", cfg->pools[i].name, cfg->pools[i].size,
+        printf("  pool %s: %d %s, %s mode\n", cfg->pools[i].name, cfg->pools[i].size,
+               cfg->pools[i].mode == POOL_PROCESS ? "executors" : "threads",
                cfg->pools[i].mode == POOL_PROCESS ? "process" : "thread");
     for (i = 0; i < cfg->nroutes; i++)
         printf("  route %s%s%s -> %s\n", cfg->routes[i].module, cfg->routes[i].function ? ":" : "",

@@ -63,9 +63,12 @@ static size_t frame_head(msgpack_packer *pk, struct call *call, enum frame_kind 
     return start;
 }
 
-/* Queues call on p, watching its deadline when it has a timeout. */
+/* Queues call on p, watching its deadline when it has a timeout (its own
+ * opts.timeout, else the pool's). */
 static void enqueue(struct pool *p, struct call *call, double timeout)
 {
+    if (timeout <= 0)
+        timeout = p->timeout; /* the pool's default, if it has one */
     if (timeout > 0) {
         call->timeout = timeout;
         call->deadline = uv_now(p->d->loop) + (uint64_t)(timeout * 1000.0 + 0.5);

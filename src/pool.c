@@ -26,13 +26,19 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
     p->max_requests = cp->max_requests;
     p->max_requests_jitter = cp->max_requests_jitter;
     p->max_memory = cp->max_memory;
-    p->executors = xcalloc((size_t)p->size, sizeof *p->executors);
-    p->idle = xcalloc((size_t)p->size, sizeof *p->idle);
-    for (i = 0; i < p->size; i++)
+    p->timeout = cp->timeout;
+    p->hard_timeout = cp->hard_timeout;
+    p->nexec = p->mode == POOL_THREAD ? 1 : p->size;
+    p->executors = xcalloc((size_t)p->nexec, sizeof *p->executors);
+    p->idle = xcalloc((size_t)p->nexec, sizeof *p->idle);
+    for (i = 0; i < p->nexec; i++)
         p->executors[i] = executor_new(p, i);
-    p->live = p->size;
-    log_info("pool %s: %d executor%s, %s mode", p->name, p->size, p->size == 1 ? "" : "s",
-             p->mode == POOL_PROCESS ? "process" : "thread");
+    p->live = p->nexec;
+    if (p->mode == POOL_THREAD)
+        log_info("pool %s: %d thread%s in one executor, thread mode", p->name, p->size,
+                 p->size == 1 ? "" : "s");
+    else
+        log_info("pool %s: %d executor%s, process mode", p->name, p->size, p->size == 1 ? "" : "s");
     return p;
 }
 
@@ -98,6 +104,8 @@ void pool_dispatch(struct pool *p)
         if (share > POOL_BATCH_MAX)
             share = POOL_BATCH_MAX;
         ex = p->idle[--p->nidle];
+        if (share > executor_room(ex))
+            share = executor_room(ex);
         for (n = 0, bytes = 0; n < share && (c = p->queue.head) != NULL;) {
             if (n > 0 && bytes + c->frame.size > POOL_BATCH_BYTES)
                 break;
@@ -110,7 +118,8 @@ void pool_dispatch(struct pool *p)
             bytes += c->frame.size;
             n++;
         }
-        if (n == 0) /* everything it looked at was dropped */
+        if (ex->state == EX_IDLE) /* it has room left (thread mode), or all it
+                                   * looked at was dropped */
             p->idle[p->nidle++] = ex;
     }
 }
@@ -119,7 +128,7 @@ void pool_abort(struct call *c, const char *type, const char *message)
 {
     if (c->ex == NULL) {
         call_list_remove(&c->pool->queue, c);
-    } else if (c->ex->running.head == c) {
+    } else if (executor_running(c->ex, c)) {
         executor_cancel(c->ex, c);
     } else {
         call_list_remove(&c->ex->running, c);
@@ -137,7 +146,7 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why)
     snprintf(p->last_failure, sizeof p->last_failure, "%s", why);
     if (p->degraded || failures < POOL_DEGRADED_AFTER)
         return;
-    for (i = 0; i < p->size; i++)
+    for (i = 0; i < p->nexec; i++)
         if (p->executors[i]->state == EX_IDLE || p->executors[i]->state == EX_BUSY)
             return;
     p->degraded = true;
@@ -173,7 +182,7 @@ bool pool_idle(const struct pool *p)
 
     if (p->queue.len > 0)
         return false;
-    for (i = 0; i < p->size; i++)
+    for (i = 0; i < p->nexec; i++)
         if (p->executors[i]->running.len > 0)
             return false;
     for (j = 0; j < p->nleaving; j++)
@@ -187,14 +196,22 @@ void pool_resize(struct pool *p, int size)
     struct executor *ex;
     int i;
 
-    log_info("pool %s: resized from %d to %d executors", p->name, p->size, size);
+    log_info("pool %s: resized from %d to %d %s", p->name, p->size, size,
+             p->mode == POOL_THREAD ? "threads" : "executors");
+    if (p->mode == POOL_THREAD) { /* the executor takes calls by the new size */
+        p->size = size;
+        executor_resized(p->executors[0]);
+        if (p->queue.len > 0 && p->nidle > 0)
+            mark_dirty(p);
+        return;
+    }
     if (size > p->size) {
         p->executors = xrealloc(p->executors, (size_t)size * sizeof *p->executors);
         p->idle = xrealloc(p->idle, (size_t)size * sizeof *p->idle);
         for (i = p->size; i < size; i++)
             p->executors[i] = executor_new(p, i);
         p->live += size - p->size;
-        p->size = size;
+        p->size = p->nexec = size;
         return;
     }
     p->leaving = xrealloc(p->leaving, (p->nleaving + (size_t)(p->size - size)) * sizeof *p->leaving);
@@ -206,7 +223,7 @@ void pool_resize(struct pool *p, int size)
         if (ex->running.len == 0)
             executor_shutdown(ex); /* idle or starting: nothing to finish */
     }
-    p->size = size;
+    p->size = p->nexec = size;
 }
 
 void pool_stop(struct pool *p)
@@ -261,7 +278,7 @@ void pool_shutdown(struct pool *p)
     for (j = p->nleaving; j-- > 0;)
         if (!p->leaving[j]->shutting_down)
             executor_shutdown(p->leaving[j]);
-    for (i = 0; i < p->size; i++)
+    for (i = 0; i < p->nexec; i++)
         executor_shutdown(p->executors[i]);
 }
 

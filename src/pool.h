@@ -6,7 +6,9 @@
  * executor gets a batch only when it has nothing in flight, so a slow call
  * can hold at most its own batch, and the executor hands those calls back
  * after limits.handback_ms (see executor_main.c); they return to the front
- * of the queue. Calls whose client has gone are dropped instead of run. */
+ * of the queue. Calls whose client has gone are dropped instead of run.
+ * A thread-mode pool has one executor, which is sent at most one call per
+ * thread. */
 #ifndef PYRPOOL_POOL_H
 #define PYRPOOL_POOL_H
 
@@ -31,7 +33,8 @@ struct pool {
     struct daemon *d;
     char name[CONFIG_POOL_NAME_MAX + 1];
     enum pool_mode mode;
-    int size;
+    int size;                 /* executors, or threads in thread mode */
+    int nexec;                /* executors: size, or 1 in thread mode */
     struct executor **executors;
     struct executor **idle;   /* a stack: the most recently used runs next */
     struct executor **leaving; /* removed by resize_pool, finishing their calls */
@@ -44,6 +47,8 @@ struct pool {
     unsigned max_requests;        /* 0: executors are never recycled */
     unsigned max_requests_jitter;
     size_t max_memory;            /* 0: executors are not recycled for memory */
+    double timeout;               /* seconds, for calls without opts.timeout; 0: none */
+    double hard_timeout;          /* thread mode: see config_pool */
     uint64_t completed;
     uint64_t failed;
     uint64_t restarts;            /* executor processes started after the first ones */

@@ -95,7 +95,8 @@ static int cache_grow(void)
     return 0;
 }
 
-/* module:function -> callable (borrowed from the cache), or NULL with an
+/* module:function -> callable (a new reference: in thread mode another
+ * thread may clear the cache while this one calls it), or NULL with an
  * exception set. */
 static PyObject *lookup(const char *module, uint32_t mlen, const char *function, uint32_t flen)
 {
@@ -113,8 +114,10 @@ static PyObject *lookup(const char *module, uint32_t mlen, const char *function,
     h = hash_key(key, klen);
     if (cache.cap > 0) {
         e = cache_slot(key, klen, h);
-        if (e->key != NULL)
+        if (e->key != NULL) {
+            Py_INCREF(e->callable);
             return e->callable;
+        }
     }
     name = PyUnicode_DecodeUTF8(key, klen, "strict");
     if (name == NULL)
@@ -136,6 +139,8 @@ static PyObject *lookup(const char *module, uint32_t mlen, const char *function,
         return PyErr_NoMemory();
     }
     e = cache_slot(key, klen, h);
+    if (e->key != NULL) /* another thread resolved it while this one imported */
+        return callable;
     e->key = malloc(klen);
     if (e->key == NULL) {
         Py_DECREF(callable);
@@ -146,6 +151,7 @@ static PyObject *lookup(const char *module, uint32_t mlen, const char *function,
     e->hash = h;
     e->callable = callable;
     cache.count++;
+    Py_INCREF(callable);
     return callable;
 }
 
@@ -170,7 +176,7 @@ static void pack_cstr(msgpack_packer *pk, const char *s)
 }
 
 /* Index of the map item being run, -1 outside map: error maps carry it. */
-static int64_t map_index = -1;
+static _Thread_local int64_t map_index = -1;
 
 static void pack_index(msgpack_packer *pk)
 {
@@ -415,12 +421,14 @@ static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
             if (kwargs != NULL)
                 PyErr_SetString(PyExc_TypeError, "kwargs must be a map");
             Py_XDECREF(kwargs);
+            Py_DECREF(callable);
             pack_exception(pk, "BadRequest", "cannot decode kwargs");
             msgpack_pack_nil(pk);
             return;
         }
     }
     result = call_with(callable, &args, kwargs, &bad);
+    Py_DECREF(callable);
     Py_XDECREF(kwargs);
     if (result == NULL) {
         pack_exception(pk, bad ? "BadRequest" : NULL, bad ? "cannot decode args" : NULL);
@@ -463,6 +471,7 @@ static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader 
     if (kw.p < kw.end && *(const unsigned char *)kw.p != 0xc0) {
         kwargs = pyconv_decode(&kw);
         if (kwargs == NULL) {
+            Py_DECREF(callable);
             pack_exception(pk, "BadRequest", "cannot decode kwargs");
             msgpack_pack_nil(pk);
             map_index = -1;
@@ -493,6 +502,7 @@ static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader 
         Py_DECREF(result);
     }
 done:
+    Py_DECREF(callable);
     Py_XDECREF(kwargs);
     map_index = -1;
     return;

@@ -124,15 +124,18 @@ static void expire(struct daemon *d, struct call *c)
     char msg[200];
 
     timeouts_remove(d, c);
-    if (c->ex != NULL && c->ex->running.head == c && !c->backstop) {
-        /* the executor raises TimeoutError in it and reports where it was */
+    if (c->ex != NULL && executor_running(c->ex, c) && !c->backstop) {
+        /* the executor raises TimeoutError in it and reports where it was
+         * (a process-mode executor watches the deadline itself) */
+        if (c->ex->threaded)
+            executor_stop_timeout(c->ex, c);
         c->backstop = true;
         c->deadline += TIMEOUT_STACK_WAIT_MS;
         timeouts_add(d, c);
         return;
     }
     snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
-    if (c->ex != NULL && c->ex->running.head == c) {
+    if (c->ex != NULL && executor_running(c->ex, c)) {
         c->pool->failed++;
         executor_give_up(c->ex, c);
         reply_error(c, "Timeout", msg);

@@ -470,9 +470,16 @@ class Daemon:
         raise AssertionError(f"pyrpoold not ready after {timeout}s ({last!r})\n"
                              f"--- stderr ---\n{self.stderr_text()}")
 
+    def pool_mode(self, pool):
+        """The mode pool was configured with (io defaults to thread mode)."""
+        spec = self.pools.get(pool, {})
+        return spec.get("mode", "thread" if pool == "io" else "process")
+
     def pool_pids(self, pool, size=None, timeout=10.0):
-        """The pids of every executor of pool, once all of them answer (bounded)."""
-        size = size or self.pools[pool]["size"]
+        """The pids of every executor of pool, once all of them answer (bounded).
+        A thread-mode pool has one executor."""
+        if size is None:
+            size = 1 if self.pool_mode(pool) == "thread" else self.pools[pool]["size"]
         deadline = time.monotonic() + timeout * self.factor
         with self.connect() as c:
             while True:

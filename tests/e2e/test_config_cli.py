@@ -28,8 +28,8 @@ listen:
   - tcp: 127.0.0.1:7717
 pools:
   default: {size: 2, mode: process}
-  io:      {size: 10, mode: process}
-  gpu: {size: 1}
+  io:      {size: 10, mode: thread, hard_timeout: 2.5, timeout: 30}
+  gpu: {size: 1, timeout: 0.5}
 python:
   path: [examples]
   allow_eval: false
@@ -53,7 +53,7 @@ def test_check_good_config(tmp_path):
     assert f"listen unix:{tmp_path}/run/pyrpoold.sock" in out
     assert "listen tcp:127.0.0.1:7717" in out
     assert "pool default: 2 executors" in out
-    assert "pool io: 10 executors" in out
+    assert "pool io: 10 threads, thread mode" in out
     assert "pool gpu: 1 executor" in out
     assert "route requests -> io" in out
     assert "route json:dumps -> default" in out
@@ -76,7 +76,7 @@ def test_check_defaults(tmp_path):
     assert r.returncode == 0, r.stderr
     ncpu = len(os.sched_getaffinity(0))
     assert f"pool default: {ncpu} executor" in r.stdout
-    assert "pool io: 10 executors" in r.stdout
+    assert "pool io: 10 threads, thread mode" in r.stdout
     assert "eval forbidden" in r.stdout
 
 
@@ -136,7 +136,14 @@ BAD = [
     ("size-zero", "listen:\n  - unix: a.sock\npools:\n  io: {size: 0}\n", 4, 14, ["size", "0"]),
     ("size-too-big", "listen:\n  - unix: a.sock\npools:\n  io: {size: 1025}\n", 4, 14, ["size", "1025"]),
     ("size-word", "listen:\n  - unix: a.sock\npools:\n  io:\n    size: ten\n", 5, 11, ["size", "ten"]),
-    ("mode-thread", "listen:\n  - unix: a.sock\npools:\n  io:\n    mode: thread\n", 5, 11, ["mode", "thread"]),
+    ("hard-timeout-process", "listen:\n  - unix: a.sock\npools:\n  cpu:\n    hard_timeout: 3\n    mode: process\n",
+     5, 19, ["pools.cpu.hard_timeout", "thread mode only"]),
+    ("hard-timeout-zero", "listen:\n  - unix: a.sock\npools:\n  io: {hard_timeout: 0}\n", 4, 22,
+     ["hard_timeout", "0"]),
+    ("pool-timeout-word", "listen:\n  - unix: a.sock\npools:\n  io: {timeout: soon}\n", 4, 17,
+     ["timeout", "soon"]),
+    ("pool-timeout-negative", "listen:\n  - unix: a.sock\npools:\n  default: {timeout: -1}\n", 4, 22,
+     ["timeout", "-1"]),
     ("mode-other", "listen:\n  - unix: a.sock\npools:\n  io: {mode: fork}\n", 4, 14, ["mode", "fork"]),
     ("unknown-pool-key", "listen:\n  - unix: a.sock\npools:\n  io: {sise: 3}\n", 4, 8, ["sise"]),
     ("route-unknown-pool", "listen:\n  - unix: a.sock\nroutes:\n  requests: gpu\n", 4, 13, ["gpu"]),
@@ -503,13 +510,26 @@ def test_extra_pools_and_routes_from_config(daemon_factory):
         assert c.ok("lookup_pool", ["wave", "open"]) == "batch-2_x"
     assert len(d.pool_pids("batch-2_x")) == 3
     assert len(d.pool_pids("gpu")) == 1
-    assert len(d.pool_pids("io")) == 2
+    assert len(d.pool_pids("io")) == 1  # thread mode: one executor...
+    with d.connect() as c:
+        assert c.ok("num_contexts", ["io"]) == 2  # ...of 2 threads
 
 
-def test_io_pool_default_size_is_10(daemon_factory):
+def test_io_pool_defaults_to_10_threads(daemon_factory, factor):
     d = daemon_factory(pools={"default": {"size": 1}})
-    d.pools["io"] = {"size": 10}
-    assert len(d.pool_pids("io")) == 10
+    with d.connect() as c:
+        assert c.ok("num_contexts", ["io"]) == 10
+        assert len(c.ok("contexts", ["io"])) == 1
+        io = [p for p in c.ok("pools", []) if p["name"] == "io"][0]
+        assert (io["mode"], io["size"]) == ("thread", 10)
+        # ten sleeps overlap on the ten threads of one process
+        t = time.monotonic()
+        res = c.request_many([("call", ["helpers", "sleep_pid", [0.4], None, {"pool": "io"}])] * 10,
+                             timeout=20 * factor)
+        took = time.monotonic() - t
+    assert all(e is None for e, _ in res), res
+    assert len({r for _, r in res}) == 1
+    assert took < 1.5 * factor, took
 
 
 def test_executor_runs_with_config_python_path(daemon_factory):

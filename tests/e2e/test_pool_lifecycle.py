@@ -48,10 +48,22 @@ def test_start_pool_bad_params(d, params):
         assert err["type"] == "BadRequest", err
 
 
-def test_start_pool_thread_mode_refused(d):
+def test_start_pool_in_thread_mode(d, factor):
+    """start_pool with mode "thread": one executor of 3 threads, whose calls
+    overlap; a bad mode is refused."""
     with d.connect() as c:
-        err, _ = c.call("start_pool", ["ok", 1, "thread"])
+        err, _ = c.call("start_pool", ["ok", 1, "fiber"])
         assert err["type"] == "BadRequest" and "thread" in err["message"]
+        pids = c.ok("start_pool", ["threaded", 3, "thread"], timeout=20 * factor)
+        assert len(pids) == 1
+        assert c.ok("num_contexts", ["threaded"]) == 3
+        t = time.monotonic()
+        res = c.request_many([("call", ["helpers", "sleep_pid", [0.4], None, {"pool": "threaded"}])] * 3,
+                             timeout=20 * factor)
+        took = time.monotonic() - t
+        assert [r for _, r in res] == pids * 3, res
+        assert took < 1.1 * factor, took
+        assert c.ok("stop_pool", ["threaded"]) is True
 
 
 def test_stop_pool_drains_then_stops(d, factor):

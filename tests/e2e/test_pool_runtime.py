@@ -11,7 +11,7 @@ from conftest import finish_daemon, module_daemon, start_daemon
 @pytest.fixture(scope="module")
 def d(request, tmp_path_factory):
     d = module_daemon(request, tmp_path_factory, "runtime",
-                      pools={"default": {"size": 2}, "io": {"size": 3},
+                      pools={"default": {"size": 2}, "io": {"size": 3, "mode": "process"},
                              "small": {"size": 1, "max_queue": 3},
                              "recycled": {"size": 1, "max_requests": 5},
                              "lean": {"size": 1, "max_memory": "80MiB"}},

@@ -10,7 +10,8 @@ from conftest import finish_daemon, module_daemon
 @pytest.fixture(scope="module")
 def d(request, tmp_path_factory):
     d = module_daemon(request, tmp_path_factory, "timeout",
-                      pools={"default": {"size": 2}, "io": {"size": 2}, "solo": {"size": 1}})
+                      pools={"default": {"size": 2}, "io": {"size": 2, "mode": "process"},
+                             "solo": {"size": 1}})
     yield d
     finish_daemon(d)
 
