@@ -389,7 +389,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
     cp.max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     cp.hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
-    p = pool_new(d, &cp);
+    p = pool_new(d, &cp, &d->cfg);
     d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
     d->pools[d->npools++] = p;
     pk = ok(c, m);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "reload.h"
 #include "route.h"
 #include "timeouts.h"
 
@@ -38,7 +39,8 @@ struct daemon {
     struct executor *dirty_executors; /* executors with frames to flush */
     struct pool *dirty_pools;         /* pools with calls to hand out */
 
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    struct reload reload;             /* SIGHUP */
     struct timeouts timeouts;
     bool hooks_started;               /* flush hooks and signals are set */
     bool draining;                    /* a signal came: finishing the calls in flight */

@@ -439,10 +439,10 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
         ex->start_failures = 0;
-        pool_executor_ready(ex->pool);
         log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->pid);
         set_state(ex, EX_IDLE);
         pool_executor_idle(ex->pool, ex);
+        pool_executor_ready(ex->pool);
         return 0;
     }
     return -1;
@@ -516,7 +516,7 @@ void executor_flush(struct executor *ex)
 
 static void pack_init(struct executor *ex)
 {
-    const struct config *cfg = &ex->pool->d->cfg;
+    const struct config *cfg = ex->pool->cfg;
     msgpack_packer pk;
     size_t start, i;
     char name[128];

@@ -21,6 +21,7 @@
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
+#include "reload.h"
 #include "route.h"
 
 #define PYRPOOLD_VERSION "0.1.0"
@@ -111,6 +112,8 @@ static void stop(struct daemon *d, const char *why)
         return;
     d->stopping = true;
     log_info("stopping (%s)", why);
+    if (d->hooks_started)
+        reload_close(d); /* a new generation still starting stops too */
     for (i = 0; i < d->nlisteners; i++)
         listener_close(d->listeners[i]);
     d->nlisteners = 0;
@@ -129,6 +132,7 @@ static void stop(struct daemon *d, const char *why)
         uv_close((uv_handle_t *)&d->flush_check, NULL);
         uv_close((uv_handle_t *)&d->sigint, NULL);
         uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_close((uv_handle_t *)&d->drain_timer, NULL);
         timeouts_close(d);
     }
@@ -161,6 +165,12 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&d->drain_timer, on_drain_timeout, (uint64_t)d->cfg.shutdown_timeout * 1000, 0);
     if (drained(d))
         stop(d, "nothing in flight");
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    reload_start(h->data);
 }
 
 /* So that a thousand clients fit: the soft open-files limit goes up to the hard one. */
@@ -235,8 +245,10 @@ static int start(struct daemon *d)
         }
         d->nlisteners++;
     }
-    for (i = 0; i < d->cfg.npools; i++)
-        d->pools[d->npools++] = pool_new(d, &d->cfg.pools[i]);
+    for (i = 0; i < d->cfg.npools; i++) {
+        d->pools[d->npools] = pool_new(d, &d->cfg.pools[i], &d->cfg);
+        d->pools[d->npools++]->from_config = true;
+    }
     d->default_pool = daemon_find_pool(d, "default", 7);
     for (i = 0; i < d->cfg.nroutes; i++) {
         const struct config_route *r = &d->cfg.routes[i];
@@ -255,6 +267,10 @@ static int start(struct daemon *d)
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_init(d->loop, &d->sighup);
+    d->sighup.data = d;
+    uv_signal_start(&d->sighup, on_sighup, SIGHUP);
+    reload_init(d);
     uv_timer_init(d->loop, &d->drain_timer);
     d->drain_timer.data = d;
     timeouts_init(d);

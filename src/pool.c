@@ -10,15 +10,17 @@
 #include "executor.h"
 #include "log.h"
 #include "xalloc.h"
+#include "reload.h"
 #include "reply.h"
 #include "route.h"
 
-struct pool *pool_new(struct daemon *d, const struct config_pool *cp)
+struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg)
 {
     struct pool *p = xcalloc(1, sizeof *p);
     int i;
 
     p->d = d;
+    p->cfg = cfg;
     snprintf(p->name, sizeof p->name, "%s", cp->name);
     p->mode = cp->mode;
     p->size = cp->size;
@@ -144,6 +146,10 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why)
     int i;
 
     snprintf(p->last_failure, sizeof p->last_failure, "%s", why);
+    if (p->pending) { /* a reload's new generation does not retry: the reload fails */
+        reload_failed(p->d, p, why);
+        return;
+    }
     if (p->degraded || failures < POOL_DEGRADED_AFTER)
         return;
     for (i = 0; i < p->nexec; i++)
@@ -159,6 +165,8 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why)
 
 void pool_executor_ready(struct pool *p)
 {
+    if (p->pending)
+        reload_executor_ready(p->d);
     if (!p->degraded)
         return;
     p->degraded = false;

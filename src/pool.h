@@ -31,6 +31,7 @@ struct executor;
 
 struct pool {
     struct daemon *d;
+    const struct config *cfg; /* what its executors start with */
     char name[CONFIG_POOL_NAME_MAX + 1];
     enum pool_mode mode;
     int size;                 /* executors, or threads in thread mode */
@@ -54,13 +55,16 @@ struct pool {
     uint64_t restarts;            /* executor processes started after the first ones */
     bool degraded;                /* its executors keep failing to start */
     bool stopping;                /* stop_pool: finishing its calls, then gone */
+    bool pending;                 /* a reload's new generation, not serving yet */
+    bool from_config;             /* made from the file, not by start_pool */
     bool shut;                    /* its executors were told to stop */
     int live;                     /* executors not freed yet */
     char last_failure[128];       /* why the last one did */
 };
 
-/* Creates the pool and starts its executors. Never NULL (aborts on OOM). */
-struct pool *pool_new(struct daemon *d, const struct config_pool *cp);
+/* Creates the pool and starts its executors, which get their python and
+ * limits settings from cfg. Never NULL (aborts on OOM). */
+struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg);
 
 /* True when the queue holds max_queue calls: new ones get Overloaded. */
 static inline bool pool_full(const struct pool *p)

@@ -52,7 +52,8 @@ static void test_full_config(void **state)
                           "pools:\n"
                           "  default: {size: auto, mode: process}\n"
                           "  io:      {size: 10,  mode: process}\n"
-                          "  gpu:     {size: 2}\n"
+                          "  gpu:     {size: 2, timeout: 2.5}\n"
+                          "  th:      {size: 3, hard_timeout: 4, mode: thread}\n"
                           "  gpu2:    {size: 1, max_queue: 5, max_requests: 100, max_requests_jitter: 10}\n"
                           "python:\n"
                           "  path: [examples, /opt/lib]\n"
@@ -74,10 +75,16 @@ static void test_full_config(void **state)
     assert_int_equal(cfg.listen[1].port, 7717);
     assert_string_equal(cfg.listen[2].host, "::1");
     assert_int_equal(cfg.listen[2].port, 7718);
-    assert_int_equal(cfg.npools, 4);
-    assert_int_equal(cfg.pools[3].max_queue, 5);
-    assert_int_equal(cfg.pools[3].max_requests, 100);
-    assert_int_equal(cfg.pools[3].max_requests_jitter, 10);
+    assert_int_equal(cfg.npools, 5);
+    assert_int_equal(cfg.pools[4].max_queue, 5);
+    assert_int_equal(cfg.pools[4].max_requests, 100);
+    assert_int_equal(cfg.pools[4].max_requests_jitter, 10);
+    assert_int_equal(cfg.pools[1].mode, POOL_PROCESS);
+    assert_true(cfg.pools[2].timeout == 2.5);
+    assert_true(cfg.pools[2].hard_timeout == CONFIG_DEFAULT_HARD_TIMEOUT);
+    assert_int_equal(cfg.pools[3].mode, POOL_THREAD);
+    assert_true(cfg.pools[3].hard_timeout == 4.0);
+    assert_true(cfg.pools[3].timeout == 0);
     assert_int_equal(cfg.pools[0].max_queue, CONFIG_DEFAULT_MAX_QUEUE);
     assert_int_equal(cfg.max_inflight, 64);
     assert_string_equal(cfg.pools[0].name, "default");
@@ -111,6 +118,8 @@ static void test_minimal_config_gets_defaults(void **state)
     assert_int_equal(cfg.npools, 2);
     assert_int_equal(config_find_pool(&cfg, "default")->size, 4);
     assert_int_equal(config_find_pool(&cfg, "io")->size, CONFIG_DEFAULT_IO_SIZE);
+    assert_int_equal(config_find_pool(&cfg, "io")->mode, POOL_THREAD);
+    assert_int_equal(config_find_pool(&cfg, "default")->mode, POOL_PROCESS);
     assert_false(cfg.allow_eval);
     assert_int_equal(cfg.max_message_size, CONFIG_DEFAULT_MAX_MESSAGE);
     assert_null(config_find_pool(&cfg, "gpu"));
@@ -137,10 +146,20 @@ static void test_bad_files(void **state)
                  "3:14: pools.io.size: expected a number of executors or 'auto', got 'ten'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: -1}\n",
                  "3:14: pools.io.size: -1 executors is out of range (1 to 1024)");
-    expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: thread}\n",
-                 "3:23: pools.io.mode: mode 'thread' is not available in this build (use 'process')");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: fiber}\n",
+                 "3:23: pools.io.mode: expected 'process' or 'thread', got 'fiber'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout)");
+    expect_error("listen: [{unix: a}]\npools:\n  cpu: {hard_timeout: 2, size: 2}\n",
+                 "3:23: pools.cpu.hard_timeout: applies to thread mode only (a process executor is killed limits.timeout_grace_ms after its call is stopped)");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: 2, mode: process}\n",
+                 "3:22: pools.io.hard_timeout: applies to thread mode only (a process executor is killed limits.timeout_grace_ms after its call is stopped)");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {timeout: 0}\n",
+                 "3:17: pools.io.timeout: 0 seconds is out of range (more than 0, at most 3.1536e+07)");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {timeout: 1s}\n",
+                 "3:17: pools.io.timeout: expected a number of seconds, got '1s'");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: nan}\n",
+                 "3:22: pools.io.hard_timeout: expected a number of seconds, got 'nan'");
     expect_error("listen: [{unix: a}]\npools:\n  \"bad name\": {size: 1}\n",
                  "3:3: pools: pool name 'bad name' must be 1 to 63 letters, digits, '_' or '-'");
     expect_error("listen: [{unix: a}]\nroutes:\n  requests: nosuchpool\n",

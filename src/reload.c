@@ -1,0 +1,282 @@
+/* reload: SIGHUP's new generation of pools. See reload.h. */
+#include "reload.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "daemon.h"
+#include "executor.h"
+#include "log.h"
+#include "pool.h"
+#include "route.h"
+#include "xalloc.h"
+
+void reload_init(struct daemon *d)
+{
+    uv_timer_init(d->loop, &d->reload.timer);
+    d->reload.timer.data = d;
+}
+
+static bool same_listen(const struct config *a, const struct config *b)
+{
+    size_t i;
+
+    if (a->nlisten != b->nlisten)
+        return false;
+    for (i = 0; i < a->nlisten; i++) {
+        const struct config_listen *x = &a->listen[i], *y = &b->listen[i];
+
+        if (x->kind != y->kind || x->port != y->port ||
+            strcmp(x->kind == LISTEN_UNIX ? x->path : x->host,
+                   y->kind == LISTEN_UNIX ? y->path : y->host) != 0)
+            return false;
+    }
+    return true;
+}
+
+static struct pool *find_in(struct pool **pools, size_t n, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(pools[i]->name, name) == 0)
+            return pools[i];
+    return NULL;
+}
+
+/* The new generation's executors stop; the old one keeps serving. */
+static void abandon(struct daemon *d, const char *why)
+{
+    struct reload *r = &d->reload;
+    size_t i;
+
+    log_error("reload of %s refused: %s; the running config stays", r->cfg.file, why);
+    d->pools = xrealloc(d->pools, (d->npools + r->npools) * sizeof *d->pools);
+    for (i = 0; i < r->npools; i++) {
+        struct pool *p = r->pools[i];
+
+        /* a stopping pool in d->pools is freed with its last executor */
+        p->pending = false;
+        p->stopping = true;
+        p->cfg = &d->cfg;
+        d->pools[d->npools++] = p;
+        pool_shutdown(p);
+    }
+    free(r->pools);
+    r->pools = NULL;
+    r->npools = 0;
+    config_free(&r->cfg);
+    r->active = false;
+    uv_timer_stop(&r->timer);
+}
+
+static void on_ready_timeout(uv_timer_t *t)
+{
+    char msg[100];
+
+    snprintf(msg, sizeof msg, "the new executors were not ready within %d s", RELOAD_READY_MS / 1000);
+    abandon(t->data, msg);
+}
+
+void reload_failed(struct daemon *d, struct pool *p, const char *why)
+{
+    char msg[300];
+
+    if (!d->reload.active)
+        return;
+    snprintf(msg, sizeof msg, "an executor of the new pool %s %s before it was ready", p->name, why);
+    abandon(d, msg);
+}
+
+/* A registration to carry into the new route table. */
+struct carry {
+    struct daemon *d;
+    struct route_table *routes;
+};
+
+static bool is_config_route(const struct config *cfg, const char *module, const char *function)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->nroutes; i++) {
+        const struct config_route *r = &cfg->routes[i];
+
+        if (strcmp(r->module, module) == 0 &&
+            (r->function == NULL ? function == NULL
+                                 : function != NULL && strcmp(r->function, function) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* register_pool registrations follow their pool, by name, to its new
+ * generation; the old file's routes are replaced by the new file's. */
+static void carry_registration(void *arg, const char *module, const char *function, void *value)
+{
+    struct carry *k = arg;
+    struct reload *r = &k->d->reload;
+    const struct pool *old = value;
+    struct pool *p;
+
+    if (is_config_route(&k->d->cfg, module, function))
+        return;
+    p = find_in(r->pools, r->npools, old->name);
+    if (p == NULL) {
+        log_warn("reload: registration %s%s%s -> %s dropped: the pool is gone", module,
+                 function ? ":" : "", function ? function : "", old->name);
+        return;
+    }
+    route_register(k->routes, module, strlen(module), function, function ? strlen(function) : 0, p);
+}
+
+/* Every executor of the new generation is ready: it serves from now on. */
+static void take_over(struct daemon *d)
+{
+    struct reload *r = &d->reload;
+    struct carry k = {d, route_new()};
+    struct config old;
+    struct config_listen *listen;
+    struct pool *p, *np;
+    struct call *c;
+    size_t i, n, nlisten;
+
+    if (k.routes == NULL)
+        abort();
+    route_each(d->routes, carry_registration, &k);
+    for (i = 0; i < r->cfg.nroutes; i++) {
+        const struct config_route *cr = &r->cfg.routes[i];
+
+        route_register(k.routes, cr->module, strlen(cr->module), cr->function,
+                       cr->function ? strlen(cr->function) : 0, find_in(r->pools, r->npools, cr->pool));
+    }
+    route_free(d->routes);
+    d->routes = k.routes;
+
+    /* the old generation: queued calls move on, then it drains and stops */
+    for (i = 0, n = d->npools; i < n; i++) {
+        p = d->pools[i];
+        if (p->stopping)
+            continue;
+        np = find_in(r->pools, r->npools, p->name);
+        if (np != NULL) {
+            while ((c = call_list_pop(&p->queue)) != NULL)
+                pool_submit(np, c);
+            np->completed += p->completed;
+            np->failed += p->failed;
+            np->restarts += p->restarts;
+        } else {
+            log_info("reload: pool %s is no longer in the config", p->name);
+        }
+        pool_stop(p);
+    }
+    d->pools = xrealloc(d->pools, (d->npools + r->npools) * sizeof *d->pools);
+    for (i = 0; i < r->npools; i++) {
+        r->pools[i]->pending = false;
+        d->pools[d->npools++] = r->pools[i];
+    }
+    d->default_pool = daemon_find_pool(d, "default", 7);
+
+    /* the listeners stay as they are, and so does their part of the config */
+    old = d->cfg;
+    listen = r->cfg.listen;
+    nlisten = r->cfg.nlisten;
+    r->cfg.listen = old.listen;
+    r->cfg.nlisten = old.nlisten;
+    old.listen = listen;
+    old.nlisten = nlisten;
+    d->cfg = r->cfg;
+    config_free(&old);
+    for (i = 0; i < d->npools; i++)
+        d->pools[i]->cfg = &d->cfg;
+
+    free(r->pools);
+    r->pools = NULL;
+    r->npools = 0;
+    memset(&r->cfg, 0, sizeof r->cfg);
+    r->active = false;
+    uv_timer_stop(&r->timer);
+    r->generation++;
+    log_info("reload: generation %u serving (config %s); the old executors finish their calls",
+             r->generation, d->cfg.file);
+}
+
+void reload_executor_ready(struct daemon *d)
+{
+    struct reload *r = &d->reload;
+    size_t i;
+    int j;
+
+    if (!r->active)
+        return;
+    for (i = 0; i < r->npools; i++)
+        for (j = 0; j < r->pools[i]->nexec; j++)
+            if (r->pools[i]->executors[j]->state != EX_IDLE &&
+                r->pools[i]->executors[j]->state != EX_BUSY)
+                return;
+    take_over(d);
+}
+
+static struct pool *add_pending(struct daemon *d, const struct config_pool *cp, bool from_config)
+{
+    struct reload *r = &d->reload;
+    struct pool *p = pool_new(d, cp, &r->cfg);
+
+    p->pending = true;
+    p->from_config = from_config;
+    r->pools[r->npools++] = p;
+    return p;
+}
+
+void reload_start(struct daemon *d)
+{
+    struct reload *r = &d->reload;
+    char err[CONFIG_ERR_LEN];
+    struct config_pool cp;
+    size_t i;
+
+    if (d->draining || d->stopping)
+        return;
+    if (r->active) {
+        log_warn("SIGHUP: a reload is already starting its executors; ignored");
+        return;
+    }
+    log_info("SIGHUP: reloading %s", d->cfg.file);
+    if (config_load(d->cfg.file, (int)uv_available_parallelism(), &r->cfg, err, sizeof err) != 0) {
+        log_error("reload refused: %s; the running config stays", err);
+        return;
+    }
+    if (!same_listen(&d->cfg, &r->cfg))
+        log_warn("reload: the listen list changed; listeners change only on a restart");
+    r->active = true;
+    r->pools = xcalloc(r->cfg.npools + d->npools, sizeof *r->pools);
+    for (i = 0; i < r->cfg.npools; i++)
+        add_pending(d, &r->cfg.pools[i], true);
+    /* pools made by start_pool live on, with their size and mode */
+    for (i = 0; i < d->npools; i++) {
+        const struct pool *p = d->pools[i];
+
+        if (p->stopping || p->from_config || find_in(r->pools, r->npools, p->name) != NULL)
+            continue;
+        memset(&cp, 0, sizeof cp);
+        snprintf(cp.name, sizeof cp.name, "%s", p->name);
+        cp.size = p->size;
+        cp.mode = p->mode;
+        cp.max_queue = p->max_queue;
+        cp.max_requests = p->max_requests;
+        cp.max_requests_jitter = p->max_requests_jitter;
+        cp.max_memory = p->max_memory;
+        cp.timeout = p->timeout;
+        cp.hard_timeout = p->hard_timeout;
+        add_pending(d, &cp, false);
+    }
+    uv_timer_start(&r->timer, on_ready_timeout, RELOAD_READY_MS, 0);
+}
+
+void reload_close(struct daemon *d)
+{
+    if (d->reload.active)
+        abandon(d, "the daemon is stopping");
+    uv_close((uv_handle_t *)&d->reload.timer, NULL);
+}

@@ -1,0 +1,57 @@
+/* reload: SIGHUP, the config file read again while the daemon serves.
+ *
+ * A file that does not load is refused, its error logged; the running
+ * config stays. A file that loads starts a new generation of every pool
+ * beside the old one (new settings, and the Python code as it is on disk
+ * now): pools from the file, plus the pools start_pool made (same size and
+ * mode). The new generation takes no calls until every one of its
+ * executors is READY, its python.preload imported. Then it takes over at
+ * once: calls still queued move to it, routes point to it (the file's
+ * routes, and the register_pool ones whose pool still exists), new calls
+ * go to it; the old pools take no more calls, finish the ones they run and
+ * stop. A pool no longer in the file stops the same way.
+ *
+ * If a new executor dies before READY (a failed preload import, a bad
+ * python.path) or the generation is not ready within RELOAD_READY_MS, the
+ * reload is abandoned: the new executors stop and the old generation
+ * keeps serving, unchanged. The listeners never change on a reload (a
+ * different listen list is logged and ignored: it needs a restart). */
+#ifndef PYRPOOL_RELOAD_H
+#define PYRPOOL_RELOAD_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "config.h"
+
+struct daemon;
+struct pool;
+
+#define RELOAD_READY_MS 120000
+
+struct reload {
+    bool active;          /* a new generation is starting */
+    struct config cfg;    /* the file as just loaded */
+    struct pool **pools;  /* the new generation */
+    size_t npools;
+    uv_timer_t timer;     /* RELOAD_READY_MS */
+    unsigned generation;  /* reloads applied so far */
+};
+
+void reload_init(struct daemon *d);
+
+/* SIGHUP: loads the file and starts the new generation. */
+void reload_start(struct daemon *d);
+
+/* An executor of pending pool p is ready: takes over once all are. */
+void reload_executor_ready(struct daemon *d);
+
+/* An executor of pending pool p died before it was ready: abandons the
+ * reload. */
+void reload_failed(struct daemon *d, struct pool *p, const char *why);
+
+/* Abandons a reload in progress (at shutdown) and closes the timer. */
+void reload_close(struct daemon *d);
+
+#endif
