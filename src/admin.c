@@ -347,7 +347,8 @@ static bool valid_pool_name(struct rpc_str s)
     return true;
 }
 
-/* start_pool [name, size, mode?] -> the new executors' pids. */
+/* start_pool [name, size, mode?] -> the new executors' pids, once all of
+ * them are ready. */
 static void do_start_pool(struct conn *c, const struct rpc_msg *m)
 {
     static const char usage[] = "start_pool params must be [name, size, mode?] with a name of "
@@ -359,7 +360,6 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     struct rpc_str name, mode = {"process", 7};
     struct daemon *d = c->d;
     struct pool *p;
-    msgpack_packer *pk;
     char msg[ERR_LEN];
     int i;
 
@@ -389,13 +389,11 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
     cp.max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     cp.hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
+    cp.preload_in_template = true;
     p = pool_new(d, &cp, &d->cfg);
     d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
     d->pools[d->npools++] = p;
-    pk = ok(c, m);
-    msgpack_pack_array(pk, (size_t)p->nexec);
-    for (i = 0; i < p->nexec; i++)
-        msgpack_pack_int(pk, p->executors[i]->pid);
+    pool_answer_when_ready(p, c, m->msgid);
 }
 
 /* stop_pool [name]: drains it, then stops it; default and io stay. */

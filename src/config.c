@@ -314,6 +314,11 @@ static int parse_hard_timeout(struct ctx *c, const char *path, yaml_node_t *v, v
     return parse_seconds(c, path, v, 0, 86400, &((struct config_pool *)target)->hard_timeout);
 }
 
+static int parse_preload_in_template(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_bool(c, path, v, &((struct config_pool *)target)->preload_in_template);
+}
+
 static int parse_max_queue(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 1, 100000000, "calls", &((struct config_pool *)target)->max_queue);
@@ -347,6 +352,7 @@ static const struct key_spec pool_keys[] = {
     {"max_memory", parse_max_memory},
     {"timeout", parse_pool_timeout},
     {"hard_timeout", parse_hard_timeout},
+    {"preload_in_template", parse_preload_in_template},
     {NULL, NULL},
 };
 
@@ -378,6 +384,7 @@ static struct config_pool *add_pool(struct config *cfg, const char *name, int si
     p->mode = POOL_PROCESS;
     p->max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     p->hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
+    p->preload_in_template = true;
     return p;
 }
 

@@ -30,6 +30,7 @@ struct config_pool {
     int size;          /* executors (process mode) or threads (thread mode) */
     enum pool_mode mode;
     double timeout;               /* default per-call timeout, seconds; 0: none */
+    bool preload_in_template;     /* fork executors from a template process */
     double hard_timeout;          /* thread mode: seconds a stopped call may keep its
                                    * thread before the executor is replaced */
     unsigned max_queue;           /* calls waiting at most; past it: Overloaded */

@@ -18,6 +18,7 @@
 #include "reply.h"
 #include "timeouts.h"
 #include "rpc.h"
+#include "template.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -64,7 +65,7 @@ static void after_close(struct executor *ex)
 {
     struct pool *pool;
 
-    if (ex->pipe_open || ex->proc_open)
+    if (ex->pipe_open || ex->proc_open || (ex->forked && !ex->exited))
         return;
     if (!ex->shutting_down && ex->leaving) { /* died while leaving: no restart */
         executor_shutdown(ex);
@@ -132,10 +133,27 @@ static void on_pipe_closed(uv_handle_t *h)
     after_close(ex);
 }
 
+/* True while ex has a pipe to write to. */
+static bool pipe_usable(struct executor *ex)
+{
+    return ex->pipe_open && !uv_is_closing((uv_handle_t *)&ex->pipe);
+}
+
 static void close_pipe(struct executor *ex)
 {
-    if (!uv_is_closing((uv_handle_t *)&ex->pipe))
+    if (pipe_usable(ex))
         uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
+}
+
+/* Signals ex's process, if it has one that has not been reaped. */
+static void kill_process(struct executor *ex, int sig)
+{
+    if (ex->exited)
+        return;
+    if (!ex->forked)
+        uv_process_kill(&ex->proc, sig);
+    else if (ex->pid > 0)
+        kill(ex->pid, sig);
 }
 
 /* The pipe broke (EOF, error, garbage): make sure the process goes too. */
@@ -144,8 +162,7 @@ static void lost_pipe(struct executor *ex, const char *why)
     if (ex->state != EX_DEAD && !ex->shutting_down)
         log_warn("executor %s/%d (pid %d): %s", ex->pool->name, ex->index, ex->pid, why);
     close_pipe(ex);
-    if (!ex->exited)
-        uv_process_kill(&ex->proc, SIGKILL);
+    kill_process(ex, SIGKILL);
 }
 
 static void on_restart(uv_timer_t *t)
@@ -184,12 +201,13 @@ static void on_proc_closed(uv_handle_t *h)
     after_close(ex);
 }
 
-static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
+void executor_exited(struct executor *ex, int64_t status, int sig, const char *reason)
 {
-    struct executor *ex = container_of(proc, struct executor, proc);
     char why[128];
 
-    if (sig != 0)
+    if (reason != NULL)
+        snprintf(why, sizeof why, "%s", reason);
+    else if (sig != 0)
         snprintf(why, sizeof why, "was killed by signal %d (%s)", sig, strsignal(sig));
     else
         snprintf(why, sizeof why, "exited with status %lld", (long long)status);
@@ -207,6 +225,14 @@ static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
     set_state(ex, EX_DEAD);
     close_pipe(ex);
     fail_running(ex, why);
+    after_close(ex); /* a forked one whose pipe closed already */
+}
+
+static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    struct executor *ex = container_of(proc, struct executor, proc);
+
+    executor_exited(ex, status, sig, NULL);
     uv_close((uv_handle_t *)proc, on_proc_closed);
 }
 
@@ -497,7 +523,7 @@ static void on_write_done(struct outq *q, int status)
 
     if (status < 0 && status != UV_ECANCELED)
         lost_pipe(ex, uv_strerror(status));
-    else if (q->buf.size > 0 && !uv_is_closing((uv_handle_t *)&ex->pipe))
+    else if (q->buf.size > 0 && pipe_usable(ex))
         mark_dirty(ex);
 }
 
@@ -505,7 +531,7 @@ void executor_flush(struct executor *ex)
 {
     int rc;
 
-    if (uv_is_closing((uv_handle_t *)&ex->pipe)) {
+    if (!pipe_usable(ex)) {
         ex->out.buf.size = 0;
         return;
     }
@@ -514,21 +540,24 @@ void executor_flush(struct executor *ex)
         lost_pipe(ex, uv_strerror(rc));
 }
 
-static void pack_init(struct executor *ex)
+void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, bool template)
 {
-    const struct config *cfg = ex->pool->cfg;
+    const struct config *cfg = p->cfg;
     msgpack_packer pk;
     size_t start, i;
-    char name[128];
 
-    snprintf(name, sizeof name, "%s/%d", ex->pool->name, ex->index);
-    msgpack_packer_init(&pk, &ex->out.buf, msgpack_sbuffer_write);
-    start = frame_begin(&ex->out.buf);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    start = frame_begin(sb);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 7);
+    msgpack_pack_map(&pk, 8);
+    rpc_pack_cstr(&pk, "template");
+    if (template)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
     rpc_pack_cstr(&pk, "threads");
-    if (ex->threaded)
+    if (p->mode == POOL_THREAD)
         msgpack_pack_true(&pk);
     else
         msgpack_pack_false(&pk);
@@ -551,22 +580,19 @@ static void pack_init(struct executor *ex)
         msgpack_pack_true(&pk);
     else
         msgpack_pack_false(&pk);
-    frame_end(&ex->out.buf, start);
+    frame_end(sb, start);
 }
 
-static void spawn(struct executor *ex)
+int executor_start_process(struct daemon *d, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
+                           uv_exit_cb exit_cb)
 {
-    struct daemon *d = ex->pool->d;
     uv_process_options_t o;
     uv_stdio_container_t stdio[4];
-    char name[128];
     char *args[4];
-    int rc;
 
-    snprintf(name, sizeof name, "%s/%d", ex->pool->name, ex->index);
     args[0] = d->executor_path;
     args[1] = "--name";
-    args[2] = name;
+    args[2] = (char *)name;
     args[3] = NULL;
     memset(&o, 0, sizeof o);
     memset(stdio, 0, sizeof stdio);
@@ -576,13 +602,46 @@ static void spawn(struct executor *ex)
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
     stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
-    stdio[3].data.stream = (uv_stream_t *)&ex->pipe;
+    stdio[3].data.stream = (uv_stream_t *)pipe;
     o.file = d->executor_path;
     o.args = args;
-    o.exit_cb = on_proc_exit;
+    o.exit_cb = exit_cb;
     o.stdio = stdio;
     o.stdio_count = 4;
+    return uv_spawn(d->loop, proc, &o);
+}
 
+/* Starts ex as a fresh process (no template, or the template cannot). */
+static void spawn_process(struct executor *ex)
+{
+    struct daemon *d = ex->pool->d;
+    char name[128];
+    int rc;
+
+    snprintf(name, sizeof name, "%s/%d", ex->pool->name, ex->index);
+    ex->forked = false;
+    uv_pipe_init(d->loop, &ex->pipe, 0);
+    ex->pipe.data = ex;
+    rc = executor_start_process(d, &ex->proc, &ex->pipe, name, on_proc_exit);
+    ex->proc.data = ex;
+    ex->pipe_open = ex->proc_open = true;
+    if (rc < 0) {
+        log_error("executor %s: cannot start %s: %s", name, d->executor_path, uv_strerror(rc));
+        ex->exited = true;
+        set_state(ex, EX_DEAD);
+        uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
+        uv_close((uv_handle_t *)&ex->proc, on_proc_closed);
+        return;
+    }
+    ex->pid = ex->proc.pid;
+    log_debug("executor %s started, pid %d", name, ex->pid);
+    uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
+    executor_pack_init(&ex->out.buf, ex->pool, name, false);
+    mark_dirty(ex);
+}
+
+static void spawn(struct executor *ex)
+{
     ex->exited = false;
     ex->pid = 0;
     ex->served = 0;
@@ -598,24 +657,29 @@ static void spawn(struct executor *ex)
     rbuf_consume(&ex->in, ex->in.len);
     ex->out.buf.size = 0;
     set_state(ex, EX_STARTING);
-    uv_pipe_init(d->loop, &ex->pipe, 0);
-    ex->pipe.data = ex;
-    rc = uv_spawn(d->loop, &ex->proc, &o);
-    ex->proc.data = ex;
-    ex->pipe_open = ex->proc_open = true;
-    if (rc < 0) {
-        log_error("executor %s: cannot start %s: %s", name, d->executor_path, uv_strerror(rc));
-        ex->exited = true;
-        set_state(ex, EX_DEAD);
-        uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
-        uv_close((uv_handle_t *)&ex->proc, on_proc_closed);
+    if (ex->pool->template != NULL && template_fork(ex->pool->template, ex)) {
+        ex->forked = true; /* executor_forked() follows */
         return;
     }
-    ex->pid = ex->proc.pid;
-    log_debug("executor %s started, pid %d", name, ex->pid);
+    spawn_process(ex);
+}
+
+void executor_forked(struct executor *ex, int pid)
+{
+    ex->pid = pid;
+    ex->pipe_open = true;
+    ex->pipe.data = ex;
+    log_debug("executor %s/%d forked, pid %d", ex->pool->name, ex->index, pid);
     uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
-    pack_init(ex);
-    mark_dirty(ex);
+}
+
+void executor_unforked(struct executor *ex, bool template_gone)
+{
+    if (template_gone) { /* start it the other way */
+        spawn_process(ex);
+        return;
+    }
+    executor_exited(ex, 1, 0, "could not be forked from its template");
 }
 
 struct executor *executor_new(struct pool *pool, int index)
@@ -683,8 +747,7 @@ static void kill_stuck(struct executor *ex)
     }
     pool_executor_gone(ex->pool, ex);
     set_state(ex, EX_DEAD);
-    if (!ex->exited)
-        uv_process_kill(&ex->proc, SIGKILL);
+    kill_process(ex, SIGKILL);
     close_pipe(ex);
 }
 
@@ -728,7 +791,7 @@ static void send_stop(struct executor *ex, struct call *c, enum frame_stop_reaso
     msgpack_packer pk;
     size_t start;
 
-    if (uv_is_closing((uv_handle_t *)&ex->pipe))
+    if (!pipe_usable(ex))
         return;
     msgpack_packer_init(&pk, &ex->out.buf, msgpack_sbuffer_write);
     start = frame_begin(&ex->out.buf);
@@ -768,8 +831,10 @@ void executor_shutdown(struct executor *ex)
     pool_executor_gone(ex->pool, ex);
     uv_timer_stop(&ex->restart_timer);
     uv_close((uv_handle_t *)&ex->restart_timer, on_timer_closed);
-    if (ex->pipe_open)
-        close_pipe(ex);
-    if (ex->proc_open && !ex->exited)
-        uv_process_kill(&ex->proc, SIGTERM);
+    if (ex->forked && ex->pid == 0 && !ex->exited) { /* its fork has not come yet */
+        template_forget(ex->pool->template, ex);
+        ex->exited = true;
+    }
+    close_pipe(ex);
+    kill_process(ex, SIGTERM);
 }

@@ -28,12 +28,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <msgpack.h>
 #include <uv.h>
 
 #include "call.h"
 #include "outq.h"
 #include "rbuf.h"
 
+struct daemon;
 struct pool;
 
 enum executor_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD };
@@ -72,6 +74,9 @@ struct executor {
                                 * that it is still being stopped in, oldest first */
     size_t nabandoned, abandoned_cap;
     bool threaded;             /* thread mode: runs up to pool->size calls at once */
+    bool forked;               /* by the pool's template: no uv_process_t; the
+                                * template reports its exit */
+    uint64_t fork_key;         /* names its FORK request to the template */
     bool started_before;       /* a later spawn is a restart */
 };
 
@@ -118,5 +123,27 @@ void executor_flush(struct executor *ex);
 void executor_shutdown(struct executor *ex);
 
 const char *executor_state_name(enum executor_state s);
+
+/* For the template (template.c): ex's fork is done, its socket accepted
+ * into ex->pipe; ex now waits for the child's READY. */
+void executor_forked(struct executor *ex, int pid);
+
+/* For the template: ex could not be forked. template_gone: the template
+ * stopped, so ex starts as a fresh process instead; else the fork failed
+ * and counts as a death before READY. */
+void executor_unforked(struct executor *ex, bool template_gone);
+
+/* A forked ex's process ended (reported by its template), or died with
+ * its template (reason says so): as for any executor's death, its calls
+ * fail and it restarts. reason NULL: status or signal tells. */
+void executor_exited(struct executor *ex, int64_t status, int sig, const char *reason);
+
+/* Appends the INIT frame for pool p's executors (or its template) to sb. */
+void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, bool template);
+
+/* Starts a pyrpool-executor named name with pipe (initialised by the
+ * caller) on its fd 3. Returns 0 or a libuv error. */
+int executor_start_process(struct daemon *d, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
+                           uv_exit_cb exit_cb);
 
 #endif

@@ -43,6 +43,7 @@
 
 #include <msgpack.h>
 
+#include "forkserver.h"
 #include "frame.h"
 #include "log.h"
 #include "mpk.h"
@@ -62,6 +63,7 @@ struct init {
     char **preload;
     size_t npreload;
     bool threads;
+    bool template;     /* fork executors instead of serving (forkserver.c) */
 };
 
 /* A call read from the master and not run yet. */
@@ -169,6 +171,8 @@ static int parse_init(const char *body, size_t len, struct init *init)
             init->spin_us = (unsigned)it.v.u;
         } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "threads", 7) == 0 && it.type == MPK_BOOL) {
             init->threads = it.v.b;
+        } else if (key.v.s.len == 8 && memcmp(key.v.s.ptr, "template", 8) == 0 && it.type == MPK_BOOL) {
+            init->template = it.v.b;
 
         } else {
             return -1;
@@ -942,15 +946,33 @@ static int start_watcher(unsigned handback_ms)
     return 0;
 }
 
+/* [FRAME_READY, pid]: Python is up and python.preload imported. */
+static int send_ready(void)
+{
+    msgpack_sbuffer ready;
+    msgpack_packer pk;
+    size_t start;
+    int rc;
+
+    msgpack_sbuffer_init(&ready);
+    msgpack_packer_init(&pk, &ready, msgpack_sbuffer_write);
+    start = frame_begin(&ready);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint8(&pk, FRAME_READY);
+    msgpack_pack_int(&pk, (int)getpid());
+    frame_end(&ready, start);
+    rc = write_all(ready.data, ready.size);
+    msgpack_sbuffer_destroy(&ready);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct init init = {.name = "executor", .handback_ms = 10};
     struct rbuf in = {0};
-    msgpack_sbuffer ready;
-    msgpack_packer pk;
     char logname[160];
     int64_t body;
-    size_t start, i;
+    size_t i;
     int rc, flags;
 
     if (argc == 3 && strcmp(argv[1], "--name") == 0)
@@ -973,11 +995,6 @@ int main(int argc, char **argv)
     }
     rbuf_consume(&in, FRAME_PREFIX + (size_t)body);
     spin_us = init.spin_us;
-    main_thread = pthread_self();
-    if (!init.threads && start_watcher(init.handback_ms) != 0) {
-        log_error("cannot start the watcher thread");
-        return 1;
-    }
     if (start_python(argv[0]) != 0 || pyrun_init(init.path, init.npath, init.allow_eval) != 0)
         return 1;
     {
@@ -1009,21 +1026,26 @@ int main(int argc, char **argv)
         }
         Py_DECREF(mod);
     }
-
-    msgpack_sbuffer_init(&ready);
-    msgpack_packer_init(&pk, &ready, msgpack_sbuffer_write);
-    start = frame_begin(&ready);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint8(&pk, FRAME_READY);
-    msgpack_pack_int(&pk, (int)getpid());
-    frame_end(&ready, start);
-    if (write_all(ready.data, ready.size) != 0)
+    if (init.template) {
+        /* READY as a template, then fork executors; each child goes on
+         * below, on a socket of its own */
+        if (send_ready() != 0)
+            return 0;
+        forkserver_run(&in, init.name, sizeof init.name);
+        snprintf(logname, sizeof logname, "executor %s", init.name);
+        log_set_name(logname);
+    }
+    main_thread = pthread_self();
+    if (!init.threads && start_watcher(init.handback_ms) != 0) {
+        log_error("cannot start the watcher thread");
+        return 1;
+    }
+    if (send_ready() != 0)
         rc = 1;
     else
         rc = init.threads ? serve_threads(&in) : serve(&in);
     msgpack_sbuffer_destroy(&q.out);
     free(q.items);
-    msgpack_sbuffer_destroy(&ready);
 
     Py_CLEAR(cancelled_exc);
     pyrun_fini();

@@ -53,6 +53,8 @@ enum frame_kind {
     FRAME_MAP = 5,
     FRAME_TIMEOUT = 6,
     FRAME_STOP = 7,
+    FRAME_FORK = 8,    /* template: see forkserver.h */
+    FRAME_EXITED = 9,
 };
 
 /* Why a FRAME_STOP asks a thread-mode executor to stop a call. */

@@ -13,6 +13,7 @@
 #include "reload.h"
 #include "reply.h"
 #include "route.h"
+#include "template.h"
 
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg)
 {
@@ -31,11 +32,13 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
     p->timeout = cp->timeout;
     p->hard_timeout = cp->hard_timeout;
     p->nexec = p->mode == POOL_THREAD ? 1 : p->size;
+    if (cp->preload_in_template)
+        p->template = template_new(p); /* first: the executors wait for it */
     p->executors = xcalloc((size_t)p->nexec, sizeof *p->executors);
     p->idle = xcalloc((size_t)p->nexec, sizeof *p->idle);
     for (i = 0; i < p->nexec; i++)
         p->executors[i] = executor_new(p, i);
-    p->live = p->nexec;
+    p->live = p->nexec + (p->template != NULL);
     if (p->mode == POOL_THREAD)
         log_info("pool %s: %d thread%s in one executor, thread mode", p->name, p->size,
                  p->size == 1 ? "" : "s");
@@ -140,6 +143,47 @@ void pool_abort(struct call *c, const char *type, const char *message)
     reply_error(c, type, message);
 }
 
+void pool_answer_when_ready(struct pool *p, struct conn *c, struct rpc_raw msgid)
+{
+    struct pool_waiter *w = xcalloc(1, sizeof *w);
+
+    w->conn = c;
+    w->msgid_len = (uint8_t)msgid.len;
+    memcpy(w->msgid, msgid.ptr, msgid.len);
+    conn_call_started(c); /* the connection lives until the answer */
+    p->waiter = w;
+}
+
+/* Sends start_pool's answer: the pids, or the error type/message. */
+static void answer_waiter(struct pool *p, const char *type, const char *message)
+{
+    struct pool_waiter *w = p->waiter;
+    struct rpc_raw msgid;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int i;
+
+    if (w == NULL)
+        return;
+    p->waiter = NULL;
+    msgid = (struct rpc_raw){w->msgid, w->msgid_len};
+    if (type != NULL) {
+        if (!w->conn->closing)
+            conn_respond_error(w->conn, msgid, type, message);
+    } else if (!w->conn->closing) {
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_nil(&pk);
+        msgpack_pack_array(&pk, (size_t)p->nexec);
+        for (i = 0; i < p->nexec; i++)
+            msgpack_pack_int(&pk, p->executors[i]->pid);
+        conn_respond_raw(w->conn, msgid, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    conn_call_done(w->conn);
+    free(w);
+}
+
 void pool_start_failed(struct pool *p, unsigned failures, const char *why)
 {
     char msg[256];
@@ -161,12 +205,22 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why)
     snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
              p->name, why);
     pool_fail_queue(p, "PoolDegraded", msg);
+    answer_waiter(p, "PoolDegraded", msg);
 }
 
 void pool_executor_ready(struct pool *p)
 {
+    int i;
+
     if (p->pending)
         reload_executor_ready(p->d);
+    if (p->waiter != NULL) {
+        for (i = 0; i < p->nexec && p->executors[i]->state != EX_STARTING &&
+                    p->executors[i]->state != EX_DEAD; i++)
+            ;
+        if (i == p->nexec)
+            answer_waiter(p, NULL, NULL);
+    }
     if (!p->degraded)
         return;
     p->degraded = false;
@@ -237,6 +291,7 @@ void pool_resize(struct pool *p, int size)
 void pool_stop(struct pool *p)
 {
     p->stopping = true;
+    answer_waiter(p, "NoSuchPool", "the pool was stopped before it was ready");
     route_unregister_value(p->d->routes, p);
     log_info("pool %s: stopping once its %zu queued calls and those running are answered", p->name,
              p->queue.len);
@@ -282,16 +337,21 @@ void pool_shutdown(struct pool *p)
     if (p->shut)
         return;
     p->shut = true;
+    answer_waiter(p, "ShuttingDown", "the daemon stopped before the pool was ready");
     p->nidle = 0;
     for (j = p->nleaving; j-- > 0;)
         if (!p->leaving[j]->shutting_down)
             executor_shutdown(p->leaving[j]);
     for (i = 0; i < p->nexec; i++)
         executor_shutdown(p->executors[i]);
+    if (p->template != NULL)
+        template_shutdown(p->template);
 }
 
 void pool_free(struct pool *p)
 {
+    free(p->waiter); /* the daemon stopped (its connection is gone) */
+    template_free(p->template);
     free(p->leaving);
     free(p->executors);
     free(p->idle);

@@ -18,9 +18,19 @@
 
 #include "call.h"
 #include "config.h"
+#include "rpc.h"
 
+struct conn;
 struct daemon;
 struct executor;
+
+/* A start_pool request answered once its pool is ready. */
+struct pool_waiter {
+    struct conn *conn;
+    uint8_t msgid_len;
+    char msgid[RPC_MSGID_MAX];
+};
+struct template;
 
 /* At most this many calls, or about this many bytes of frames, per batch. */
 #define POOL_BATCH_MAX 64
@@ -37,6 +47,8 @@ struct pool {
     int size;                 /* executors, or threads in thread mode */
     int nexec;                /* executors: size, or 1 in thread mode */
     struct executor **executors;
+    struct template *template; /* forks its executors; NULL: preload_in_template off */
+    struct pool_waiter *waiter; /* start_pool's answer, sent once every executor is READY */
     struct executor **idle;   /* a stack: the most recently used runs next */
     struct executor **leaving; /* removed by resize_pool, finishing their calls */
     size_t nleaving;
@@ -65,6 +77,11 @@ struct pool {
 /* Creates the pool and starts its executors, which get their python and
  * limits settings from cfg. Never NULL (aborts on OOM). */
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg);
+
+/* start_pool: answers msgid on c with the executors' pids once every one
+ * is READY (python.preload imported), or with the error that stops that:
+ * PoolDegraded, or ShuttingDown / NoSuchPool when the pool stops first. */
+void pool_answer_when_ready(struct pool *p, struct conn *c, struct rpc_raw msgid);
 
 /* True when the queue holds max_queue calls: new ones get Overloaded. */
 static inline bool pool_full(const struct pool *p)
@@ -118,7 +135,8 @@ void pool_check_stopped(struct pool *p);
  * leave: idle ones stop now, busy ones after the calls they hold. */
 void pool_resize(struct pool *p, int size);
 
-/* An executor of p was freed (at shutdown, after pool_stop or a resize). */
+/* An executor of p was freed (at shutdown, after pool_stop or a resize);
+ * ex NULL: p's template is gone. */
 void pool_executor_freed(struct pool *p, struct executor *ex);
 
 /* True when p has no call queued or running. */

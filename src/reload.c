@@ -269,6 +269,7 @@ void reload_start(struct daemon *d)
         cp.max_memory = p->max_memory;
         cp.timeout = p->timeout;
         cp.hard_timeout = p->hard_timeout;
+        cp.preload_in_template = p->template != NULL;
         add_pending(d, &cp, false);
     }
     uv_timer_start(&r->timer, on_ready_timeout, RELOAD_READY_MS, 0);

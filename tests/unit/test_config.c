@@ -52,7 +52,7 @@ static void test_full_config(void **state)
                           "pools:\n"
                           "  default: {size: auto, mode: process}\n"
                           "  io:      {size: 10,  mode: process}\n"
-                          "  gpu:     {size: 2, timeout: 2.5}\n"
+                          "  gpu:     {size: 2, timeout: 2.5, preload_in_template: false}\n"
                           "  th:      {size: 3, hard_timeout: 4, mode: thread}\n"
                           "  gpu2:    {size: 1, max_queue: 5, max_requests: 100, max_requests_jitter: 10}\n"
                           "python:\n"
@@ -85,6 +85,8 @@ static void test_full_config(void **state)
     assert_int_equal(cfg.pools[3].mode, POOL_THREAD);
     assert_true(cfg.pools[3].hard_timeout == 4.0);
     assert_true(cfg.pools[3].timeout == 0);
+    assert_true(cfg.pools[3].preload_in_template);
+    assert_false(cfg.pools[2].preload_in_template);
     assert_int_equal(cfg.pools[0].max_queue, CONFIG_DEFAULT_MAX_QUEUE);
     assert_int_equal(cfg.max_inflight, 64);
     assert_string_equal(cfg.pools[0].name, "default");
@@ -149,7 +151,7 @@ static void test_bad_files(void **state)
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: fiber}\n",
                  "3:23: pools.io.mode: expected 'process' or 'thread', got 'fiber'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template)");
     expect_error("listen: [{unix: a}]\npools:\n  cpu: {hard_timeout: 2, size: 2}\n",
                  "3:23: pools.cpu.hard_timeout: applies to thread mode only (a process executor is killed limits.timeout_grace_ms after its call is stopped)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: 2, mode: process}\n",
@@ -158,6 +160,8 @@ static void test_bad_files(void **state)
                  "3:17: pools.io.timeout: 0 seconds is out of range (more than 0, at most 3.1536e+07)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {timeout: 1s}\n",
                  "3:17: pools.io.timeout: expected a number of seconds, got '1s'");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {preload_in_template: maybe}\n",
+                 "3:29: pools.io.preload_in_template: expected true or false, got 'maybe'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: nan}\n",
                  "3:22: pools.io.hard_timeout: expected a number of seconds, got 'nan'");
     expect_error("listen: [{unix: a}]\npools:\n  \"bad name\": {size: 1}\n",

@@ -1,0 +1,392 @@
+/* template: starting and supervising a pool's template process, and
+ * turning its FORK and EXITED frames into executors. See template.h. */
+#include "template.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "executor.h"
+#include "frame.h"
+#include "log.h"
+#include "mpk.h"
+#include "pool.h"
+#include "util.h"
+#include "xalloc.h"
+
+/* A template that served at least this long is started again when it dies;
+ * one that dies younger is given up: the pool starts fresh processes. */
+#define TEMPLATE_HEALTHY_MS 10000
+#define TEMPLATE_READ_CHUNK 4096
+
+static void spawn(struct template *t);
+
+/* Sends the FORK frame for ex. */
+static void ask(struct template *t, struct executor *ex)
+{
+    msgpack_packer pk;
+    char name[128];
+    size_t start;
+    int rc;
+
+    snprintf(name, sizeof name, "%s/%d", t->pool->name, ex->index);
+    msgpack_packer_init(&pk, &t->out.buf, msgpack_sbuffer_write);
+    start = frame_begin(&t->out.buf);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, FRAME_FORK);
+    msgpack_pack_uint64(&pk, ex->fork_key);
+    msgpack_pack_str_with_body(&pk, name, strlen(name));
+    frame_end(&t->out.buf, start);
+    rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe);
+    if (rc < 0)
+        log_warn("pool %s: cannot write to its template: %s", t->pool->name, uv_strerror(rc));
+}
+
+static void ask_all(struct template *t)
+{
+    for (; t->asked < t->nwaiting; t->asked++)
+        ask(t, t->waiting[t->asked]);
+}
+
+/* Removes waiting[i]. */
+static void unwait(struct template *t, size_t i)
+{
+    memmove(&t->waiting[i], &t->waiting[i + 1], (t->nwaiting - i - 1) * sizeof *t->waiting);
+    t->nwaiting--;
+    if (i < t->asked)
+        t->asked--;
+}
+
+bool template_fork(struct template *t, struct executor *ex)
+{
+    static uint64_t keys;
+
+    if (t->state != TPL_STARTING && t->state != TPL_READY)
+        return false;
+    ex->fork_key = ++keys;
+    if (t->nwaiting == t->waiting_cap) {
+        t->waiting_cap = t->waiting_cap ? t->waiting_cap * 2 : 8;
+        t->waiting = xrealloc(t->waiting, t->waiting_cap * sizeof *t->waiting);
+    }
+    t->waiting[t->nwaiting++] = ex;
+    if (t->state == TPL_READY)
+        ask_all(t);
+    return true;
+}
+
+void template_forget(struct template *t, struct executor *ex)
+{
+    size_t i;
+
+    for (i = 0; i < t->nwaiting; i++) {
+        if (t->waiting[i] == ex) {
+            unwait(t, i);
+            return;
+        }
+    }
+}
+
+static void on_stray_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* [FRAME_FORK, key, pid] with the socket attached when pid is not 0. */
+static int on_forked(struct template *t, struct mpk_reader *r)
+{
+    struct mpk_item it;
+    struct executor *ex = NULL;
+    uv_pipe_t *stray;
+    uint64_t key;
+    size_t i;
+    int pid;
+
+    if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    key = it.v.u;
+    if (mpk_read(r, &it) != 0 || it.type != MPK_UINT || it.v.u > INT32_MAX)
+        return -1;
+    pid = (int)it.v.u;
+    for (i = 0; i < t->asked; i++) {
+        if (t->waiting[i]->fork_key == key) {
+            ex = t->waiting[i];
+            unwait(t, i);
+            break;
+        }
+    }
+    if (pid == 0) {
+        if (ex != NULL)
+            executor_unforked(ex, false);
+        return 0;
+    }
+    if (uv_pipe_pending_count(&t->pipe) < 1)
+        return -1;
+    if (ex == NULL) { /* shut down while it was being forked */
+        stray = xcalloc(1, sizeof *stray);
+        uv_pipe_init(t->pool->d->loop, stray, 0);
+        if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)stray) != 0)
+            return -1;
+        uv_close((uv_handle_t *)stray, on_stray_closed);
+        kill(pid, SIGKILL);
+        return 0;
+    }
+    uv_pipe_init(t->pool->d->loop, &ex->pipe, 0);
+    if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)&ex->pipe) != 0) {
+        uv_close((uv_handle_t *)&ex->pipe, NULL);
+        kill(pid, SIGKILL);
+        executor_unforked(ex, false);
+        return 0;
+    }
+    executor_forked(ex, pid);
+    return 0;
+}
+
+/* The executor of t's pool (or one leaving it) forked as pid, still alive. */
+static struct executor *find_forked(struct template *t, int pid)
+{
+    struct pool *p = t->pool;
+    size_t j;
+    int i;
+
+    for (i = 0; i < p->nexec; i++)
+        if (p->executors[i]->forked && !p->executors[i]->exited && p->executors[i]->pid == pid)
+            return p->executors[i];
+    for (j = 0; j < p->nleaving; j++)
+        if (p->leaving[j]->forked && !p->leaving[j]->exited && p->leaving[j]->pid == pid)
+            return p->leaving[j];
+    return NULL;
+}
+
+/* [FRAME_EXITED, pid, status, signal] */
+static int on_exited(struct template *t, struct mpk_reader *r)
+{
+    struct mpk_item it;
+    struct executor *ex;
+    uint64_t v[3];
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        if (mpk_read(r, &it) != 0 || it.type != MPK_UINT || it.v.u > INT32_MAX)
+            return -1;
+        v[i] = it.v.u;
+    }
+    if ((ex = find_forked(t, (int)v[0])) != NULL)
+        executor_exited(ex, (int64_t)v[1], (int)v[2], NULL);
+    return 0;
+}
+
+static int on_frame(struct template *t, const char *body, size_t len)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    if (it.v.u == FRAME_FORK)
+        return on_forked(t, &r);
+    if (it.v.u == FRAME_EXITED)
+        return on_exited(t, &r);
+    if (it.v.u == FRAME_READY && t->state == TPL_STARTING) {
+        t->state = TPL_READY;
+        t->started_ms = uv_now(t->pool->d->loop);
+        log_debug("pool %s: template (pid %d) ready", t->pool->name, t->pid);
+        ask_all(t);
+        return 0;
+    }
+    return -1;
+}
+
+static void on_pipe_closed(uv_handle_t *h);
+
+static void close_pipe(struct template *t)
+{
+    if (t->pipe_open && !uv_is_closing((uv_handle_t *)&t->pipe))
+        uv_close((uv_handle_t *)&t->pipe, on_pipe_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct template *t = h->data;
+
+    (void)suggested;
+    if (rbuf_reserve(&t->in, TEMPLATE_READ_CHUNK) != 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(rbuf_end(&t->in), (unsigned)rbuf_room(&t->in));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct template *t = s->data;
+    size_t off = 0;
+    int64_t body;
+
+    (void)buf;
+    if (nread < 0) {
+        close_pipe(t);
+        return;
+    }
+    t->in.len += (size_t)nread;
+    while (t->in.len - off >= FRAME_PREFIX) {
+        body = frame_body_len(t->in.data + off);
+        if (body < 0 || t->in.len - off - FRAME_PREFIX < (size_t)body)
+            break;
+        if (on_frame(t, t->in.data + off + FRAME_PREFIX, (size_t)body) != 0) {
+            log_warn("pool %s: its template sent a frame the master does not understand",
+                     t->pool->name);
+            close_pipe(t);
+            if (t->proc_open)
+                uv_process_kill(&t->proc, SIGKILL);
+            return;
+        }
+        off += FRAME_PREFIX + (size_t)body;
+    }
+    rbuf_consume(&t->in, off);
+}
+
+/* Both handles closed: start again, give up, or tell the pool it is gone. */
+static void after_close(struct template *t)
+{
+    struct pool *p = t->pool;
+    struct executor *ex;
+    bool healthy = t->started_ms != 0 && uv_now(p->d->loop) - t->started_ms >= TEMPLATE_HEALTHY_MS;
+
+    if (t->pipe_open || t->proc_open)
+        return;
+    if (!t->shutting_down && healthy) {
+        spawn(t);
+        return;
+    }
+    if (!t->shutting_down)
+        log_warn("pool %s: its template died %s; its executors start as fresh processes",
+                 p->name, t->started_ms == 0 ? "before it was ready" : "soon after it started");
+    t->state = TPL_OFF;
+    /* executors still waiting for a fork start the other way */
+    while (t->nwaiting > 0) {
+        ex = t->waiting[0];
+        unwait(t, 0);
+        executor_unforked(ex, true);
+    }
+    pool_executor_freed(p, NULL);
+}
+
+static void on_pipe_closed(uv_handle_t *h)
+{
+    struct template *t = h->data;
+
+    t->pipe_open = false;
+    after_close(t);
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+    struct template *t = h->data;
+
+    t->proc_open = false;
+    after_close(t);
+}
+
+static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
+{
+    struct template *t = container_of(proc, struct template, proc);
+    struct pool *p = t->pool;
+    struct executor *ex;
+    char why[128];
+    int i;
+    size_t j;
+
+    if (!t->shutting_down)
+        log_warn("pool %s: its template (pid %d) %s %lld", p->name, t->pid,
+                 sig ? "was killed by signal" : "exited with status", sig ? (long long)sig : (long long)status);
+    t->state = TPL_DEAD;
+    t->asked = 0; /* forks asked of it will not come */
+    snprintf(why, sizeof why, "died with its pool's template (pid %d)", t->pid);
+    for (i = 0; i < p->nexec; i++) {
+        ex = p->executors[i];
+        if (ex->forked && !ex->exited && ex->pid > 0)
+            executor_exited(ex, 0, SIGKILL, why);
+    }
+    for (j = p->nleaving; j-- > 0;) {
+        ex = p->leaving[j];
+        if (ex->forked && !ex->exited && ex->pid > 0)
+            executor_exited(ex, 0, SIGKILL, why);
+    }
+    close_pipe(t);
+    uv_close((uv_handle_t *)proc, on_proc_closed);
+}
+
+static void spawn(struct template *t)
+{
+    struct daemon *d = t->pool->d;
+    char name[128];
+    int rc;
+
+    snprintf(name, sizeof name, "%s/template", t->pool->name);
+    t->state = TPL_STARTING;
+    t->started_ms = 0;
+    t->asked = 0;
+    rbuf_consume(&t->in, t->in.len);
+    t->out.buf.size = 0;
+    uv_pipe_init(d->loop, &t->pipe, 1);
+    t->pipe.data = t;
+    rc = executor_start_process(d, &t->proc, &t->pipe, name, on_exit_cb);
+    t->proc.data = t;
+    t->pipe_open = t->proc_open = true;
+    if (rc < 0) {
+        log_error("pool %s: cannot start its template: %s", t->pool->name, uv_strerror(rc));
+        t->state = TPL_DEAD;
+        uv_close((uv_handle_t *)&t->pipe, on_pipe_closed);
+        uv_close((uv_handle_t *)&t->proc, on_proc_closed);
+        return;
+    }
+    t->pid = t->proc.pid;
+    log_debug("pool %s: template started, pid %d", t->pool->name, t->pid);
+    uv_read_start((uv_stream_t *)&t->pipe, on_alloc, on_read);
+    executor_pack_init(&t->out.buf, t->pool, name, true);
+    if ((rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe)) < 0)
+        log_warn("pool %s: cannot write to its template: %s", t->pool->name, uv_strerror(rc));
+}
+
+static void on_write_done(struct outq *q, int status)
+{
+    struct template *t = container_of(q, struct template, out);
+
+    if (status >= 0 && q->buf.size > 0 && t->pipe_open && !uv_is_closing((uv_handle_t *)&t->pipe))
+        outq_flush(q, (uv_stream_t *)&t->pipe);
+}
+
+struct template *template_new(struct pool *p)
+{
+    struct template *t = xcalloc(1, sizeof *t);
+
+    t->pool = p;
+    outq_init(&t->out, on_write_done);
+    spawn(t);
+    return t;
+}
+
+void template_shutdown(struct template *t)
+{
+    if (t->shutting_down)
+        return;
+    t->shutting_down = true;
+    if (t->state == TPL_OFF)
+        return; /* its handles are closed and its pool knows */
+    close_pipe(t); /* it exits at EOF; its remaining children die with it */
+    if (t->proc_open && t->state != TPL_DEAD)
+        uv_process_kill(&t->proc, SIGTERM);
+}
+
+void template_free(struct template *t)
+{
+    if (t == NULL)
+        return;
+    rbuf_release(&t->in);
+    outq_destroy(&t->out);
+    free(t->waiting);
+    free(t);
+}
