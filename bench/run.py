@@ -45,6 +45,7 @@ PYTHON = "/usr/bin/python3"
 
 NCPU = os.cpu_count() or 1
 IO_SIZE = 10
+REPLACE_KILLS = 5   # executors killed once each, per pool, for the replacement time
 MAP_ITEMS = 200_000
 HOL_SLEEP = 0.3
 HOL_TRIES = 3           # head-of-line tries on pyrpoold per repetition
@@ -251,8 +252,11 @@ class Bench:
 pools:
   default: {{size: {NCPU}, mode: process}}
   io:      {{size: {IO_SIZE}, mode: process}}
+  forked:  {{size: {REPLACE_KILLS}}}
+  fresh:   {{size: {REPLACE_KILLS}, preload_in_template: false}}
 python:
   path: [{self.tmp}]
+  preload: [json]
 """)
         logf = open(self.daemon_log, "wb")
         self.daemon = subprocess.Popen([DAEMON, "-c", cfg], stdout=logf, stderr=subprocess.STDOUT,
@@ -502,8 +506,41 @@ python:
         self.record("ours_map_request_p50_ms", r["p50_us"] / 1e3)
         self.record("ours_map_bytes_received", r["bytes_received"])
 
+    def replace_ms(self, pool, victim):
+        """SIGKILL one executor of pool; ms until a new one answers a call."""
+        c = Client(self.sock)
+        try:
+            t = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+            while True:
+                err, res = c.call("call", ["os", "getpid", [], {}, {"pool": pool}])
+                if err is None and res != victim:
+                    return (time.monotonic() - t) * 1e3
+                if time.monotonic() - t > 30:
+                    raise BenchError(f"pool {pool}: no executor serves 30 s after a SIGKILL")
+        finally:
+            c.close()
+
+    def m_replace(self):
+        """Each executor of the forked and fresh pools is killed once (all of
+        them have lived long enough that the restart has no backoff)."""
+        for pool in ("forked", "fresh"):
+            c = Client(self.sock)
+            try:
+                err, pids = c.call("contexts", [pool])
+            finally:
+                c.close()
+            if err is not None or None in pids:
+                raise BenchError(f"pool {pool}: contexts answered {err or pids}")
+            for victim in pids:
+                self.record(f"ours_replace_{pool}_ms", self.replace_ms(pool, victim))
+
     def measure_executors(self):
-        kids = children_of(self.daemon.pid)
+        c = Client(self.sock)
+        try:
+            kids = [pid for pool in ("default", "io") for pid in c.call("contexts", [pool])[1]]
+        finally:
+            c.close()
         rss = {pid: read_status_kib(pid) for pid in kids}
         rss = {k: v for k, v in rss.items() if v is not None}
         if not rss:
@@ -543,6 +580,7 @@ python:
             for name, fn in steps:
                 self.step(name, fn)
         self.step("executor RSS", self.measure_executors)
+        self.step("executor replacement", self.m_replace)
         self.elapsed = time.monotonic() - t_start
 
     def cleanup(self):
@@ -671,6 +709,10 @@ def build_rows(b):
         fmt_kib(m("alt_ppe_worker_pss_kib")), ratio(ex, m("alt_ppe_worker_pss_kib")))
     row("", "", "", "multiprocessing.Pool worker PSS (median)", fmt_kib(m("alt_mp_worker_pss_kib")),
         ratio(ex, m("alt_mp_worker_pss_kib")))
+    f, fr = m("ours_replace_forked_ms"), m("ours_replace_fresh_ms")
+    row("11", "executor replaced after a SIGKILL, until it serves: forked from the template (ms)",
+        f"{f:.1f} ms" if f is not None else "n/a", "fresh process (preload_in_template: false)",
+        f"{fr:.1f} ms" if fr is not None else "n/a", ratio(f, fr))
     return rows
 
 
@@ -741,7 +783,8 @@ def write_results(b, table, info):
     ]
     lines += [f"- {k}: {v}" for k, v in info.items()]
     lines += [
-        f"- pools: default {NCPU} executors, io {IO_SIZE} executors (process mode)",
+        f"- pools: default {NCPU} executors, io {IO_SIZE} executors (process mode); "
+        f"forked and fresh, {REPLACE_KILLS} each, for the replacement time; python.preload: [json]",
         f"- whole run: {b.elapsed:.0f} s",
         "",
         "Ratios are pyrpoold's figure divided by the other one: for latencies and",
@@ -761,9 +804,14 @@ def write_results(b, table, info):
         "- asyncio server: `bench/asyncio_server.py`, one process, calls run inline on the loop.",
         "- ProcessPoolExecutor / multiprocessing.Pool: `bench/alternatives.py`, "
         f"{NCPU} workers, pools warmed up before timing.",
-        "- RSS: VmRSS from /proc; the master sampled every 10 ms during the 8×64 run; executors "
-        "(the master's children) read once, idle, at the end. PSS (/proc/PID/smaps_rollup) "
-        "shares pages among the processes mapping them: fairer for forked pool workers.",
+        "- RSS: VmRSS from /proc; the master sampled every 10 ms during the 8×64 run; the default "
+        "and io executors (forks of their pools' templates) read once, idle, at the end. PSS "
+        "(/proc/PID/smaps_rollup) shares pages among the processes mapping them: fairer for "
+        "forked pool workers.",
+        f"- Replacement: each of the {REPLACE_KILLS} executors of pool `forked` (forked from its "
+        "template) and of pool `fresh` (preload_in_template: false) is sent SIGKILL once, at the "
+        "end of the run; the time is from the kill until a call on that pool answers from "
+        "another pid (calls sent back to back).",
         "- The load generator's own CPU use (loadgen_cpu_share_*: CPU seconds per second of run) "
         "is in the raw medians; with 2 CPUs it competes with the server it measures.",
         "",

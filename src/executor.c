@@ -94,12 +94,14 @@ static void on_timer_closed(uv_handle_t *h)
 }
 
 /* Process mode: the calls queued on ex behind its running one never
- * started; they go back to the front of the pool's queue, in order. */
+ * started; they go back to the front of the pool's queue, in order. While
+ * a stopped (abandoned) call still runs, none of them started. */
 static void requeue_waiting(struct executor *ex)
 {
+    size_t started = ex->nabandoned > 0 ? 0 : 1;
     struct call *c;
 
-    while (ex->running.len > 1) {
+    while (ex->running.len > started) {
         c = ex->running.tail;
         call_list_remove(&ex->running, c);
         pool_requeue_front(ex->pool, c);

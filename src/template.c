@@ -139,23 +139,28 @@ static int on_forked(struct template *t, struct mpk_reader *r)
         executor_unforked(ex, false);
         return 0;
     }
+    if (t->nchildren == t->children_cap) {
+        t->children_cap = t->children_cap ? t->children_cap * 2 : 8;
+        t->children = xrealloc(t->children, t->children_cap * sizeof *t->children);
+    }
+    t->children[t->nchildren++] = ex;
     executor_forked(ex, pid);
     return 0;
 }
 
-/* The executor of t's pool (or one leaving it) forked as pid, still alive. */
-static struct executor *find_forked(struct template *t, int pid)
+/* Takes the child forked as pid off t's list; NULL if it is not there. */
+static struct executor *take_child(struct template *t, int pid)
 {
-    struct pool *p = t->pool;
-    size_t j;
-    int i;
+    struct executor *ex;
+    size_t i;
 
-    for (i = 0; i < p->nexec; i++)
-        if (p->executors[i]->forked && !p->executors[i]->exited && p->executors[i]->pid == pid)
-            return p->executors[i];
-    for (j = 0; j < p->nleaving; j++)
-        if (p->leaving[j]->forked && !p->leaving[j]->exited && p->leaving[j]->pid == pid)
-            return p->leaving[j];
+    for (i = 0; i < t->nchildren; i++) {
+        if (t->children[i]->pid == pid) {
+            ex = t->children[i];
+            t->children[i] = t->children[--t->nchildren];
+            return ex;
+        }
+    }
     return NULL;
 }
 
@@ -172,7 +177,7 @@ static int on_exited(struct template *t, struct mpk_reader *r)
             return -1;
         v[i] = it.v.u;
     }
-    if ((ex = find_forked(t, (int)v[0])) != NULL)
+    if ((ex = take_child(t, (int)v[0])) != NULL)
         executor_exited(ex, (int64_t)v[1], (int)v[2], NULL);
     return 0;
 }
@@ -296,24 +301,18 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
     struct pool *p = t->pool;
     struct executor *ex;
     char why[128];
-    int i;
-    size_t j;
 
     if (!t->shutting_down)
         log_warn("pool %s: its template (pid %d) %s %lld", p->name, t->pid,
                  sig ? "was killed by signal" : "exited with status", sig ? (long long)sig : (long long)status);
     t->state = TPL_DEAD;
     t->asked = 0; /* forks asked of it will not come */
+    /* its children die with it (PR_SET_PDEATHSIG); their exits will not
+     * be reported */
     snprintf(why, sizeof why, "died with its pool's template (pid %d)", t->pid);
-    for (i = 0; i < p->nexec; i++) {
-        ex = p->executors[i];
-        if (ex->forked && !ex->exited && ex->pid > 0)
-            executor_exited(ex, 0, SIGKILL, why);
-    }
-    for (j = p->nleaving; j-- > 0;) {
-        ex = p->leaving[j];
-        if (ex->forked && !ex->exited && ex->pid > 0)
-            executor_exited(ex, 0, SIGKILL, why);
+    while (t->nchildren > 0) {
+        ex = t->children[--t->nchildren];
+        executor_exited(ex, 0, SIGKILL, why);
     }
     close_pipe(t);
     uv_close((uv_handle_t *)proc, on_proc_closed);
@@ -388,5 +387,6 @@ void template_free(struct template *t)
     rbuf_release(&t->in);
     outq_destroy(&t->out);
     free(t->waiting);
+    free(t->children);
     free(t);
 }

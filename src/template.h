@@ -44,6 +44,8 @@ struct template {
     struct executor **waiting;   /* to be forked, or forked and not reported yet */
     size_t nwaiting, waiting_cap;
     size_t asked;                /* waiting[0..asked) have had their FORK sent */
+    struct executor **children;  /* forked, exit not reported yet */
+    size_t nchildren, children_cap;
 };
 
 /* Allocates p's template and starts it. */
