@@ -265,6 +265,25 @@ static bool passed(const struct timespec *t)
 }
 
 static int raise_timeout(void *arg);
+static PyObject *thread_stack(unsigned long thread);
+
+/* Appends [FRAME_TIMEOUT, id, stack text or nil] to sb. */
+static void pack_timeout(msgpack_sbuffer *sb, uint64_t id, const char *text, Py_ssize_t n)
+{
+    msgpack_packer pk;
+    size_t start;
+
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    start = frame_begin(sb);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, FRAME_TIMEOUT);
+    msgpack_pack_uint64(&pk, id);
+    if (text != NULL)
+        msgpack_pack_str_with_body(&pk, text, (size_t)n);
+    else
+        msgpack_pack_nil(&pk);
+    frame_end(sb, start);
+}
 
 static pthread_t main_thread;
 static volatile uint64_t timeout_seq; /* the call the watcher timed out */
@@ -312,9 +331,7 @@ static void on_cancel_signal(int sig, siginfo_t *info, void *ctx)
 static int raise_timeout(void *arg)
 {
     uint64_t seq = (uint64_t)(uintptr_t)arg;
-    PyObject *mod, *lines = NULL, *stack = NULL, *empty;
-    msgpack_packer pk;
-    size_t start;
+    PyObject *stack;
     Py_ssize_t n = 0;
     const char *text = NULL;
     uint64_t id;
@@ -326,34 +343,16 @@ static int raise_timeout(void *arg)
     }
     id = q.running_id;
     pthread_mutex_unlock(&q.m);
-    mod = PyImport_ImportModule("traceback");
-    if (mod != NULL)
-        lines = PyObject_CallMethod(mod, "format_stack", NULL);
-    empty = PyUnicode_FromString("");
-    if (lines != NULL && empty != NULL)
-        stack = PyUnicode_Join(empty, lines);
-    if (stack != NULL)
-        text = PyUnicode_AsUTF8AndSize(stack, &n);
-    PyErr_Clear();
+    stack = thread_stack(PyThread_get_thread_ident());
+    if (stack != NULL && (text = PyUnicode_AsUTF8AndSize(stack, &n)) == NULL)
+        PyErr_Clear();
     pthread_mutex_lock(&q.m);
-    msgpack_packer_init(&pk, &q.out, msgpack_sbuffer_write);
-    start = frame_begin(&q.out);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_uint8(&pk, FRAME_TIMEOUT);
-    msgpack_pack_uint64(&pk, id);
-    if (text != NULL)
-        msgpack_pack_str_with_body(&pk, text, (size_t)n);
-    else
-        msgpack_pack_nil(&pk);
-    frame_end(&q.out, start);
+    pack_timeout(&q.out, id, text, n);
     if (write_all(q.out.data, q.out.size) != 0)
         _exit(0);
     q.out.size = 0;
     pthread_mutex_unlock(&q.m);
     Py_XDECREF(stack);
-    Py_XDECREF(empty);
-    Py_XDECREF(lines);
-    Py_XDECREF(mod);
     PyErr_SetString(PyExc_TimeoutError, "the call did not finish within its timeout");
     return -1;
 }
@@ -785,7 +784,9 @@ static int add_job(const char *body, size_t len)
     return rc;
 }
 
-/* The Python stack of thread, as text (a new reference), or NULL. */
+/* The Python stack of thread, as text (a new reference), or NULL. Run
+ * from a pending call in the thread itself (process mode) or from the
+ * main thread for a worker (thread mode). */
 static PyObject *thread_stack(unsigned long thread)
 {
     PyObject *sys, *frames = NULL, *key = NULL, *frame, *tb = NULL, *lines = NULL, *sep = NULL;
@@ -823,13 +824,11 @@ static int stop_call(const char *body, size_t len)
     struct mpk_reader r;
     struct mpk_item it;
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     PyObject *stack;
     const char *text = NULL;
     Py_ssize_t n = 0;
     uint64_t id;
     unsigned long thread;
-    size_t start;
 
     mpk_reader_init(&r, body, len);
     if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 3 || mpk_read(&r, &it) != 0 ||
@@ -854,16 +853,7 @@ static int stop_call(const char *body, size_t len)
     if (stack != NULL && (text = PyUnicode_AsUTF8AndSize(stack, &n)) == NULL)
         PyErr_Clear();
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    start = frame_begin(&sb);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_uint8(&pk, FRAME_TIMEOUT);
-    msgpack_pack_uint64(&pk, id);
-    if (text != NULL)
-        msgpack_pack_str_with_body(&pk, text, (size_t)n);
-    else
-        msgpack_pack_nil(&pk);
-    frame_end(&sb, start);
+    pack_timeout(&sb, id, text, n);
     /* no Python code from the check above to here: the call still runs */
     write_frames(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
