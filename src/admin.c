@@ -324,7 +324,7 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         pack_kv(pk, "failed", p->failed);
         pack_kv(pk, "restarts", p->restarts);
         rpc_pack_cstr(pk, "degraded");
-        if (p->degraded)
+        if (p->degraded || pool_tripped(p))
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
@@ -390,6 +390,8 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     cp.max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     cp.hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
     cp.preload_in_template = true;
+    cp.crash_limit = CONFIG_DEFAULT_CRASH_LIMIT;
+    cp.crash_interval = CONFIG_DEFAULT_CRASH_INTERVAL;
     p = pool_new(d, &cp, &d->cfg);
     d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
     d->pools[d->npools++] = p;

@@ -319,6 +319,16 @@ static int parse_preload_in_template(struct ctx *c, const char *path, yaml_node_
     return parse_bool(c, path, v, &((struct config_pool *)target)->preload_in_template);
 }
 
+static int parse_crash_limit(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 0, 1000000, "deaths", &((struct config_pool *)target)->crash_limit);
+}
+
+static int parse_crash_interval(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_seconds(c, path, v, 0, 86400, &((struct config_pool *)target)->crash_interval);
+}
+
 static int parse_max_queue(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 1, 100000000, "calls", &((struct config_pool *)target)->max_queue);
@@ -353,6 +363,8 @@ static const struct key_spec pool_keys[] = {
     {"timeout", parse_pool_timeout},
     {"hard_timeout", parse_hard_timeout},
     {"preload_in_template", parse_preload_in_template},
+    {"crash_limit", parse_crash_limit},
+    {"crash_interval", parse_crash_interval},
     {NULL, NULL},
 };
 
@@ -385,6 +397,8 @@ static struct config_pool *add_pool(struct config *cfg, const char *name, int si
     p->max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     p->hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
     p->preload_in_template = true;
+    p->crash_limit = CONFIG_DEFAULT_CRASH_LIMIT;
+    p->crash_interval = CONFIG_DEFAULT_CRASH_INTERVAL;
     return p;
 }
 

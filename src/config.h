@@ -31,6 +31,8 @@ struct config_pool {
     enum pool_mode mode;
     double timeout;               /* default per-call timeout, seconds; 0: none */
     bool preload_in_template;     /* fork executors from a template process */
+    unsigned crash_limit;         /* this many executor deaths within crash_interval... */
+    double crash_interval;        /* ...seconds hold calls off the pool; 0: never */
     double hard_timeout;          /* thread mode: seconds a stopped call may keep its
                                    * thread before the executor is replaced */
     unsigned max_queue;           /* calls waiting at most; past it: Overloaded */
@@ -79,6 +81,8 @@ struct config {
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30
 #define CONFIG_DEFAULT_TIMEOUT_GRACE_MS 1000
 #define CONFIG_DEFAULT_HARD_TIMEOUT 10.0
+#define CONFIG_DEFAULT_CRASH_LIMIT 10
+#define CONFIG_DEFAULT_CRASH_INTERVAL 10.0
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

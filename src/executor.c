@@ -220,6 +220,9 @@ void executor_exited(struct executor *ex, int64_t status, int sig, const char *r
         log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
     ex->exited = true;
     pool_executor_gone(ex->pool, ex);
+    if (!ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&
+        ex->state != EX_STARTING)
+        pool_executor_crashed(ex->pool);
     if (ex->state == EX_STARTING) {
         ex->start_failures++;
         pool_start_failed(ex->pool, ex->start_failures, why);
@@ -645,6 +648,7 @@ static void spawn_process(struct executor *ex)
 static void spawn(struct executor *ex)
 {
     ex->exited = false;
+    ex->killed = false;
     ex->pid = 0;
     ex->served = 0;
     ex->nabandoned = 0;
@@ -749,6 +753,7 @@ static void kill_stuck(struct executor *ex)
     }
     pool_executor_gone(ex->pool, ex);
     set_state(ex, EX_DEAD);
+    ex->killed = true;
     kill_process(ex, SIGKILL);
     close_pipe(ex);
 }

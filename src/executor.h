@@ -69,6 +69,7 @@ struct executor {
     uint64_t served;           /* calls answered by the current process */
     uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
     bool recycling;            /* retiring: its exit is planned */
+    bool killed;               /* the master killed it (a stuck stopped call) */
     bool leaving;              /* resize_pool took its slot: stop once idle */
     struct abandoned_call *abandoned; /* calls answered (timed out, cancelled)
                                 * that it is still being stopped in, oldest first */

@@ -93,6 +93,12 @@ static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
         conn_respond_error(c, m->msgid, "ShuttingDown", "the daemon is stopping: no new calls");
         return true;
     }
+    if (pool_tripped(p)) {
+        snprintf(msg, sizeof msg, "pool %s: %s; calls fail until it retries, in %llu ms", p->name,
+                 p->last_failure, (unsigned long long)(p->tripped_until - uv_now(p->d->loop)));
+        conn_respond_error(c, m->msgid, "PoolDegraded", msg);
+        return true;
+    }
     if (p->degraded) {
         snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
                  p->name, p->last_failure);

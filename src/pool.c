@@ -30,6 +30,10 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
     p->max_requests_jitter = cp->max_requests_jitter;
     p->max_memory = cp->max_memory;
     p->timeout = cp->timeout;
+    p->crash_limit = cp->crash_limit;
+    p->crash_interval = cp->crash_interval;
+    if (p->crash_limit > 0)
+        p->crashes = xcalloc(p->crash_limit, sizeof *p->crashes);
     p->hard_timeout = cp->hard_timeout;
     p->nexec = p->mode == POOL_THREAD ? 1 : p->size;
     if (cp->preload_in_template)
@@ -208,6 +212,51 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why)
     answer_waiter(p, "PoolDegraded", msg);
 }
 
+#define TRIP_HOLDOFF_MS 1000
+#define TRIP_HOLDOFF_MAX_SHIFT 6
+
+bool pool_tripped(struct pool *p)
+{
+    if (p->tripped_until == 0)
+        return false;
+    if (uv_now(p->d->loop) < p->tripped_until)
+        return true;
+    log_info("pool %s: taking calls again after its hold-off", p->name);
+    p->tripped_until = 0;
+    return false;
+}
+
+void pool_executor_crashed(struct pool *p)
+{
+    uint64_t now = uv_now(p->d->loop), window = (uint64_t)(p->crash_interval * 1000.0 + 0.5);
+    uint64_t oldest, holdoff;
+    char msg[256];
+
+    if (p->crash_limit == 0 || p->stopping || pool_tripped(p))
+        return;
+    p->crashes[p->crash_next] = now;
+    p->crash_next = (p->crash_next + 1) % p->crash_limit;
+    if (p->ncrashes < p->crash_limit)
+        p->ncrashes++;
+    oldest = p->crashes[p->ncrashes < p->crash_limit ? 0 : p->crash_next];
+    if (p->ncrashes < p->crash_limit || now - oldest > window)
+        return;
+    /* a trip soon after the last hold-off ended continues the series */
+    if (p->trips > 0 && now - p->last_trip_end > 2 * window)
+        p->trips = 0;
+    holdoff = (uint64_t)TRIP_HOLDOFF_MS << (p->trips < TRIP_HOLDOFF_MAX_SHIFT ? p->trips : TRIP_HOLDOFF_MAX_SHIFT);
+    p->trips++;
+    p->tripped_until = now + holdoff;
+    p->last_trip_end = p->tripped_until;
+    p->ncrashes = p->crash_next = 0;
+    snprintf(p->last_failure, sizeof p->last_failure,
+             "its executors died %u times within %g s (crash_limit)", p->crash_limit, p->crash_interval);
+    log_error("pool %s: %s; calls fail fast for %llu ms", p->name, p->last_failure,
+              (unsigned long long)holdoff);
+    snprintf(msg, sizeof msg, "pool %s: %s; calls fail until it retries", p->name, p->last_failure);
+    pool_fail_queue(p, "PoolDegraded", msg);
+}
+
 void pool_executor_ready(struct pool *p)
 {
     int i;
@@ -350,6 +399,7 @@ void pool_shutdown(struct pool *p)
 
 void pool_free(struct pool *p)
 {
+    free(p->crashes);
     free(p->waiter); /* the daemon stopped (its connection is gone) */
     template_free(p->template);
     free(p->leaving);

@@ -66,6 +66,13 @@ struct pool {
     uint64_t failed;
     uint64_t restarts;            /* executor processes started after the first ones */
     bool degraded;                /* its executors keep failing to start */
+    unsigned crash_limit;         /* see config_pool */
+    double crash_interval;
+    uint64_t *crashes;            /* loop times of the last crash_limit deaths, a ring */
+    unsigned ncrashes, crash_next;
+    uint64_t tripped_until;       /* loop time until which calls are held off; 0: not */
+    unsigned trips;               /* in a row: each doubles the hold-off */
+    uint64_t last_trip_end;
     bool stopping;                /* stop_pool: finishing its calls, then gone */
     bool pending;                 /* a reload's new generation, not serving yet */
     bool from_config;             /* made from the file, not by start_pool */
@@ -102,6 +109,16 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why);
 
 /* An executor of p is ready: p is not degraded (any more). */
 void pool_executor_ready(struct pool *p);
+
+/* An executor of p died unexpectedly (not retired, not stopped, not
+ * killed by the master). crash_limit deaths within crash_interval trip
+ * the pool: its queued calls fail and new ones fail fast with PoolDegraded
+ * for a hold-off (1 s, doubling at each trip in a row, up to 64 s), then it
+ * takes calls again. Its executors keep being restarted meanwhile. */
+void pool_executor_crashed(struct pool *p);
+
+/* True while p is tripped (see above). */
+bool pool_tripped(struct pool *p);
 
 /* ex has nothing in flight: it may take the next batch. */
 void pool_executor_idle(struct pool *p, struct executor *ex);

@@ -270,6 +270,8 @@ void reload_start(struct daemon *d)
         cp.timeout = p->timeout;
         cp.hard_timeout = p->hard_timeout;
         cp.preload_in_template = p->template != NULL;
+        cp.crash_limit = p->crash_limit;
+        cp.crash_interval = p->crash_interval;
         add_pending(d, &cp, false);
     }
     uv_timer_start(&r->timer, on_ready_timeout, RELOAD_READY_MS, 0);

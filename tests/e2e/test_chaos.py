@@ -16,7 +16,7 @@ from conftest import finish_daemon, start_daemon
 def test_every_request_answered_once_while_executors_die(tmp_path, request, factor):
     seconds = float(os.environ.get("PYRPOOL_CHAOS_SECONDS", "3"))
     d = start_daemon(tmp_path / "chaos", request.config,
-                     pools={"default": {"size": 2}, "io": {"size": 3}})
+                     pools={"default": {"size": 2, "crash_limit": 0}, "io": {"size": 3, "crash_limit": 0}})
     stop = threading.Event()
     killed = []
     problems = []

@@ -165,3 +165,55 @@ def test_crash_of_client_connection_closed_meanwhile(d, factor):
     c.close()
     time.sleep(0.2)
     serves_again(d, "p1")
+
+
+def test_crash_limit_trips_the_pool_then_it_retries(daemon_factory, factor):
+    """crash_limit deaths within crash_interval: the pool's calls fail fast
+    with PoolDegraded for a hold-off (1 s, then 2 s at the next trip in a
+    row) instead of feeding a restart storm; other pools are untouched;
+    then it takes calls again."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "fragile": {"size": 1, "crash_limit": 3, "crash_interval": 30}})
+
+    def crash_three_times(c):
+        for _ in range(3):
+            err, res = c.call("call", ["helpers", "kill_self", [9], None, {"pool": "fragile"}],
+                              timeout=20 * factor)
+            crash_error(err, res, "signal 9")
+
+    def degraded_now(c):
+        t = time.monotonic()
+        err, _ = c.call("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}])
+        return err is not None and err["type"] == "PoolDegraded" and time.monotonic() - t < 0.2, err
+
+    def wait_serving(c, within):
+        t = time.monotonic()
+        while True:
+            err, res = c.call("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}],
+                              timeout=20 * factor)
+            if err is None:
+                assert res == 3
+                return time.monotonic() - t
+            assert err["type"] == "PoolDegraded", err
+            assert time.monotonic() - t < within * factor, err
+            time.sleep(0.05)
+
+    with d.connect() as c:
+        crash_three_times(c)
+        ok, err = degraded_now(c)
+        assert ok, err
+        assert "crash_limit" in err["message"] and "fragile" in err["message"], err
+        pools = {p["name"]: p for p in c.ok("pools", [])}
+        assert pools["fragile"]["degraded"] is True and pools["default"]["degraded"] is False
+        assert c.ok("call", ["operator", "add", [2, 2], None, {"pool": "default"}]) == 4
+        took = wait_serving(c, 5)
+        assert 0.5 < took, f"the hold-off ended after {took:.2f}s"
+        # a second trip in a row holds off twice as long
+        crash_three_times(c)
+        ok, err = degraded_now(c)
+        assert ok, err
+        time.sleep(1.2)
+        ok, err = degraded_now(c)
+        assert ok, f"still held off 1.2 s into a 2 s hold-off: {err}"
+        wait_serving(c, 5)
+        assert {p["name"]: p for p in c.ok("pools", [])}["fragile"]["degraded"] is False

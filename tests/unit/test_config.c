@@ -53,7 +53,7 @@ static void test_full_config(void **state)
                           "  default: {size: auto, mode: process}\n"
                           "  io:      {size: 10,  mode: process}\n"
                           "  gpu:     {size: 2, timeout: 2.5, preload_in_template: false}\n"
-                          "  th:      {size: 3, hard_timeout: 4, mode: thread}\n"
+                          "  th:      {size: 3, hard_timeout: 4, mode: thread, crash_limit: 0, crash_interval: 5.5}\n"
                           "  gpu2:    {size: 1, max_queue: 5, max_requests: 100, max_requests_jitter: 10}\n"
                           "python:\n"
                           "  path: [examples, /opt/lib]\n"
@@ -87,6 +87,9 @@ static void test_full_config(void **state)
     assert_true(cfg.pools[3].timeout == 0);
     assert_true(cfg.pools[3].preload_in_template);
     assert_false(cfg.pools[2].preload_in_template);
+    assert_int_equal(cfg.pools[2].crash_limit, CONFIG_DEFAULT_CRASH_LIMIT);
+    assert_int_equal(cfg.pools[3].crash_limit, 0);
+    assert_true(cfg.pools[3].crash_interval == 5.5);
     assert_int_equal(cfg.pools[0].max_queue, CONFIG_DEFAULT_MAX_QUEUE);
     assert_int_equal(cfg.max_inflight, 64);
     assert_string_equal(cfg.pools[0].name, "default");
@@ -151,7 +154,7 @@ static void test_bad_files(void **state)
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: fiber}\n",
                  "3:23: pools.io.mode: expected 'process' or 'thread', got 'fiber'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template, crash_limit, crash_interval)");
     expect_error("listen: [{unix: a}]\npools:\n  cpu: {hard_timeout: 2, size: 2}\n",
                  "3:23: pools.cpu.hard_timeout: applies to thread mode only (a process executor is killed limits.timeout_grace_ms after its call is stopped)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: 2, mode: process}\n",
@@ -160,6 +163,10 @@ static void test_bad_files(void **state)
                  "3:17: pools.io.timeout: 0 seconds is out of range (more than 0, at most 3.1536e+07)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {timeout: 1s}\n",
                  "3:17: pools.io.timeout: expected a number of seconds, got '1s'");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {crash_limit: -2}\n",
+                 "3:21: pools.io.crash_limit: -2 deaths is out of range (0 to 1000000)");
+    expect_error("listen: [{unix: a}]\npools:\n  io: {crash_interval: forever}\n",
+                 "3:24: pools.io.crash_interval: expected a number of seconds, got 'forever'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {preload_in_template: maybe}\n",
                  "3:29: pools.io.preload_in_template: expected true or false, got 'maybe'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: nan}\n",
