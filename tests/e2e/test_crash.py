@@ -217,3 +217,26 @@ def test_crash_limit_trips_the_pool_then_it_retries(daemon_factory, factor):
         assert ok, f"still held off 1.2 s into a 2 s hold-off: {err}"
         wait_serving(c, 5)
         assert {p["name"]: p for p in c.ok("pools", [])}["fragile"]["degraded"] is False
+
+
+SEGV = """\
+import ctypes
+
+
+def segfault():
+    return ctypes.string_at(0)
+"""
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_real_segfault_in_a_c_extension(daemon_factory, factor, mode):
+    """A NULL read in C code (not a signal sent by hand): WorkerCrashed naming
+    SIGSEGV, and the pool serves on."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "bad": {"size": 2, "mode": mode}}, modules={"segv.py": SEGV})
+    with d.connect() as c:
+        err, res = c.call("call", ["segv", "segfault", [], None, {"pool": "bad"}], timeout=20 * factor)
+        crash_error(err, res, f"signal {int(signal.SIGSEGV)}")
+        for i in range(5):
+            assert c.ok("call", ["operator", "add", [i, 1], None, {"pool": "bad"}],
+                        timeout=20 * factor) == i + 1
