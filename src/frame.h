@@ -7,7 +7,9 @@
  *   master -> executor
  *     [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool,
  *                   "handback_ms": uint, "spin_us": uint, "preload": [str...],
- *                   "threads": bool}]
+ *                   "threads": bool, "template": bool}]
+ *       template: this process is a pool's template (forkserver.h has
+ *       its FORK and EXITED frames); its forked children inherit the INIT
  *     [FRAME_CALL, call_id, timeout_ms, module, function, args array|nil, kwargs map|nil]
  *     [FRAME_EVAL, call_id, timeout_ms, expr, locals map|nil]
  *     [FRAME_EXEC, call_id, timeout_ms, code]
