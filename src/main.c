@@ -36,6 +36,10 @@ static const char usage[] =
     "  -h, --help         show this help and exit\n"
     "      --version      show the version and exit\n"
     "\n"
+    "Signals: SIGHUP reloads the config (a new generation of executors takes\n"
+    "over once ready; a bad file is refused and the running config stays);\n"
+    "SIGINT/SIGTERM finish the calls in flight, then stop.\n"
+    "\n"
     "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a valid --check,\n"
     "1 for a bad config or a failed start, 2 for bad arguments.\n";
 

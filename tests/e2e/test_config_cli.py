@@ -102,6 +102,7 @@ def test_help():
     r = run(["--help"])
     assert r.returncode == 0
     assert "--check" in r.stdout and "-c" in r.stdout
+    assert "SIGHUP reloads the config" in r.stdout
     r = run(["-h"])
     assert r.returncode == 0 and "--check" in r.stdout
 
