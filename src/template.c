@@ -231,8 +231,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int64_t body;
 
     (void)buf;
-    if (nread < 0) {
+    if (nread < 0) { /* it exited, or broke its pipe: make sure it goes */
         close_pipe(t);
+        if (t->proc_open && t->state != TPL_DEAD)
+            uv_process_kill(&t->proc, SIGKILL);
         return;
     }
     t->in.len += (size_t)nread;
