@@ -256,3 +256,18 @@ def test_sigterm_while_a_reload_starts(tmp_path, request, factor):
     finally:
         d.kill()
         ACTIVE.remove(d)
+
+
+def test_reload_applies_limits_to_open_connections(daemon_factory, factor):
+    """limits apply at once, even on connections opened before the reload."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}})
+    with d.connect() as c:
+        big = "x" * 20000
+        assert c.ok("call", ["builtins", "len", [big]]) == 20000
+        d.max_message_size = "4KiB"
+        d.write_config()
+        hup(d, factor)
+        assert c.ok("call", ["builtins", "len", ["small"]]) == 5
+        c.send("call", ["builtins", "len", [big]])
+        assert c.expect_closed(timeout=10 * factor)
+    assert "max_message_size" in d.stderr_text()
