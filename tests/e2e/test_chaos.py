@@ -1,6 +1,8 @@
-"""Under load, with executors killed at random, every request gets exactly
-one response: a result, or WorkerCrashed for the call a killed executor was
-running. Budget: PYRPOOL_CHAOS_SECONDS (default 3)."""
+"""Under load, with executors (and now and then a pool's template) killed
+at random, and optionally the config reloaded over and over, every request
+gets exactly one response: a result, WorkerCrashed for the calls a killed
+process was running, or PoolDegraded while a pool's executors keep being
+killed as they start. Budget: PYRPOOL_CHAOS_SECONDS (default 3)."""
 import os
 import random
 import signal
@@ -13,7 +15,13 @@ import pytest
 from conftest import finish_daemon, start_daemon
 
 
-def test_every_request_answered_once_while_executors_die(tmp_path, request, factor):
+def ppid(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("reloads", [False, True], ids=["kills", "kills-and-reloads"])
+def test_every_request_answered_once_while_executors_die(tmp_path, request, factor, reloads):
     seconds = float(os.environ.get("PYRPOOL_CHAOS_SECONDS", "3"))
     d = start_daemon(tmp_path / "chaos", request.config,
                      pools={"default": {"size": 2, "crash_limit": 0}, "io": {"size": 3, "crash_limit": 0}})
@@ -30,9 +38,11 @@ def test_every_request_answered_once_while_executors_die(tmp_path, request, fact
             if pids:
                 victim = rng.choice(pids)
                 try:
+                    if rng.random() < 0.15 and ppid(victim) != d.proc.pid:
+                        victim = ppid(victim)  # its pool's template, and with it the pool
                     os.kill(victim, signal.SIGKILL)
                     killed.append(victim)
-                except ProcessLookupError:
+                except (ProcessLookupError, FileNotFoundError):
                     pass
 
     def client(k):
@@ -62,7 +72,9 @@ def test_every_request_answered_once_while_executors_die(tmp_path, request, fact
                         if err is None:
                             if res != want:
                                 problems.append(("wrong result", k, m, res, want))
-                        elif err["type"] != "WorkerCrashed":
+                        elif err["type"] not in ("WorkerCrashed", "PoolDegraded"):
+                            # PoolDegraded: executors killed while starting,
+                            # 3 times in a row, make the pool fail fast a while
                             problems.append(("unexpected error", k, m, err))
                 # nothing more may arrive: every request was answered exactly once
                 if not c.nothing_arrives(0.3):
@@ -70,7 +82,18 @@ def test_every_request_answered_once_while_executors_die(tmp_path, request, fact
         except Exception as e:
             problems.append(("client failed", k, repr(e)))
 
+    def reloader():
+        rng = random.Random(7)
+        while not stop.wait(rng.uniform(0.2, 0.5)):
+            d.pools["default"]["size"] = rng.choice([1, 2, 3])
+            d.pools["io"]["mode"] = rng.choice(["thread", "process"])
+            d.write_config()
+            d.send_signal(signal.SIGHUP)
+
     t = threading.Thread(target=killer)
+    r = threading.Thread(target=reloader) if reloads else None
+    if r is not None:
+        r.start()
     clients = [threading.Thread(target=client, args=(k,)) for k in range(4)]
     t.start()
     for th in clients:
@@ -79,10 +102,15 @@ def test_every_request_answered_once_while_executors_die(tmp_path, request, fact
         th.join(120 * factor)
     stop.set()
     t.join(30)
+    if r is not None:
+        r.join(30)
     try:
         assert not any(th.is_alive() for th in clients), "a client hung"
         assert problems == [], problems[:5]
         assert len(killed) >= 5, f"only {len(killed)} executors were killed"
+        if reloads:
+            applied = d.stderr_text(tail=100000).count("reload: generation")
+            assert applied >= 2, f"only {applied} reloads took over"
         with d.connect() as c:  # every pool serves again
             for pool in ("default", "io"):
                 deadline = time.monotonic() + 20 * factor
