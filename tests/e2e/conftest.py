@@ -625,6 +625,17 @@ def module_daemon(request, tmp_path_factory, name, **kw):
     return start_daemon(folder, request.config, **kw)
 
 
+def assert_recycled_every(pids, n):
+    """pids: the pids that answered calls sent one at a time to a pool whose
+    executor is replaced every n calls. The first share may have begun
+    before (earlier calls): past it, each pid serves exactly n calls."""
+    changes = [i for i in range(1, len(pids)) if pids[i] != pids[i - 1]]
+    assert len(changes) >= 2, pids
+    assert changes[1] - changes[0] == n, pids
+    if len(changes) > 2:
+        assert changes[2] - changes[1] == n, pids
+
+
 @pytest.fixture
 def factor(request):
     return slow_factor(request.config)

@@ -5,7 +5,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon, start_daemon
+from conftest import assert_recycled_every, finish_daemon, module_daemon, start_daemon
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +84,7 @@ def test_max_requests_replaces_the_executor(d):
     with d.connect() as c:
         pids = [c.ok("call", ["os", "getpid", [], None, {"pool": "recycled"}], timeout=20)
                 for _ in range(16)]
-    # the executor that served the earlier tests' calls may be mid-share:
-    # find where a share starts, then every share is 5 calls of one pid
-    changes = [i for i in range(1, len(pids)) if pids[i] != pids[i - 1]]
-    assert len(changes) >= 2, pids
-    assert changes[1] - changes[0] == 5, pids
-    if len(changes) > 2:
-        assert changes[2] - changes[1] == 5, pids
+    assert_recycled_every(pids, 5)
     with d.connect() as c:
         info = {p["name"]: p for p in c.ok("pools", [])}
         assert info["recycled"]["restarts"] >= 2
