@@ -375,8 +375,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, "BadRequest", usage);
         return;
     }
-    memset(&cp, 0, sizeof cp);
-    memcpy(cp.name, name.ptr, name.len);
+    config_pool_init(&cp, name.ptr, name.len, (int)it.v.u);
     for (i = 0; i < (int)d->npools; i++) {
         if (strcmp(d->pools[i]->name, cp.name) == 0) {
             snprintf(msg, sizeof msg, "pool %s %s", cp.name,
@@ -385,13 +384,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
             return;
         }
     }
-    cp.size = (int)it.v.u;
     cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
-    cp.max_queue = CONFIG_DEFAULT_MAX_QUEUE;
-    cp.hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
-    cp.preload_in_template = true;
-    cp.crash_limit = CONFIG_DEFAULT_CRASH_LIMIT;
-    cp.crash_interval = CONFIG_DEFAULT_CRASH_INTERVAL;
     p = pool_new(d, &cp, &d->cfg);
     d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
     d->pools[d->npools++] = p;

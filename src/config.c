@@ -384,14 +384,10 @@ static bool valid_pool_name(const char *s)
     return true;
 }
 
-static struct config_pool *add_pool(struct config *cfg, const char *name, int size)
+void config_pool_init(struct config_pool *p, const char *name, size_t len, int size)
 {
-    struct config_pool *p;
-
-    cfg->pools = xrealloc(cfg->pools, (cfg->npools + 1) * sizeof *cfg->pools);
-    p = &cfg->pools[cfg->npools++];
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->name, sizeof p->name, "%.*s", (int)len, name);
     p->size = size;
     p->mode = POOL_PROCESS;
     p->max_queue = CONFIG_DEFAULT_MAX_QUEUE;
@@ -399,6 +395,15 @@ static struct config_pool *add_pool(struct config *cfg, const char *name, int si
     p->preload_in_template = true;
     p->crash_limit = CONFIG_DEFAULT_CRASH_LIMIT;
     p->crash_interval = CONFIG_DEFAULT_CRASH_INTERVAL;
+}
+
+static struct config_pool *add_pool(struct config *cfg, const char *name, int size)
+{
+    struct config_pool *p;
+
+    cfg->pools = xrealloc(cfg->pools, (cfg->npools + 1) * sizeof *cfg->pools);
+    p = &cfg->pools[cfg->npools++];
+    config_pool_init(p, name, strlen(name), size);
     return p;
 }
 

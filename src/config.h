@@ -91,6 +91,10 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
 
 void config_free(struct config *cfg);
 
+/* A pool named name (len bytes) of size with every other key at its
+ * default, as the file would give it. */
+void config_pool_init(struct config_pool *p, const char *name, size_t len, int size);
+
 /* The pool named name, or NULL. */
 const struct config_pool *config_find_pool(const struct config *cfg, const char *name);
 

@@ -22,6 +22,7 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
 
     p->d = d;
     p->cfg = cfg;
+    p->spec = *cp;
     snprintf(p->name, sizeof p->name, "%s", cp->name);
     p->mode = cp->mode;
     p->size = cp->size;

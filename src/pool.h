@@ -42,6 +42,7 @@ struct template;
 struct pool {
     struct daemon *d;
     const struct config *cfg; /* what its executors start with */
+    struct config_pool spec;  /* what it was made from (a reload remakes it) */
     char name[CONFIG_POOL_NAME_MAX + 1];
     enum pool_mode mode;
     int size;                 /* executors, or threads in thread mode */

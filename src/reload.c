@@ -259,19 +259,8 @@ void reload_start(struct daemon *d)
 
         if (p->stopping || p->from_config || find_in(r->pools, r->npools, p->name) != NULL)
             continue;
-        memset(&cp, 0, sizeof cp);
-        snprintf(cp.name, sizeof cp.name, "%s", p->name);
-        cp.size = p->size;
-        cp.mode = p->mode;
-        cp.max_queue = p->max_queue;
-        cp.max_requests = p->max_requests;
-        cp.max_requests_jitter = p->max_requests_jitter;
-        cp.max_memory = p->max_memory;
-        cp.timeout = p->timeout;
-        cp.hard_timeout = p->hard_timeout;
-        cp.preload_in_template = p->template != NULL;
-        cp.crash_limit = p->crash_limit;
-        cp.crash_interval = p->crash_interval;
+        cp = p->spec;
+        cp.size = p->size; /* resize_pool may have changed it */
         add_pending(d, &cp, false);
     }
     uv_timer_start(&r->timer, on_ready_timeout, RELOAD_READY_MS, 0);
