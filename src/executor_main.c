@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -477,6 +478,21 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* Reads what the master sent, without blocking; with wait, first sleeps
+ * until there is something to read. The sleep is in poll, not in a blocking
+ * recv: a task blocked in recv on a Unix socket is also woken each time the
+ * master reads what this process wrote (the kernel signals "writable" on the
+ * same wait queue), a wasted context switch per batch; poll sleeps for
+ * POLLIN alone. */
+static ssize_t recv_from_master(void *buf, size_t room, bool wait)
+{
+    struct pollfd pfd = {.fd = MASTER_FD, .events = POLLIN};
+
+    if (wait && poll(&pfd, 1, -1) < 0)
+        return -1;
+    return recv(MASTER_FD, buf, room, MSG_DONTWAIT);
+}
+
 /* limits.spin_us: how long to poll before sleeping after a lone call. */
 static unsigned spin_us;
 
@@ -504,9 +520,9 @@ static int read_more(struct rbuf *in, bool lone_call)
             break;
         room = rbuf_room(in);
         spinning = spin_end != 0 && now_ns() < spin_end;
-        /* one blocking recv, not poll + recv + a recv to see EAGAIN: a
-         * stream read that does not fill the buffer took all there was */
-        n = recv(MASTER_FD, rbuf_end(in), room, got || spinning ? MSG_DONTWAIT : 0);
+        /* a stream read that does not fill the buffer took all there was:
+         * no second recv to see EAGAIN */
+        n = recv_from_master(rbuf_end(in), room, !got && !spinning);
         if (n > 0) {
             in->len += (size_t)n;
             got = true;
@@ -902,8 +918,8 @@ static int serve_threads(struct rbuf *in)
         rbuf_consume(in, off);
         if (rbuf_reserve(in, READ_CHUNK) != 0)
             abort();
-        n = read(MASTER_FD, rbuf_end(in), rbuf_room(in));
-        if (n < 0 && errno == EINTR)
+        n = recv_from_master(rbuf_end(in), rbuf_room(in), true);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
             break; /* the master is gone or closed us: exit quietly */
