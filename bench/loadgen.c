@@ -14,11 +14,15 @@
  * flight are awaited and the figures so far reported.
  *
  * One thread, one epoll loop over all connections. Requests are written in
- * batches (writev of everything that is due on a connection; the params
- * bytes are shared, never copied), answers read in big chunks and decoded
- * with msgpack_unpacker. Each answer's msgid must match a request in flight
- * on that connection (else exit 1); answers with a non-nil error slot are
- * counted as errors (the first one is printed to stderr).
+ * batches, one write per connection and loop turn: small requests are copied
+ * into one contiguous buffer (a writev of many tiny pieces costs the kernel
+ * more than the copy), large ones are queued as pieces for writev so that
+ * the params bytes are shared, never copied. Answers are read in big chunks
+ * and decoded in place with msgpack_unpack into one reused zone: no
+ * allocation per answer, so that the generator spends its CPU on the
+ * sockets, not on itself. Each answer's msgid must match a request in
+ * flight on that connection (else exit 1); answers with a non-nil error
+ * slot are counted as errors (the first one is printed to stderr).
  *
  * Latency is per call: CLOCK_MONOTONIC when the batch holding the request is
  * written to when the read holding its answer returned, into a log-bucketed
@@ -50,6 +54,7 @@
 #define READ_CHUNK (256 * 1024)
 #define MAX_IOV 1024
 #define PREFIX_LEN 7 /* 0x94 0x00 0xce + msgid (uint32, big-endian) */
+#define SMALL_TAIL 4096 /* requests up to this size are copied, not shared */
 
 struct slot {
     uint64_t t_send;
@@ -65,10 +70,13 @@ struct conn {
     uint32_t *free_slots; /* a stack of free slot indexes */
     uint32_t nfree;
     uint32_t inflight;
-    struct iovec *q;      /* unwritten request pieces */
+    struct iovec *q;      /* unwritten request pieces (large requests) */
     size_t qhead, qtail, qcap;
+    char *wbuf;           /* unwritten request bytes (small requests) */
+    size_t woff, wlen;
     bool want_out;
-    msgpack_unpacker up;
+    char *rbuf;           /* answers read, from roff on not yet decoded */
+    size_t roff, rlen, rcap;
 };
 
 static struct {
@@ -86,6 +94,7 @@ static uint32_t gen_limit; /* msgid = gen * inflight + slot < 2^32 */
 
 static struct conn *conns;
 static int epfd;
+static msgpack_zone zone; /* the decoded answer, cleared after each */
 
 /* The phase being run. */
 static struct {
@@ -261,10 +270,14 @@ static void conn_open(struct conn *c, int index)
     for (i = 0; i < opt.inflight; i++)
         c->free_slots[i] = opt.inflight - 1 - i;
     c->nfree = opt.inflight;
-    c->qcap = 2 * (size_t)opt.inflight + 2;
-    c->q = xmalloc(c->qcap * sizeof *c->q);
-    if (!msgpack_unpacker_init(&c->up, READ_CHUNK))
-        die("out of memory");
+    if (tail_len <= SMALL_TAIL) {
+        c->wbuf = xmalloc(opt.inflight * (PREFIX_LEN + tail_len));
+    } else {
+        c->qcap = 2 * (size_t)opt.inflight + 2;
+        c->q = xmalloc(c->qcap * sizeof *c->q);
+    }
+    c->rcap = READ_CHUNK;
+    c->rbuf = xmalloc(c->rcap);
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
     ev.data.ptr = c;
@@ -286,12 +299,38 @@ static void set_want_out(struct conn *c, bool on)
         die("epoll_ctl: %s", strerror(errno));
 }
 
+/* Writes as much of c's queued bytes as the socket takes. */
+static void conn_flush_bytes(struct conn *c)
+{
+    ssize_t n;
+
+    while (c->woff < c->wlen) {
+        n = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            die("conn %d: write: %s", c->index, strerror(errno));
+        }
+        ph.bytes_sent += (uint64_t)n;
+        c->woff += (size_t)n;
+    }
+    if (c->woff == c->wlen)
+        c->woff = c->wlen = 0;
+    set_want_out(c, c->woff < c->wlen);
+}
+
 /* Writes as much of c's queue as the socket takes. */
 static void conn_flush(struct conn *c)
 {
     ssize_t n;
     size_t cnt;
 
+    if (c->wbuf != NULL) {
+        conn_flush_bytes(c);
+        return;
+    }
     while (c->qhead < c->qtail) {
         cnt = c->qtail - c->qhead;
         if (cnt > MAX_IOV)
@@ -331,8 +370,13 @@ static void conn_refill(struct conn *c)
     uint64_t t;
     struct slot *s;
 
+    if (c->wbuf != NULL && c->woff > 0) { /* room for a full window at the end */
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
+    }
     while (c->inflight < opt.inflight && !ph.stop_issue && ph.issued < ph.total) {
-        if (c->qtail + 2 > c->qcap) {
+        if (c->wbuf == NULL && c->qtail + 2 > c->qcap) {
             memmove(c->q, c->q + c->qhead, (c->qtail - c->qhead) * sizeof *c->q);
             c->qtail -= c->qhead;
             c->qhead = 0;
@@ -349,8 +393,14 @@ static void conn_refill(struct conn *c)
         s->prefix[4] = (unsigned char)(msgid >> 16);
         s->prefix[5] = (unsigned char)(msgid >> 8);
         s->prefix[6] = (unsigned char)msgid;
-        c->q[c->qtail++] = (struct iovec){s->prefix, PREFIX_LEN};
-        c->q[c->qtail++] = (struct iovec){tail, tail_len};
+        if (c->wbuf != NULL) {
+            memcpy(c->wbuf + c->wlen, s->prefix, PREFIX_LEN);
+            memcpy(c->wbuf + c->wlen + PREFIX_LEN, tail, tail_len);
+            c->wlen += PREFIX_LEN + tail_len;
+        } else {
+            c->q[c->qtail++] = (struct iovec){s->prefix, PREFIX_LEN};
+            c->q[c->qtail++] = (struct iovec){tail, tail_len};
+        }
         c->inflight++;
         ph.issued++;
         if (nadded < 1024)
@@ -416,21 +466,36 @@ static void on_response(struct conn *c, const msgpack_object *o, uint64_t t_recv
     ph.t_last = t_recv;
 }
 
+/* Makes room for at least READ_CHUNK / 4 more bytes after c's answers. */
+static void conn_read_room(struct conn *c)
+{
+    if (c->rcap - c->rlen >= READ_CHUNK / 4)
+        return;
+    if (c->roff > 0) {
+        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+        c->rlen -= c->roff;
+        c->roff = 0;
+    }
+    if (c->rcap - c->rlen < READ_CHUNK / 4) {
+        c->rcap = 2 * c->rcap;
+        c->rbuf = realloc(c->rbuf, c->rcap);
+        if (c->rbuf == NULL)
+            die("out of memory");
+    }
+}
+
 static void conn_read(struct conn *c)
 {
-    msgpack_unpacked u;
+    msgpack_object o;
     msgpack_unpack_return r;
-    size_t cap;
+    size_t cap, off;
     ssize_t n;
     uint64_t t;
 
-    msgpack_unpacked_init(&u);
     for (;;) {
-        if (msgpack_unpacker_buffer_capacity(&c->up) < READ_CHUNK / 4 &&
-            !msgpack_unpacker_reserve_buffer(&c->up, READ_CHUNK))
-            die("out of memory");
-        cap = msgpack_unpacker_buffer_capacity(&c->up);
-        n = read(c->fd, msgpack_unpacker_buffer(&c->up), cap);
+        conn_read_room(c);
+        cap = c->rcap - c->rlen;
+        n = read(c->fd, c->rbuf + c->rlen, cap);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -443,19 +508,25 @@ static void conn_read(struct conn *c)
                 c->inflight);
         t = now_ns();
         ph.bytes_received += (uint64_t)n;
-        msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
-        while ((r = msgpack_unpacker_next(&c->up, &u)) == MSGPACK_UNPACK_SUCCESS) {
-            on_response(c, &u.data, t);
-            msgpack_unpacked_destroy(&u); /* lets the unpacker reuse its buffer */
+        c->rlen += (size_t)n;
+        for (;;) {
+            off = c->roff; /* msgpack_unpack moves it even when it needs more */
+            r = msgpack_unpack(c->rbuf, c->rlen, &off, &zone, &o);
+            if (r == MSGPACK_UNPACK_CONTINUE)
+                break;
+            if (r == MSGPACK_UNPACK_PARSE_ERROR)
+                die("conn %d: the server sent bytes that are not MessagePack", c->index);
+            if (r == MSGPACK_UNPACK_NOMEM_ERROR)
+                die("out of memory");
+            on_response(c, &o, t);
+            msgpack_zone_clear(&zone);
+            c->roff = off;
         }
-        if (r == MSGPACK_UNPACK_PARSE_ERROR)
-            die("conn %d: the server sent bytes that are not MessagePack", c->index);
-        if (r == MSGPACK_UNPACK_NOMEM_ERROR)
-            die("out of memory");
+        if (c->roff == c->rlen)
+            c->roff = c->rlen = 0;
         if ((size_t)n < cap)
             break;
     }
-    msgpack_unpacked_destroy(&u);
 }
 
 static double cpu_seconds(void)
@@ -575,6 +646,8 @@ int main(int argc, char **argv)
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         die("epoll_create1: %s", strerror(errno));
+    if (!msgpack_zone_init(&zone, 4096))
+        die("out of memory");
     conns = xmalloc(opt.conns * sizeof *conns);
     for (i = 0; i < opt.conns; i++)
         conn_open(&conns[i], (int)i);
@@ -605,11 +678,13 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (i = 0; i < opt.conns; i++) {
         close(conns[i].fd);
-        msgpack_unpacker_destroy(&conns[i].up);
+        free(conns[i].rbuf);
         free(conns[i].slots);
         free(conns[i].free_slots);
         free(conns[i].q);
+        free(conns[i].wbuf);
     }
+    msgpack_zone_destroy(&zone);
     free(conns);
     free(tail);
     close(epfd);
