@@ -221,6 +221,11 @@ static int consume_messages(struct conn *c)
             }
             break;
         }
+        if (c->scan.pos == 0 &&
+            (n = (ssize_t)method_dispatch_prefix(c, c->in.data + off, c->in.len - off, max)) > 0) {
+            off += (size_t)n;
+            continue;
+        }
         n = mpk_scan(&c->scan, c->in.data + off, c->in.len - off, max);
         if (n == 0)
             break;

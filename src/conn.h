@@ -1,7 +1,10 @@
 /* conn: one client connection (Unix or TCP).
  *
- * Reads bytes into a growing buffer, cuts complete MessagePack messages out of
- * it with the resumable scanner, and hands each to method_dispatch. Answers
+ * Reads bytes into a growing buffer and runs each complete message in it:
+ * a whole, well-formed request at the front is decoded and run in one pass
+ * (method_dispatch_prefix); anything else is cut out with the resumable
+ * scanner, so that a message arriving in many reads is scanned once, and
+ * handed to method_dispatch, which says what is wrong with it. Answers
  * are appended to one output buffer per connection and written once per loop
  * turn (try-write first, then one uv_write for the rest). With
  * limits.max_inflight calls in flight it stops reading (backpressure) until

@@ -303,10 +303,40 @@ static void do_cancel(struct conn *c, const struct rpc_msg *m)
                   (unsigned long long)it.v.u);
 }
 
+/* Runs the decoded message m. */
+static void dispatch(struct conn *c, const struct rpc_msg *m)
+{
+    char text[ERR_LEN], name[65];
+
+    if (m->type == RPC_NOTIFY) {
+        if (rpc_str_eq(m->method, "cancel"))
+            do_cancel(c, m);
+        else
+            log_debug("conn %llu: notification '%s' ignored", (unsigned long long)c->id,
+                      rpc_printable(m->method, name, sizeof name));
+        return;
+    }
+    if (rpc_str_eq(m->method, "call"))
+        do_call(c, m, false);
+    else if (rpc_str_eq(m->method, "map"))
+        do_map(c, m);
+    else if (rpc_is_shorthand(m->method))
+        do_call(c, m, true);
+    else if (rpc_str_eq(m->method, "eval"))
+        do_eval(c, m, false);
+    else if (rpc_str_eq(m->method, "exec"))
+        do_eval(c, m, true);
+    else if (admin_dispatch(c, m) != 0) {
+        snprintf(text, sizeof text, "no method '%s' (methods: call, map, eval, exec, module.function, %s)",
+                 rpc_printable(m->method, name, 65), admin_method_names());
+        conn_respond_error(c, m->msgid, "NoSuchMethod", text);
+    }
+}
+
 void method_dispatch(struct conn *c, const char *msg, size_t len)
 {
     struct rpc_msg m;
-    char err[ERR_LEN], text[ERR_LEN], name[65];
+    char err[ERR_LEN];
 
     if (rpc_decode(msg, len, &m, err, sizeof err) != 0) {
         if (m.type == RPC_NOTIFY) {
@@ -316,27 +346,16 @@ void method_dispatch(struct conn *c, const char *msg, size_t len)
         conn_respond_error(c, m.msgid, "BadRequest", err);
         return;
     }
-    if (m.type == RPC_NOTIFY) {
-        if (rpc_str_eq(m.method, "cancel"))
-            do_cancel(c, &m);
-        else
-            log_debug("conn %llu: notification '%s' ignored", (unsigned long long)c->id,
-                      rpc_printable(m.method, name, sizeof name));
-        return;
-    }
-    if (rpc_str_eq(m.method, "call"))
-        do_call(c, &m, false);
-    else if (rpc_str_eq(m.method, "map"))
-        do_map(c, &m);
-    else if (rpc_is_shorthand(m.method))
-        do_call(c, &m, true);
-    else if (rpc_str_eq(m.method, "eval"))
-        do_eval(c, &m, false);
-    else if (rpc_str_eq(m.method, "exec"))
-        do_eval(c, &m, true);
-    else if (admin_dispatch(c, &m) != 0) {
-        snprintf(text, sizeof text, "no method '%s' (methods: call, map, eval, exec, module.function, %s)",
-                 rpc_printable(m.method, name, 65), admin_method_names());
-        conn_respond_error(c, m.msgid, "NoSuchMethod", text);
-    }
+    dispatch(c, &m);
+}
+
+size_t method_dispatch_prefix(struct conn *c, const char *buf, size_t len, size_t max)
+{
+    struct rpc_msg m;
+    ssize_t n = rpc_decode_prefix(buf, len, &m);
+
+    if (n <= 0 || (size_t)n > max)
+        return 0;
+    dispatch(c, &m);
+    return (size_t)n;
 }

@@ -80,7 +80,9 @@ static int read_raw(struct mpk_reader *r, struct rpc_raw *raw)
     return 0;
 }
 
-int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t errlen)
+/* Decodes the message at the start of buf (len bytes, maybe followed by
+ * more); returns its length, or -1 with err set. */
+static ssize_t decode_envelope(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t errlen)
 {
     struct mpk_reader r;
     struct mpk_item it;
@@ -130,9 +132,25 @@ int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t
     m->nparams = it.v.n;
     if (read_raw(&r, &m->params) != 0)
         return fail(err, errlen, "params: truncated");
-    if (r.p != buf + len)
+    return r.p - buf;
+}
+
+int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t errlen)
+{
+    ssize_t n = decode_envelope(buf, len, m, err, errlen);
+
+    if (n < 0)
+        return -1;
+    if ((size_t)n != len)
         return fail(err, errlen, "trailing bytes after the message");
     return 0;
+}
+
+ssize_t rpc_decode_prefix(const char *buf, size_t len, struct rpc_msg *m)
+{
+    char err[128];
+
+    return decode_envelope(buf, len, m, err, sizeof err);
 }
 
 static int check_name(struct rpc_str s, const char *what, char *err, size_t errlen)

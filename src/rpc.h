@@ -49,6 +49,12 @@ struct rpc_msg {
  * valid uint32 msgid was found, so the caller can still answer. */
 int rpc_decode(const char *buf, size_t len, struct rpc_msg *m, char *err, size_t errlen);
 
+/* The fast way in: decodes the envelope of the message at the start of buf,
+ * which may hold less than the message or more. Returns the message's length
+ * when it is whole and well formed, else -1; the caller then frames the
+ * message with the resumable scanner and rpc_decode says what is wrong. */
+ssize_t rpc_decode_prefix(const char *buf, size_t len, struct rpc_msg *m);
+
 enum rpc_call_kind { RPC_CALL, RPC_MAP };
 
 struct rpc_call {

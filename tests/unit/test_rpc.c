@@ -314,6 +314,38 @@ static void test_shorthand(void **state)
     assert_false(rpc_is_shorthand((struct rpc_str){"ping", 4}));
 }
 
+/* rpc_decode_prefix: the length of a whole request at the front of a
+ * buffer that holds more, and -1 for every prefix of it or a bad shape. */
+static void test_decode_prefix(void **state)
+{
+    struct rpc_msg m;
+    size_t whole, i;
+
+    (void)state;
+    request(7, "call", 3);
+    str("math");
+    str("sqrt");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 16);
+    whole = sb.size;
+    request(8, "math.sqrt", 1); /* the next message, right behind */
+    msgpack_pack_int(&pk, 25);
+    assert_int_equal(rpc_decode_prefix(sb.data, sb.size, &m), (ssize_t)whole);
+    assert_true(rpc_str_eq(m.method, "call"));
+    assert_int_equal(m.nparams, 3);
+    assert_int_equal(rpc_decode_prefix(sb.data + whole, sb.size - whole, &m), (ssize_t)(sb.size - whole));
+    assert_true(rpc_str_eq(m.method, "math.sqrt"));
+    for (i = 0; i < whole; i++)
+        assert_int_equal(rpc_decode_prefix(sb.data, i, &m), -1);
+    sb.size = 0;
+    msgpack_pack_array(&pk, 4); /* a response is not a request */
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
+    assert_int_equal(rpc_decode_prefix(sb.data, sb.size, &m), -1);
+}
+
 /* Decodes sb and expects failure with err text and the given msgid presence. */
 static void expect_bad(const char *want, bool has_msgid)
 {
@@ -468,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shorthand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decode_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_envelopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_call_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack_error_response, setup, teardown),
