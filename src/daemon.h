@@ -38,6 +38,7 @@ struct daemon {
     struct conn *dirty_conns;         /* conns with output to flush */
     struct executor *dirty_executors; /* executors with frames to flush */
     struct pool *dirty_pools;         /* pools with calls to hand out */
+    uint64_t busy_turns;              /* loop turns that had something to flush */
 
     uv_signal_t sigint, sigterm, sighup;
     struct reload reload;             /* SIGHUP */

@@ -13,7 +13,7 @@
  * master, which gives them to an idle executor. While work flows it ticks on
  * its own (see watch()), so the main thread does not wake it per batch. The
  * queue, the running call's start and the output buffer are shared under
- * one mutex; Python runs only on the main thread. After a lone quick call the
+ * one mutex; Python runs only on the main thread. After a quick batch the
  * main thread polls briefly before sleeping (limits.spin_us).
  * It exits when the master closes the socket, and dies with the master
  * (PR_SET_PDEATHSIG).
@@ -493,22 +493,23 @@ static ssize_t recv_from_master(void *buf, size_t room, bool wait)
     return recv(MASTER_FD, buf, room, MSG_DONTWAIT);
 }
 
-/* limits.spin_us: how long to poll before sleeping after a lone call. */
+/* limits.spin_us: how long to poll before sleeping after a quick batch. */
 static unsigned spin_us;
 
-/* A lone call shorter than this is "quick": spinning after it pays off. */
+/* A batch that ran in less than this is "quick": spinning after it pays off. */
 #define SPIN_QUICK_NS 1000000
 
 /* Waits for bytes from the master (GIL released), then takes all that came.
- * After a batch of one quick call (a client calling one at a time) it first
- * polls for up to spin_us without sleeping: the next call usually follows
- * within a round trip, and a sleep plus a wake-up cost more than that. After
- * larger batches (throughput) or a slow call (I/O, where microseconds do not
- * matter) it never spins: the CPU is better spent by other executors.
- * Returns 0, or -1 when the master is gone. */
-static int read_more(struct rbuf *in, bool lone_call)
+ * After a quick batch it first polls for up to spin_us without sleeping,
+ * yielding the CPU to any runnable process between polls: a client calling
+ * one at a time sends its next call within a round trip, a pipelining one
+ * keeps the master handing out batches, and a sleep plus a wake-up cost
+ * more than that (on a virtual machine, waking an idle CPU most of all).
+ * After a slow batch (I/O, where microseconds do not matter) it sleeps at
+ * once. Returns 0, or -1 when the master is gone. */
+static int read_more(struct rbuf *in, bool quick_batch)
 {
-    uint64_t spin_end = lone_call && spin_us ? now_ns() + (uint64_t)spin_us * 1000 : 0;
+    uint64_t spin_end = quick_batch && spin_us ? now_ns() + (uint64_t)spin_us * 1000 : 0;
     bool got = false, spinning;
     size_t room;
     ssize_t n;
@@ -615,7 +616,7 @@ static int serve(struct rbuf *in)
         pthread_mutex_unlock(&q.m);
         rbuf_consume(in, parsed);
         parsed = 0;
-        if (read_more(in, ran == 1 && now_ns() - started < SPIN_QUICK_NS) != 0)
+        if (read_more(in, ran > 0 && now_ns() - started < SPIN_QUICK_NS) != 0)
             break; /* the master is gone or closed us: exit quietly */
     }
     msgpack_sbuffer_destroy(&res);

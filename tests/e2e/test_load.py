@@ -2,6 +2,7 @@
 flight, every request answered exactly once."""
 import os
 import threading
+import time
 
 import msgpack
 import pytest
@@ -81,3 +82,28 @@ def test_map_from_many_connections(d):
     for t in threads:
         t.join(120)
     assert errors == []
+
+
+def cpu_ticks(pid):
+    """utime + stime of one process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_spinning_stops_when_the_calls_stop(d, valgrind):
+    """limits.spin_us: after a burst of pipelined calls the master and the
+    executors poll briefly for more, then sleep; an idle daemon uses no CPU."""
+    if valgrind:
+        pytest.skip("valgrind's own threads tick while the daemon idles")
+    pids = [d.proc.pid, *d.pool_pids("default"), *d.pool_pids("io")]
+    with d.connect() as c:
+        for _ in range(3):
+            res = c.request_many([("math.sqrt", [float(i * i)]) for i in range(2000)], timeout=60)
+            assert res == [(None, float(i)) for i in range(2000)]
+    time.sleep(0.3)
+    before = [cpu_ticks(p) for p in pids]
+    time.sleep(1.0)
+    used = [cpu_ticks(p) - b for p, b in zip(pids, before)]
+    tick = os.sysconf("SC_CLK_TCK")
+    assert max(used) <= 0.05 * tick, f"CPU ticks used while idle, master first: {used}"
