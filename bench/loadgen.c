@@ -18,9 +18,10 @@
  * into one contiguous buffer (a writev of many tiny pieces costs the kernel
  * more than the copy), large ones are queued as pieces for writev so that
  * the params bytes are shared, never copied. Answers are read in big chunks
- * and decoded in place with msgpack_unpack into one reused zone: no
- * allocation per answer, so that the generator spends its CPU on the
- * sockets, not on itself. Each answer's msgid must match a request in
+ * into a streaming msgpack_unpacker, whose zone is cleared after each answer
+ * instead of handed out (msgpack_unpacker_next would allocate a new zone per
+ * answer): the generator spends its CPU on the sockets, not on itself, and
+ * a large answer arriving in many reads is parsed once. Each answer's msgid must match a request in
  * flight on that connection (else exit 1); answers with a non-nil error
  * slot are counted as errors (the first one is printed to stderr).
  *
@@ -75,8 +76,7 @@ struct conn {
     char *wbuf;           /* unwritten request bytes (small requests) */
     size_t woff, wlen;
     bool want_out;
-    char *rbuf;           /* answers read, from roff on not yet decoded */
-    size_t roff, rlen, rcap;
+    msgpack_unpacker up;
 };
 
 static struct {
@@ -94,7 +94,6 @@ static uint32_t gen_limit; /* msgid = gen * inflight + slot < 2^32 */
 
 static struct conn *conns;
 static int epfd;
-static msgpack_zone zone; /* the decoded answer, cleared after each */
 
 /* The phase being run. */
 static struct {
@@ -276,8 +275,8 @@ static void conn_open(struct conn *c, int index)
         c->qcap = 2 * (size_t)opt.inflight + 2;
         c->q = xmalloc(c->qcap * sizeof *c->q);
     }
-    c->rcap = READ_CHUNK;
-    c->rbuf = xmalloc(c->rcap);
+    if (!msgpack_unpacker_init(&c->up, READ_CHUNK))
+        die("out of memory");
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
     ev.data.ptr = c;
@@ -466,36 +465,20 @@ static void on_response(struct conn *c, const msgpack_object *o, uint64_t t_recv
     ph.t_last = t_recv;
 }
 
-/* Makes room for at least READ_CHUNK / 4 more bytes after c's answers. */
-static void conn_read_room(struct conn *c)
-{
-    if (c->rcap - c->rlen >= READ_CHUNK / 4)
-        return;
-    if (c->roff > 0) {
-        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
-        c->rlen -= c->roff;
-        c->roff = 0;
-    }
-    if (c->rcap - c->rlen < READ_CHUNK / 4) {
-        c->rcap = 2 * c->rcap;
-        c->rbuf = realloc(c->rbuf, c->rcap);
-        if (c->rbuf == NULL)
-            die("out of memory");
-    }
-}
-
 static void conn_read(struct conn *c)
 {
     msgpack_object o;
-    msgpack_unpack_return r;
-    size_t cap, off;
+    size_t cap;
     ssize_t n;
     uint64_t t;
+    int r;
 
     for (;;) {
-        conn_read_room(c);
-        cap = c->rcap - c->rlen;
-        n = read(c->fd, c->rbuf + c->rlen, cap);
+        if (msgpack_unpacker_buffer_capacity(&c->up) < READ_CHUNK / 4 &&
+            !msgpack_unpacker_reserve_buffer(&c->up, READ_CHUNK))
+            die("out of memory");
+        cap = msgpack_unpacker_buffer_capacity(&c->up);
+        n = read(c->fd, msgpack_unpacker_buffer(&c->up), cap);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -508,22 +491,15 @@ static void conn_read(struct conn *c)
                 c->inflight);
         t = now_ns();
         ph.bytes_received += (uint64_t)n;
-        c->rlen += (size_t)n;
-        for (;;) {
-            off = c->roff; /* msgpack_unpack moves it even when it needs more */
-            r = msgpack_unpack(c->rbuf, c->rlen, &off, &zone, &o);
-            if (r == MSGPACK_UNPACK_CONTINUE)
-                break;
-            if (r == MSGPACK_UNPACK_PARSE_ERROR)
-                die("conn %d: the server sent bytes that are not MessagePack", c->index);
-            if (r == MSGPACK_UNPACK_NOMEM_ERROR)
-                die("out of memory");
+        msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
+        while ((r = msgpack_unpacker_execute(&c->up)) > 0) {
+            o = msgpack_unpacker_data(&c->up);
             on_response(c, &o, t);
-            msgpack_zone_clear(&zone);
-            c->roff = off;
+            msgpack_unpacker_reset_zone(&c->up);
+            msgpack_unpacker_reset(&c->up);
         }
-        if (c->roff == c->rlen)
-            c->roff = c->rlen = 0;
+        if (r < 0)
+            die("conn %d: the server sent bytes that are not MessagePack", c->index);
         if ((size_t)n < cap)
             break;
     }
@@ -646,8 +622,6 @@ int main(int argc, char **argv)
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         die("epoll_create1: %s", strerror(errno));
-    if (!msgpack_zone_init(&zone, 4096))
-        die("out of memory");
     conns = xmalloc(opt.conns * sizeof *conns);
     for (i = 0; i < opt.conns; i++)
         conn_open(&conns[i], (int)i);
@@ -678,13 +652,12 @@ int main(int argc, char **argv)
     fflush(stdout);
     for (i = 0; i < opt.conns; i++) {
         close(conns[i].fd);
-        free(conns[i].rbuf);
+        msgpack_unpacker_destroy(&conns[i].up);
         free(conns[i].slots);
         free(conns[i].free_slots);
         free(conns[i].q);
         free(conns[i].wbuf);
     }
-    msgpack_zone_destroy(&zone);
     free(conns);
     free(tail);
     close(epfd);
