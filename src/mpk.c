@@ -107,7 +107,7 @@ payload:
     return (ssize_t)(hl + pl);
 }
 
-int mpk_read(struct mpk_reader *r, struct mpk_item *it)
+int mpk_read_any(struct mpk_reader *r, struct mpk_item *it)
 {
     uint64_t need;
     ssize_t n = decode((const uint8_t *)r->p, (size_t)(r->end - r->p), it, &need);

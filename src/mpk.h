@@ -1,4 +1,5 @@
-/* mpk: a bounds-checked, zero-copy MessagePack reader.
+/* mpk: a bounds-checked, zero-copy MessagePack reader, and the few headers
+ * the master's hot path writes by hand.
  *
  * msgpack-c (which we use for all writing) decodes into a tree and cannot tell
  * where an object's bytes begin and end once its streaming buffer has moved.
@@ -55,10 +56,108 @@ static inline void mpk_reader_init(struct mpk_reader *r, const void *buf, size_t
     r->end = r->p + len;
 }
 
+/* mpk_read for any item; mpk_read inlines the common one-byte headers. */
+int mpk_read_any(struct mpk_reader *r, struct mpk_item *it);
+
 /* Reads one item. For arrays and maps only the header is consumed; the caller
  * reads (or skips) the elements. Returns 0 or MPK_ETRUNC / MPK_EBAD; on error
  * the cursor does not move. */
-int mpk_read(struct mpk_reader *r, struct mpk_item *it);
+static inline int mpk_read(struct mpk_reader *r, struct mpk_item *it)
+{
+    uint8_t c;
+
+    if (r->p < r->end) {
+        c = (uint8_t)*r->p;
+        if (c <= 0x7f) {
+            it->type = MPK_UINT;
+            it->v.u = c;
+            r->p++;
+            return 0;
+        }
+        if ((c & 0xf0) == 0x90) {
+            it->type = MPK_ARRAY;
+            it->v.n = c & 0x0f;
+            r->p++;
+            return 0;
+        }
+        if ((c & 0xe0) == 0xa0 && (size_t)(r->end - r->p) > (size_t)(c & 0x1f)) {
+            it->type = MPK_STR;
+            it->v.s.ptr = r->p + 1;
+            it->v.s.len = c & 0x1f;
+            r->p += 1 + (c & 0x1f);
+            return 0;
+        }
+    }
+    return mpk_read_any(r, it);
+}
+
+/* Writers: each puts one header at w, which has room for it (at most 9
+ * bytes), in the shortest form, and returns the byte after it. Used where
+ * msgpack-c's packer, one callback per item, would cost more than the bytes. */
+static inline char *mpk_put_uint(char *w, uint64_t v)
+{
+    unsigned char *u = (unsigned char *)w;
+    int i, n;
+
+    if (v <= 0x7f) {
+        u[0] = (unsigned char)v;
+        return w + 1;
+    }
+    if (v <= 0xff) {
+        u[0] = 0xcc;
+        n = 1;
+    } else if (v <= 0xffff) {
+        u[0] = 0xcd;
+        n = 2;
+    } else if (v <= 0xffffffff) {
+        u[0] = 0xce;
+        n = 4;
+    } else {
+        u[0] = 0xcf;
+        n = 8;
+    }
+    for (i = n; i > 0; i--, v >>= 8)
+        u[i] = (unsigned char)v;
+    return w + 1 + n;
+}
+
+static inline char *mpk_put_len(char *w, uint32_t len, uint8_t fix, uint32_t fixmax, uint8_t c8,
+                                uint8_t c16, uint8_t c32)
+{
+    unsigned char *u = (unsigned char *)w;
+
+    if (len <= fixmax) {
+        u[0] = (unsigned char)(fix | len);
+        return w + 1;
+    }
+    if (c8 != 0 && len <= 0xff) {
+        u[0] = c8;
+        u[1] = (unsigned char)len;
+        return w + 2;
+    }
+    if (len <= 0xffff) {
+        u[0] = c16;
+        u[1] = (unsigned char)(len >> 8);
+        u[2] = (unsigned char)len;
+        return w + 3;
+    }
+    u[0] = c32;
+    u[1] = (unsigned char)(len >> 24);
+    u[2] = (unsigned char)(len >> 16);
+    u[3] = (unsigned char)(len >> 8);
+    u[4] = (unsigned char)len;
+    return w + 5;
+}
+
+static inline char *mpk_put_str_head(char *w, uint32_t len)
+{
+    return mpk_put_len(w, len, 0xa0, 31, 0xd9, 0xda, 0xdb);
+}
+
+static inline char *mpk_put_array_head(char *w, uint32_t n)
+{
+    return mpk_put_len(w, n, 0x90, 15, 0, 0xdc, 0xdd);
+}
 
 /* Skips one whole object, nested ones included. Returns 0 or a MPK_E* code. */
 int mpk_skip(struct mpk_reader *r);
