@@ -314,6 +314,49 @@ static void test_shorthand(void **state)
     assert_false(rpc_is_shorthand((struct rpc_str){"ping", 4}));
 }
 
+/* The hand-written headers (mpk_put_*) are byte for byte what msgpack-c
+ * packs, at every width's edges, and read back. */
+static void test_put_headers(void **state)
+{
+    static const uint64_t uints[] = {0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000,
+                                     0xffffffffu, 0x100000000ull, UINT64_MAX};
+    static const uint32_t lens[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 0x7fffffffu};
+    struct mpk_reader r;
+    struct mpk_item it;
+    char buf[16], *end;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof uints / sizeof uints[0]; i++) {
+        sb.size = 0;
+        msgpack_pack_uint64(&pk, uints[i]);
+        end = mpk_put_uint(buf, uints[i]);
+        assert_int_equal(end - buf, sb.size);
+        assert_memory_equal(buf, sb.data, sb.size);
+        mpk_reader_init(&r, buf, (size_t)(end - buf));
+        assert_int_equal(mpk_read(&r, &it), 0);
+        assert_int_equal(it.type, MPK_UINT);
+        assert_true(it.v.u == uints[i]);
+    }
+    for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        sb.size = 0;
+        msgpack_pack_str(&pk, lens[i]);
+        end = mpk_put_str_head(buf, lens[i]);
+        assert_int_equal(end - buf, sb.size);
+        assert_memory_equal(buf, sb.data, sb.size);
+        sb.size = 0;
+        msgpack_pack_array(&pk, lens[i]);
+        end = mpk_put_array_head(buf, lens[i]);
+        assert_int_equal(end - buf, sb.size);
+        assert_memory_equal(buf, sb.data, sb.size);
+        mpk_reader_init(&r, buf, (size_t)(end - buf));
+        assert_int_equal(mpk_read(&r, &it), 0);
+        assert_int_equal(it.type, MPK_ARRAY);
+        assert_int_equal(it.v.n, lens[i]);
+    }
+    sb.size = 0;
+}
+
 /* rpc_decode_prefix: the length of a whole request at the front of a
  * buffer that holds more, and -1 for every prefix of it or a bad shape. */
 static void test_decode_prefix(void **state)
@@ -501,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shorthand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_envelopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_call_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack_error_response, setup, teardown),
