@@ -451,6 +451,18 @@ static int on_return(struct executor *ex, struct mpk_reader *r)
     return 0;
 }
 
+/* A RAN frame: [10, calls, ns]: the batch just answered ran this long. */
+static int on_ran(struct executor *ex, struct mpk_reader *r)
+{
+    struct mpk_item calls, ns;
+
+    if (mpk_read(r, &calls) != 0 || calls.type != MPK_UINT || mpk_read(r, &ns) != 0 || ns.type != MPK_UINT)
+        return -1;
+    if (calls.v.u > 0)
+        pool_batch_done(ex->pool, ns.v.u, calls.v.u);
+    return 0;
+}
+
 static int on_frame(struct executor *ex, const char *body, size_t len)
 {
     struct mpk_reader r;
@@ -467,6 +479,8 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
         return on_return(ex, &r);
     if (it.v.u == FRAME_TIMEOUT)
         return on_timeout(ex, &r);
+    if (it.v.u == FRAME_RAN)
+        return on_ran(ex, &r);
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
         ex->start_failures = 0;

@@ -546,8 +546,9 @@ static int read_more(struct rbuf *in, bool quick_batch)
     return rc;
 }
 
-/* Runs the queued calls in order; their results go to q.out. */
-static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
+/* Runs the queued calls in order; their results go to q.out. Counts the
+ * calls run in *ran (the others were handed back). */
+static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
 {
     struct pending p;
     msgpack_sbuffer tmp;
@@ -576,6 +577,7 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
         res->size = 0;
         if (pyrun_frame(res, in->data + p.off, p.len) != 0)
             return -1;
+        (*ran)++;
 
         pthread_mutex_lock(&q.m);
         if (q.out.size == 0) { /* hand the bytes over instead of copying them */
@@ -590,33 +592,52 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res)
     }
 }
 
+/* Appends [FRAME_RAN, calls, ns] to sb: the batch just run. */
+static void pack_ran(msgpack_sbuffer *sb, uint32_t calls, uint64_t ns)
+{
+    msgpack_packer pk;
+    size_t start;
+
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    start = frame_begin(sb);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint8(&pk, FRAME_RAN);
+    msgpack_pack_uint32(&pk, calls);
+    msgpack_pack_uint64(&pk, ns);
+    frame_end(sb, start);
+}
+
 static int serve(struct rbuf *in)
 {
     msgpack_sbuffer res;
-    size_t parsed = 0, ran;
-    uint64_t started;
+    size_t parsed = 0;
+    uint64_t started, took;
+    uint32_t ran;
     int rc = 0;
 
     msgpack_sbuffer_init(&res);
     for (;;) {
         started = now_ns();
-        if (queue_frames(in, &parsed) != 0 || run_queue(in, &res) != 0) {
+        ran = 0;
+        if (queue_frames(in, &parsed) != 0 || run_queue(in, &res, &ran) != 0) {
             log_error("malformed frame from the master");
             rc = 1;
             break;
         }
+        took = now_ns() - started;
         pthread_mutex_lock(&q.m);
+        if (ran > 0)
+            pack_ran(&q.out, ran, took);
         if (q.out.size > 0 && write_all(q.out.data, q.out.size) != 0) {
             pthread_mutex_unlock(&q.m);
             break;
         }
         q.out.size = 0;
-        ran = q.count;
         q.head = q.count = 0;
         pthread_mutex_unlock(&q.m);
         rbuf_consume(in, parsed);
         parsed = 0;
-        if (read_more(in, ran > 0 && now_ns() - started < SPIN_QUICK_NS) != 0)
+        if (read_more(in, ran > 0 && took < SPIN_QUICK_NS) != 0)
             break; /* the master is gone or closed us: exit quietly */
     }
     msgpack_sbuffer_destroy(&res);

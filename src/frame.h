@@ -28,6 +28,9 @@
  *     [FRAME_TIMEOUT, call_id, stack str|nil]   the running call passed its
  *         timeout_ms: a TimeoutError is being raised in it; stack is where
  *         it was
+ *     [FRAME_RAN, calls, ns]   process mode, after the results of each
+ *         batch: how many of its calls ran and for how long in all (the
+ *         master sizes its batches by it)
  *
  * Process mode: the master sends an executor a batch of calls only when it
  * has nothing in flight; the executor runs them in order and answers them
@@ -57,6 +60,7 @@ enum frame_kind {
     FRAME_STOP = 7,
     FRAME_FORK = 8,    /* template: see forkserver.h */
     FRAME_EXITED = 9,
+    FRAME_RAN = 10,
 };
 
 /* Why a FRAME_STOP asks a thread-mode executor to stop a call. */

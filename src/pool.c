@@ -102,15 +102,45 @@ static bool wanted(struct call *c)
     return !(c->job != NULL ? c->job->conn->closing : c->conn->closing);
 }
 
+/* Process mode: the fewest calls worth a batch of their own, by the pool's
+ * recent time per call (POOL_BATCH_WORK_NS), at most half the largest batch
+ * (quick calls then travel in two half batches: one executor runs its half
+ * while the other's answers are relayed and the client sends more). */
+static size_t batch_floor(const struct pool *p)
+{
+    uint64_t n;
+
+    if (p->mode != POOL_PROCESS || p->call_ns == 0)
+        return 1;
+    n = POOL_BATCH_WORK_NS / p->call_ns;
+    return n < 1 ? 1 : n > POOL_BATCH_MAX / 2 ? POOL_BATCH_MAX / 2 : (size_t)n;
+}
+
+void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls)
+{
+    /* the last batch alone, not an average: one slow call must not keep the
+     * quick calls after it from batching for long, and calls that turn slow
+     * are spread at once */
+    p->call_ns = ns / calls + 1;
+}
+
 void pool_dispatch(struct pool *p)
 {
     struct executor *ex;
     struct call *c;
-    size_t share, n, bytes;
+    size_t share, n, bytes, use;
 
     while (p->nidle > 0 && p->queue.len > 0) {
-        /* an even share for each idle executor, so all of them work */
-        share = (p->queue.len + p->nidle - 1) / p->nidle;
+        /* even shares for as many idle executors as the queue holds
+         * batches' worth of work: quick calls are not cut into small batches,
+         * and idle executors are not all started together, so that they stay
+         * out of step and one runs while the other's answers are relayed */
+        use = p->queue.len / batch_floor(p);
+        if (use > p->nidle)
+            use = p->nidle;
+        if (use < 1)
+            use = 1;
+        share = (p->queue.len + use - 1) / use;
         if (share > POOL_BATCH_MAX)
             share = POOL_BATCH_MAX;
         ex = p->idle[--p->nidle];

@@ -35,6 +35,12 @@ struct template;
 /* At most this many calls, or about this many bytes of frames, per batch. */
 #define POOL_BATCH_MAX 64
 #define POOL_BATCH_BYTES (64 * 1024)
+/* Process mode: a batch should hold about this much work (by the pool's
+ * recent time per call, as its executors measure it), so that quick calls
+ * are not spread over every idle executor a few at a time: each batch costs
+ * the master a write and a read and an executor a wake-up, and executors
+ * started together stay in step, all waiting at once. */
+#define POOL_BATCH_WORK_NS 40000
 /* An executor that dies this many times in a row before READY, with no
  * other executor of its pool alive, makes the pool degraded. */
 #define POOL_DEGRADED_AFTER 3
@@ -54,6 +60,8 @@ struct pool {
     struct executor **leaving; /* removed by resize_pool, finishing their calls */
     size_t nleaving;
     size_t nidle;
+    uint64_t call_ns;         /* process mode: time per call of the last batch
+                               * an executor ran (0: not known yet) */
     struct call_list queue;
     struct pool *next_dirty;
     bool dirty;               /* on d->dirty_pools: has work to hand out */
@@ -129,6 +137,11 @@ void pool_executor_gone(struct pool *p, struct executor *ex);
 
 /* Shares the queue out among the idle executors (from the flush hook). */
 void pool_dispatch(struct pool *p);
+
+/* Process mode: an executor ran a batch of calls in ns (its own measure,
+ * without the time on the wire); feeds the pool's time per call, which
+ * sizes its batches. */
+void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls);
 
 /* Answers c at once with the daemon error type/message and stops it: a
  * queued call leaves the queue; a call an executor is running gets

@@ -91,3 +91,33 @@ def test_handback_bound_is_configurable(tmp_path, request, factor):
             assert 0.15 < waited < 0.45 * factor, f"{waited:.3f}s"
     finally:
         finish_daemon(d2)
+
+
+def test_quick_calls_go_out_together_slow_ones_spread(tmp_path, request, factor, valgrind):
+    """A process pool sizes its batches by how long its calls take: once its
+    calls are known to be quick, a few of them sent together run as one batch
+    on one executor (not one or two per idle executor); slow calls still
+    spread over every executor."""
+    if valgrind:
+        pytest.skip("under valgrind no call is quick")
+    d2 = start_daemon(tmp_path / "sizing", request.config,
+                      pools={"default": {"size": 2}, "io": {"size": 1}})
+    try:
+        pids = d2.pool_pids("default")
+        with d2.connect() as c:
+            for _ in range(20):  # the pool learns its calls are quick
+                assert c.request_many([("math.sqrt", [4.0])] * 64, timeout=10 * factor) == [(None, 2.0)] * 64
+            together = 0
+            for attempt in range(5):
+                res = c.request_many([("os.getpid", [])] * 16, timeout=10 * factor)
+                assert all(err is None for err, _ in res)
+                together += len({r for _, r in res}) == 1
+            assert together >= 4, f"16 quick calls sent together ran as one batch in {together} of 5 tries"
+            for attempt in range(3):
+                t0 = time.monotonic()
+                res = c.request_many([("call", ["helpers", "sleep_pid", [0.2]])] * 4, timeout=10 * factor)
+                took = time.monotonic() - t0
+                assert {r for _, r in res} == pids, f"try {attempt}: slow calls ran on {res}"
+                assert took < 0.7 * factor, f"try {attempt}: 4 calls of 0.2 s on 2 executors took {took:.2f}s"
+    finally:
+        finish_daemon(d2)
