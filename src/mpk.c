@@ -118,11 +118,60 @@ int mpk_read_any(struct mpk_reader *r, struct mpk_item *it)
     return 0;
 }
 
+/* mpk_skip's quick way: one count of the items still to skip instead of
+ * the scanner's count per nesting level. It cannot see how deep the object
+ * nests, so it gives up (returns 1) past MPK_MAX_DEPTH arrays and maps in
+ * all, and on anything unusual; the scanner then does the work and the
+ * checks. Returns 0 with r moved past the object, or 1. */
+static int skip_flat(struct mpk_reader *r)
+{
+    const uint8_t *u = (const uint8_t *)r->p;
+    size_t len = (size_t)(r->end - r->p), i = 0;
+    uint64_t left = 1, need;
+    unsigned containers = 0;
+    struct mpk_item it;
+    ssize_t n;
+    uint8_t c;
+
+    while (left > 0) {
+        if (i >= len)
+            return 1;
+        c = u[i];
+        left--;
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            i++;
+        } else if ((c & 0xe0) == 0xa0) {
+            i += 1 + (size_t)(c & 0x1f);
+        } else if ((c & 0xe0) == 0x80) { /* fixmap 0x8X, fixarray 0x9X */
+            if (++containers > MPK_MAX_DEPTH)
+                return 1;
+            left += (c & 0x10) ? (uint64_t)(c & 0x0f) : 2 * (uint64_t)(c & 0x0f);
+            i++;
+        } else {
+            n = decode(u + i, len - i, &it, &need);
+            if (n < 0)
+                return 1;
+            if (it.type == MPK_ARRAY || it.type == MPK_MAP) {
+                if (++containers > MPK_MAX_DEPTH)
+                    return 1;
+                left += it.type == MPK_MAP ? 2 * (uint64_t)it.v.n : it.v.n;
+            }
+            i += (size_t)n;
+        }
+    }
+    if (i > len)
+        return 1;
+    r->p += i;
+    return 0;
+}
+
 int mpk_skip(struct mpk_reader *r)
 {
     struct mpk_scan s;
     ssize_t n;
 
+    if (skip_flat(r) == 0)
+        return 0;
     mpk_scan_reset(&s);
     n = mpk_scan(&s, r->p, (size_t)(r->end - r->p), (size_t)-1);
     if (n == 0)

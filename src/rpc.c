@@ -26,22 +26,6 @@ static const char *peek_type(const struct mpk_reader *r)
     return mpk_type_name(it.type);
 }
 
-int rpc_read_name(struct mpk_reader *r, struct rpc_str *s)
-{
-    struct mpk_reader save = *r;
-    struct mpk_item it;
-
-    if (mpk_read(r, &it) != 0)
-        return -1;
-    if (it.type != MPK_STR && it.type != MPK_BIN) {
-        *r = save;
-        return -1;
-    }
-    s->ptr = it.v.s.ptr;
-    s->len = it.v.s.len;
-    return 0;
-}
-
 const char *rpc_printable(struct rpc_str s, char *out, size_t outlen)
 {
     size_t i, n = s.len < outlen - 1 ? s.len : outlen - 1;
@@ -59,13 +43,6 @@ uint32_t rpc_msgid_value(struct rpc_raw msgid)
 
     mpk_reader_init(&r, msgid.ptr, msgid.len);
     return mpk_read(&r, &it) == 0 && it.type == MPK_UINT ? (uint32_t)it.v.u : 0;
-}
-
-bool rpc_str_eq(struct rpc_str s, const char *lit)
-{
-    size_t n = strlen(lit);
-
-    return s.len == n && memcmp(s.ptr, lit, n) == 0;
 }
 
 /* Reads the raw bytes of the next whole object. */

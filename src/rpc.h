@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -81,7 +82,21 @@ int rpc_parse_shorthand(const struct rpc_msg *m, struct rpc_call *c, char *err, 
 
 /* Reads one str or bin item (names may arrive as either). Returns 0, or -1 if
  * the item is another type or the data ends. */
-int rpc_read_name(struct mpk_reader *r, struct rpc_str *s);
+static inline int rpc_read_name(struct mpk_reader *r, struct rpc_str *s)
+{
+    struct mpk_reader save = *r;
+    struct mpk_item it;
+
+    if (mpk_read(r, &it) != 0)
+        return -1;
+    if (it.type != MPK_STR && it.type != MPK_BIN) {
+        *r = save;
+        return -1;
+    }
+    s->ptr = it.v.s.ptr;
+    s->len = it.v.s.len;
+    return 0;
+}
 
 /* Copies s into out (NUL-terminated, cut to outlen - 1 bytes) for an error
  * message: bytes outside printable ASCII become '?', so the message is
@@ -92,7 +107,12 @@ const char *rpc_printable(struct rpc_str s, char *out, size_t outlen);
 uint32_t rpc_msgid_value(struct rpc_raw msgid);
 
 /* True when s equals the NUL-terminated lit. */
-bool rpc_str_eq(struct rpc_str s, const char *lit);
+static inline bool rpc_str_eq(struct rpc_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    return s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
 
 /* Packs [1, msgid, and leaves the error and result to the caller. A NULL msgid
  * packs nil (a request whose msgid could not be read). */

@@ -203,6 +203,53 @@ static void test_scan_random_bytes(void **state)
     msgpack_unpacked_destroy(&u);
 }
 
+/* mpk_skip (a quick flat count, the scanner when that gives up) agrees with
+ * the scanner on random bytes, on wide objects, and refuses deep nesting. */
+static void test_skip_matches_scan(void **state)
+{
+    static char deep[MPK_MAX_DEPTH + 10];
+    char buf[64];
+    struct mpk_scan sc;
+    struct mpk_reader r;
+    int round, i, rc;
+    ssize_t n;
+
+    (void)state;
+    srand(12);
+    for (round = 0; round < 200000; round++) {
+        for (i = 0; i < (int)sizeof buf; i++)
+            buf[i] = (char)(rand() % 5 == 0 ? 0x90 + rand() % 3 : rand());
+        mpk_scan_reset(&sc);
+        n = mpk_scan(&sc, buf, sizeof buf, (size_t)-1);
+        mpk_reader_init(&r, buf, sizeof buf);
+        rc = mpk_skip(&r);
+        if (n > 0) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(r.p - buf, n);
+        } else {
+            assert_int_not_equal(rc, 0);
+            assert_ptr_equal(r.p, buf);
+        }
+    }
+    /* 300 arrays side by side: many containers, no depth */
+    sb.size = 0;
+    msgpack_pack_array(&pk, 300);
+    for (i = 0; i < 300; i++) {
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_int(&pk, i);
+    }
+    msgpack_pack_nil(&pk); /* the next object */
+    mpk_reader_init(&r, sb.data, sb.size);
+    assert_int_equal(mpk_skip(&r), 0);
+    assert_int_equal((size_t)(r.p - sb.data), sb.size - 1);
+    /* deeper than MPK_MAX_DEPTH */
+    memset(deep, (char)0x91, sizeof deep - 1);
+    deep[sizeof deep - 1] = 0x01;
+    mpk_reader_init(&r, deep, sizeof deep);
+    assert_int_equal(mpk_skip(&r), MPK_EDEPTH);
+    sb.size = 0;
+}
+
 static void test_read_scalars(void **state)
 {
     static const unsigned char data[] = {
@@ -540,6 +587,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_matches_msgpack_c, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_random_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skip_matches_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shorthand, setup, teardown),
