@@ -193,8 +193,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
 
+    size_t want = CONN_READ_CHUNK;
+
     (void)suggested;
-    if (rbuf_reserve(&c->in, CONN_READ_CHUNK) != 0) {
+    /* a large str/bin being read: room for all of it at once, so that the
+     * buffer is not grown (and copied) again and again as it arrives; pages
+     * not written yet cost no memory */
+    if (c->scan.want > c->in.len && c->scan.want - c->in.len > want)
+        want = c->scan.want - c->in.len;
+    if (rbuf_reserve(&c->in, want) != 0) {
         buf->base = NULL;
         buf->len = 0;
         return;

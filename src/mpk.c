@@ -185,6 +185,7 @@ int mpk_skip(struct mpk_reader *r)
 void mpk_scan_reset(struct mpk_scan *s)
 {
     s->pos = 0;
+    s->want = 0;
     s->depth = 1;
     s->left[0] = 1;
 }
@@ -241,6 +242,7 @@ ssize_t mpk_scan(struct mpk_scan *s, const char *buf, size_t len, size_t max)
         if (n == MPK_ETRUNC) {
             if (need > max || s->pos + need > max)
                 return MPK_ETOOBIG;
+            s->want = need > 0 ? s->pos + need : 0;
             return 0;
         }
         if (n < 0)

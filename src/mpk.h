@@ -172,6 +172,8 @@ const char *mpk_type_name(enum mpk_type t);
  * array/map level still holds. */
 struct mpk_scan {
     size_t pos;
+    size_t want;    /* when it stopped inside a str/bin/ext: the offset its
+                     * payload ends at (0: not known) */
     uint32_t depth;
     uint64_t left[MPK_MAX_DEPTH + 1];
 };
