@@ -298,22 +298,35 @@ static void set_want_out(struct conn *c, bool on)
         die("epoll_ctl: %s", strerror(errno));
 }
 
-/* Writes as much of c's queued bytes as the socket takes. */
-static void conn_flush_bytes(struct conn *c)
+/* One writev of cnt pieces to c: the bytes the socket took (0 when full). */
+static size_t send_some(struct conn *c, const struct iovec *v, int cnt)
 {
     ssize_t n;
 
-    while (c->woff < c->wlen) {
-        n = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            die("conn %d: write: %s", c->index, strerror(errno));
+    for (;;) {
+        n = writev(c->fd, v, cnt);
+        if (n >= 0) {
+            ph.bytes_sent += (uint64_t)n;
+            return (size_t)n;
         }
-        ph.bytes_sent += (uint64_t)n;
-        c->woff += (size_t)n;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno != EINTR)
+            die("conn %d: write: %s", c->index, strerror(errno));
+    }
+}
+
+/* Writes as much of c's queued bytes as the socket takes. */
+static void conn_flush_bytes(struct conn *c)
+{
+    struct iovec v;
+    size_t n;
+
+    while (c->woff < c->wlen) {
+        v = (struct iovec){c->wbuf + c->woff, c->wlen - c->woff};
+        if ((n = send_some(c, &v, 1)) == 0)
+            break;
+        c->woff += n;
     }
     if (c->woff == c->wlen)
         c->woff = c->wlen = 0;
@@ -323,8 +336,7 @@ static void conn_flush_bytes(struct conn *c)
 /* Writes as much of c's queue as the socket takes. */
 static void conn_flush(struct conn *c)
 {
-    ssize_t n;
-    size_t cnt;
+    size_t cnt, n;
 
     if (c->wbuf != NULL) {
         conn_flush_bytes(c);
@@ -334,24 +346,17 @@ static void conn_flush(struct conn *c)
         cnt = c->qtail - c->qhead;
         if (cnt > MAX_IOV)
             cnt = MAX_IOV;
-        n = writev(c->fd, c->q + c->qhead, (int)cnt);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            die("conn %d: write: %s", c->index, strerror(errno));
-        }
-        ph.bytes_sent += (uint64_t)n;
+        if ((n = send_some(c, c->q + c->qhead, (int)cnt)) == 0)
+            break;
         while (n > 0) {
             struct iovec *v = &c->q[c->qhead];
 
-            if ((size_t)n >= v->iov_len) {
-                n -= (ssize_t)v->iov_len;
+            if (n >= v->iov_len) {
+                n -= v->iov_len;
                 c->qhead++;
             } else {
                 v->iov_base = (char *)v->iov_base + n;
-                v->iov_len -= (size_t)n;
+                v->iov_len -= n;
                 n = 0;
             }
         }
