@@ -28,10 +28,10 @@ EXEC_LIBS     = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack python3-embed)
 TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
 TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 
-MASTER_SRC := main.c config.c route.c mpk.c rpc.c conn.c listener.c pool.c executor.c \
+MASTER_SRC := main.c config.c route.c mpk.c rpc.c conn.c listener.c pool.c executor.c board_map.c \
               method.c admin.c call.c reply.c timeouts.c outq.c rbuf.c frame.c log.c xalloc.c \
               reload.c template.c
-EXEC_SRC   := executor_main.c forkserver.c pyrun.c pyconv.c mpk.c rbuf.c frame.c log.c
+EXEC_SRC   := executor_main.c forkserver.c guard.c pyrun.c pyconv.c mpk.c rbuf.c frame.c log.c
 UNIT_TESTS := test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)

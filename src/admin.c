@@ -319,12 +319,12 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         pack_kv(pk, "busy", (uint64_t)busy);
         pack_kv(pk, "idle", (uint64_t)idle);
         pack_kv(pk, "starting", (uint64_t)starting);
-        pack_kv(pk, "queued", p->queue.len);
+        pack_kv(pk, "queued", p->queued);
         pack_kv(pk, "completed", p->completed);
         pack_kv(pk, "failed", p->failed);
         pack_kv(pk, "restarts", p->restarts);
         rpc_pack_cstr(pk, "degraded");
-        if (p->degraded || pool_tripped(p))
+        if (p->degraded)
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);

@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "frame.h"
+#include "mpk.h"
 #include "xalloc.h"
 
 /* Frames larger than this are not kept with a recycled call. */
@@ -41,8 +45,75 @@ struct call *call_new(void)
     c->job = NULL;
     c->timeout = 0;
     c->backstop = false;
+    c->frame_given = false;
+    c->lane = NULL;
+    c->dispatched = false;
+    c->fn_hash = 0;
     c->heap_index = (size_t)-1;
     return c;
+}
+
+static uint64_t fnv(uint64_t h, const char *p, size_t n)
+{
+    while (n-- > 0)
+        h = (h ^ (unsigned char)*p++) * 0x100000001b3ull;
+    return h;
+}
+
+uint64_t call_name_hash(const char *module, size_t mlen, const char *function, size_t flen)
+{
+    uint64_t h = fnv(0xcbf29ce484222325ull, module, mlen);
+
+    h = fnv(fnv(h, ".", 1), function, flen);
+    return h != 0 ? h : 1;
+}
+
+/* The module and function names in c's frame [kind, id, timeout, module,
+ * function, ...]; for EVAL/EXEC, module is the method and function empty.
+ * Returns -1 when the frame cannot say. */
+static int frame_names(const struct call *c, struct mpk_item *module, struct mpk_item *function)
+{
+    struct mpk_reader r;
+    struct mpk_item kind, it;
+
+    if (c->frame_given || c->frame.size < FRAME_PREFIX)
+        return -1;
+    mpk_reader_init(&r, c->frame.data + FRAME_PREFIX, c->frame.size - FRAME_PREFIX);
+    if (mpk_read(&r, &it) != 0 || mpk_read(&r, &kind) != 0 || mpk_read(&r, &it) != 0 ||
+        mpk_read(&r, &it) != 0)
+        return -1;
+    if (kind.v.u == FRAME_EVAL || kind.v.u == FRAME_EXEC) {
+        module->v.s.ptr = kind.v.u == FRAME_EVAL ? "eval" : "exec";
+        module->v.s.len = 4;
+        function->v.s.ptr = "";
+        function->v.s.len = 0;
+        return 0;
+    }
+    if (mpk_read(&r, module) != 0 || module->type != MPK_STR || mpk_read(&r, function) != 0 ||
+        function->type != MPK_STR)
+        return -1;
+    return 0;
+}
+
+uint64_t call_fn_hash(struct call *c)
+{
+    struct mpk_item m, f;
+
+    if (c->fn_hash == 0 && frame_names(c, &m, &f) == 0)
+        c->fn_hash = call_name_hash(m.v.s.ptr, m.v.s.len, f.v.s.ptr, f.v.s.len);
+    return c->fn_hash;
+}
+
+void call_fn_name(const struct call *c, char *buf, size_t len)
+{
+    struct mpk_item m, f;
+
+    if (frame_names(c, &m, &f) != 0)
+        snprintf(buf, len, "?");
+    else if (f.v.s.len == 0)
+        snprintf(buf, len, "%.*s", (int)m.v.s.len, m.v.s.ptr);
+    else
+        snprintf(buf, len, "%.*s.%.*s", (int)m.v.s.len, m.v.s.ptr, (int)f.v.s.len, f.v.s.ptr);
 }
 
 void call_free(struct call *c)

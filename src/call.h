@@ -19,6 +19,7 @@ struct conn;
 struct pool;
 struct executor;
 struct map_job;
+struct lane;
 
 struct call {
     struct call *next, *prev;  /* pool queue or executor's in-flight list */
@@ -26,7 +27,9 @@ struct call {
     uint64_t id;               /* the daemon's id, sent to the executor */
     struct conn *conn;         /* who asked; NULL once that client is gone */
     struct pool *pool;
+    struct lane *lane;         /* where it queues in its pool */
     struct executor *ex;       /* running on, or NULL while queued */
+    bool dispatched;           /* counted in its connection's calls on executors */
     uint8_t msgid_len;
     char msgid[RPC_MSGID_MAX]; /* the client's msgid bytes, echoed verbatim */
     uint32_t msgid_value;
@@ -38,6 +41,10 @@ struct call {
                                 * executor stops it; this is the fallback */
     size_t heap_index;         /* slot in the timeouts heap, or TIMEOUTS_NONE */
     uint32_t chunk;            /* which chunk */
+    uint8_t slot;              /* process mode: its slot on its executor's board */
+    bool frame_given;          /* its frame bytes went to the executor's output
+                                * buffer (a large call): it cannot be sent again */
+    uint64_t fn_hash;          /* its function's name hash once computed (0: not yet) */
     msgpack_sbuffer frame;     /* the executor frame, prefix included */
 };
 
@@ -48,6 +55,17 @@ struct call_list {
 
 /* A fresh call with an empty frame buffer (never NULL: aborts on OOM). */
 struct call *call_new(void);
+
+/* Hash of the name "module.function" (FNV-1a), never 0. */
+uint64_t call_name_hash(const char *module, size_t mlen, const char *function, size_t flen);
+
+/* Hash of the function c calls ("eval" and "exec" for those), computed from
+ * its frame once and kept in c->fn_hash. */
+uint64_t call_fn_hash(struct call *c);
+
+/* Writes the name of the function c calls into buf ("?" once its frame was
+ * given away). */
+void call_fn_name(const struct call *c, char *buf, size_t len);
 
 /* Returns c to the free list. */
 void call_free(struct call *c);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "daemon.h"
 #include "log.h"
 #include "method.h"
@@ -20,6 +21,7 @@ static void maybe_free(struct conn *c)
 {
     if (!c->handle_closed || c->ncalls > 0 || c->dirty || c->out.writing)
         return;
+    pool_free_lanes(c);
     rbuf_release(&c->in);
     outq_destroy(&c->out);
     if (c->prev != NULL)
@@ -131,6 +133,60 @@ static size_t unwritten(const struct conn *c)
     return c->out.buf.size + c->h.stream.write_queue_size;
 }
 
+size_t conn_dispatch_room(struct conn *c)
+{
+    size_t out = unwritten(c), max = c->d->cfg.max_output, fit;
+
+    if (c->closing)
+        return SIZE_MAX; /* its calls are dropped, not run */
+    if (out >= max)
+        fit = 0;
+    else if (c->answer_est == 0) /* nothing known yet: one batch at a time */
+        fit = POOL_BATCH_MAX;
+    else
+        fit = (max - out) / c->answer_est;
+    if (fit == 0 && out < max && c->dispatched == 0)
+        fit = 1; /* answers larger than max_output go one at a time */
+    if (fit > c->dispatched)
+        return fit - c->dispatched;
+    c->held = true;
+    return 0;
+}
+
+/* Held calls of c may go now: its pools look at its lanes again. */
+static void maybe_release(struct conn *c)
+{
+    struct lane *l;
+
+    if (!c->held || conn_dispatch_room(c) == 0)
+        return;
+    c->held = false;
+    for (l = c->lanes; l != NULL; l = l->cnext)
+        pool_lane_ready(l);
+}
+
+void conn_call_dispatched(struct conn *c, struct call *call)
+{
+    call->dispatched = true;
+    c->dispatched++;
+}
+
+void conn_call_undispatched(struct conn *c, struct call *call)
+{
+    call->dispatched = false;
+    c->dispatched--;
+    maybe_release(c);
+}
+
+void conn_call_answered(struct conn *c, size_t len)
+{
+    /* the largest answer lately: it sinks by an eighth at each smaller one */
+    if (len >= c->answer_est)
+        c->answer_est = len;
+    else
+        c->answer_est -= (c->answer_est - len + 7) / 8;
+}
+
 /* Resumes reading a paused connection once half of both allowances is
  * free, so a busy client does not flip between paused and reading at every
  * answer. */
@@ -163,12 +219,15 @@ static void on_write_done(struct outq *q, int status)
         log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(status));
         conn_close(c);
     }
-    if (c->closing)
+    if (c->closing) {
         maybe_free(c);
-    else if (c->out.buf.size > 0)
+        return;
+    }
+    if (c->out.buf.size > 0)
         mark_dirty(c);
     else
         maybe_resume(c);
+    maybe_release(c);
 }
 
 void conn_flush(struct conn *c)
@@ -187,6 +246,7 @@ void conn_flush(struct conn *c)
         return;
     }
     maybe_resume(c);
+    maybe_release(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -9,7 +9,13 @@
  * turn (try-write first, then one uv_write for the rest). With
  * limits.max_inflight calls in flight it stops reading (backpressure) until
  * half of them are answered. A connection is freed only after its handle is
- * closed and no call of it is in flight. */
+ * closed and no call of it is in flight.
+ *
+ * Its unwritten answers also bound what more of its calls go to executors
+ * (conn_dispatch_room): over limits.max_output none do until it drains;
+ * below it, only as many as its largest recent answer says fit, so a client
+ * that does not read holds about max_output of the master's memory plus the
+ * calls it had running, not max_inflight answers. */
 #ifndef PYRPOOL_CONN_H
 #define PYRPOOL_CONN_H
 
@@ -26,6 +32,8 @@
 #include "rpc.h"
 
 struct daemon;
+struct call;
+struct lane;
 
 struct conn {
     union {
@@ -44,6 +52,10 @@ struct conn {
     struct conn *prev, *next; /* the daemon's list of connections */
     size_t ncalls;          /* calls in flight that answer here */
     struct call *calls;     /* those calls (map chunks one by one) */
+    struct lane *lanes;     /* its queues, one per pool it called (pool.h) */
+    size_t dispatched;      /* its calls on executors, not answered yet */
+    size_t answer_est;      /* its answers' size lately (largest, decaying); 0: none yet */
+    bool held;              /* calls wait: conn_dispatch_room said 0 */
     bool dirty;             /* on d->dirty_conns */
     bool paused;            /* limits.max_inflight reached: not reading */
     bool closing;           /* uv_close called */
@@ -67,6 +79,15 @@ void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, 
 /* A call of c is about to run / has been answered or dropped. */
 void conn_call_started(struct conn *c);
 void conn_call_done(struct conn *c);
+
+/* How many more of c's calls may go to executors now (see the top). */
+size_t conn_dispatch_room(struct conn *c);
+
+/* call of c went to an executor / came back from it (answered, or queued
+ * again); answered with len bytes of error and result. */
+void conn_call_dispatched(struct conn *c, struct call *call);
+void conn_call_undispatched(struct conn *c, struct call *call);
+void conn_call_answered(struct conn *c, size_t len);
 
 /* Keeps call on c's list (for cancel) / takes it off. */
 void conn_track(struct conn *c, struct call *call);

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "board_map.h"
 #include "conn.h"
 #include "daemon.h"
 #include "frame.h"
@@ -22,15 +24,25 @@
 #include "util.h"
 #include "xalloc.h"
 
-/* An executor that served at least this long was healthy: its death does
- * not count towards the backoff. */
-#define EXECUTOR_HEALTHY_MS 10000
+/* An executor that dies this soon after READY without having answered a
+ * call died young, as if it had not started (see young_deaths). */
+#define EXECUTOR_YOUNG_MS 1000
 #define EXECUTOR_BACKOFF_MIN_MS 100
 #define EXECUTOR_BACKOFF_MAX_MS 10000
 #define EXECUTOR_READ_CHUNK 65536
 
 static void spawn(struct executor *ex);
 static void schedule_restart(struct executor *ex);
+static int read_frames(struct executor *ex);
+static int on_frame(struct executor *ex, const char *body, size_t len);
+
+static bool pipe_usable(struct executor *ex);
+static void maybe_idle(struct executor *ex);
+
+static struct board *board(const struct executor *ex)
+{
+    return board_map_get(&ex->pool->boards, ex->board);
+}
 
 const char *executor_state_name(enum executor_state s)
 {
@@ -78,6 +90,7 @@ static void after_close(struct executor *ex)
     if (ex->timer_open)
         return;
     pool = ex->pool;
+    board_map_give(&pool->boards, ex->board);
     pool_executor_freed(pool, ex);
     free(ex->abandoned);
     rbuf_release(&ex->in);
@@ -93,37 +106,89 @@ static void on_timer_closed(uv_handle_t *h)
     after_close(ex);
 }
 
-/* Process mode: the calls queued on ex behind its running one never
- * started; they go back to the front of the pool's queue, in order. While
- * a stopped (abandoned) call still runs, none of them started. */
-static void requeue_waiting(struct executor *ex)
+/* True when c, sent to ex, provably never started: its board slot still
+ * says SENT (in thread mode every call sent starts at once). */
+static bool never_started(const struct executor *ex, const struct call *c)
 {
-    size_t started = ex->nabandoned > 0 ? 0 : 1;
-    struct call *c;
-
-    while (ex->running.len > started) {
-        c = ex->running.tail;
-        call_list_remove(&ex->running, c);
-        pool_requeue_front(ex->pool, c);
-    }
+    return !ex->threaded &&
+           board_load(&board(ex)->slot[c->slot]) == board_word(c->id, SLOT_SENT);
 }
 
-/* The executor died: the calls it was running fail with WorkerCrashed. In
- * process mode that is the oldest unanswered (it runs calls in order): the
- * calls queued behind it never started and go back to the pool for another
- * executor. In thread mode every call sent to it was running. */
-static void fail_running(struct executor *ex, const char *why)
+/* ex died: the calls it still holds are settled. One that never started
+ * goes back to the front of its queue, in order, for another executor
+ * (unless its frame was given away: then it fails, unrun). One that may
+ * have started fails with WorkerCrashed; when the death counts (crashed:
+ * not a kill from outside), the culprit is charged with it: the call whose
+ * thread raised the fatal signal, or in process mode the call running. */
+static void settle_calls(struct executor *ex, const char *why, bool crashed)
 {
+    uint64_t culprit = board_load(&board(ex)->culprit);
+    struct call_list back = {0};
     char msg[300];
     struct call *c;
 
     snprintf(msg, sizeof msg, "executor %s/%d (pid %d) %s while running this call", ex->pool->name,
              ex->index, ex->pid, why);
-    if (!ex->threaded)
-        requeue_waiting(ex);
     while ((c = call_list_pop(&ex->running)) != NULL) {
+        c->ex = NULL;
+        if (never_started(ex, c) && !c->frame_given) {
+            call_list_push(&back, c);
+            continue;
+        }
         ex->pool->failed++;
+        if (never_started(ex, c)) {
+            reply_error(c, "WorkerCrashed", "its executor died before this call started; it did not run");
+            continue;
+        }
+        if (crashed && (culprit == c->id || (culprit == 0 && !ex->threaded)))
+            pool_call_crashed(ex->pool, c);
         reply_error(c, "WorkerCrashed", msg);
+    }
+    while ((c = back.tail) != NULL) {
+        call_list_remove(&back, c);
+        pool_requeue_front(ex->pool, c);
+    }
+}
+
+/* After a death: the frames it wrote before dying that the loop has not
+ * read yet (the socket holds them whole: the process is gone). */
+static void drain_pipe(struct executor *ex)
+{
+    uv_os_fd_t fd;
+    ssize_t n;
+
+    if (!pipe_usable(ex) || uv_fileno((uv_handle_t *)&ex->pipe, &fd) != 0)
+        return;
+    for (;;) {
+        if (rbuf_reserve(&ex->in, EXECUTOR_READ_CHUNK) != 0)
+            return;
+        n = recv(fd, rbuf_end(&ex->in), rbuf_room(&ex->in), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        ex->in.len += (size_t)n;
+        if (read_frames(ex) != 0)
+            return;
+    }
+}
+
+/* After a death: the RESULT frames in its board's arena, results of calls
+ * that finished before the batch's answers were written. Results that did
+ * reach the socket find no call any more and are dropped (by call id). */
+static void recover_results(struct executor *ex)
+{
+    struct board *b = board(ex);
+    uint64_t n = board_load(&b->committed), off = 0;
+    int64_t body;
+
+    while (n <= BOARD_ARENA && n - off >= FRAME_PREFIX) {
+        body = frame_body_len(b->arena + off);
+        if (body < 0 || n - off - FRAME_PREFIX < (uint64_t)body)
+            return;
+        if (on_frame(ex, b->arena + off + FRAME_PREFIX, (size_t)body) != 0)
+            return;
+        off += FRAME_PREFIX + (uint64_t)body;
     }
 }
 
@@ -181,14 +246,17 @@ static void schedule_restart(struct executor *ex)
         uv_timer_start(&ex->restart_timer, on_restart, 0, 0);
         return;
     }
-    if (ex->started_ms != 0 && now - ex->started_ms >= EXECUTOR_HEALTHY_MS)
-        ex->quick_deaths = 0;
-    if (ex->quick_deaths > 0) {
-        delay = (uint64_t)EXECUTOR_BACKOFF_MIN_MS << (ex->quick_deaths > 10 ? 10 : ex->quick_deaths - 1);
+    /* a death once it served is replaced at once (what its calls did is
+     * charged to them: pool_call_crashed); only dying young backs off */
+    if (ex->started_ms == 0 || (ex->served == 0 && now - ex->started_ms < EXECUTOR_YOUNG_MS))
+        ex->young_deaths++;
+    else
+        ex->young_deaths = 0;
+    if (ex->young_deaths > 1) {
+        delay = (uint64_t)EXECUTOR_BACKOFF_MIN_MS << (ex->young_deaths > 9 ? 7 : ex->young_deaths - 2);
         if (delay > EXECUTOR_BACKOFF_MAX_MS)
             delay = EXECUTOR_BACKOFF_MAX_MS;
     }
-    ex->quick_deaths++;
     if (delay > 0)
         log_warn("executor %s/%d: restarting in %llu ms", ex->pool->name, ex->index,
                  (unsigned long long)delay);
@@ -206,6 +274,7 @@ static void on_proc_closed(uv_handle_t *h)
 void executor_exited(struct executor *ex, int64_t status, int sig, const char *reason)
 {
     char why[128];
+    bool crashed;
 
     if (reason != NULL)
         snprintf(why, sizeof why, "%s", reason);
@@ -219,17 +288,25 @@ void executor_exited(struct executor *ex, int64_t status, int sig, const char *r
     else if (!ex->shutting_down)
         log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
     ex->exited = true;
+    if (!ex->forked && ex->pid > 0)
+        kill(-ex->pid, SIGKILL); /* what its calls started (its process group) */
+    /* a death by SIGKILL or SIGTERM came from outside (an operator, the
+     * OOM killer): it is charged to no call */
+    crashed = !ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&
+              ex->state != EX_STARTING && sig != SIGKILL && sig != SIGTERM;
     pool_executor_gone(ex->pool, ex);
-    if (!ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&
-        ex->state != EX_STARTING)
-        pool_executor_crashed(ex->pool);
     if (ex->state == EX_STARTING) {
         ex->start_failures++;
         pool_start_failed(ex->pool, ex->start_failures, why);
     }
     set_state(ex, EX_DEAD);
+    /* what it did before dying: results first, then who was running */
+    drain_pipe(ex);
+    recover_results(ex);
+    ex->nabandoned = 0;
+    uv_timer_stop(&ex->restart_timer);
     close_pipe(ex);
-    fail_running(ex, why);
+    settle_calls(ex, why, crashed);
     after_close(ex); /* a forked one whose pipe closed already */
 }
 
@@ -287,7 +364,17 @@ size_t executor_room(const struct executor *ex)
 
 bool executor_running(const struct executor *ex, const struct call *c)
 {
-    return ex->threaded || ex->running.head == c;
+    return !never_started(ex, c);
+}
+
+bool executor_unsend(struct executor *ex, struct call *c)
+{
+    if (ex->threaded || !board_claim(board(ex), c->slot, c->id, SLOT_ABANDONED))
+        return false;
+    call_list_remove(&ex->running, c);
+    c->ex = NULL;
+    maybe_idle(ex);
+    return true;
 }
 
 /* ex takes no new calls: off the pool's idle stack. */
@@ -505,23 +592,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(rbuf_end(&ex->in), (unsigned)rbuf_room(&ex->in));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Handles every whole frame in ex->in. Returns 0, or -1 (logged, the
+ * pipe lost) when a frame is malformed. */
+static int read_frames(struct executor *ex)
 {
-    struct executor *ex = s->data;
     size_t off = 0;
     int64_t body;
 
-    (void)buf;
-    if (nread < 0) {
-        lost_pipe(ex, nread == UV_EOF ? "closed its pipe" : uv_strerror((int)nread));
-        return;
-    }
-    ex->in.len += (size_t)nread;
     while (ex->in.len - off >= FRAME_PREFIX) {
         body = frame_body_len(ex->in.data + off);
         if (body < 0) {
             lost_pipe(ex, "sent a malformed frame");
-            return;
+            return -1;
         }
         if (ex->in.len - off - FRAME_PREFIX < (size_t)body) {
             rbuf_reserve(&ex->in, (size_t)body + FRAME_PREFIX - (ex->in.len - off));
@@ -529,11 +611,25 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         if (on_frame(ex, ex->in.data + off + FRAME_PREFIX, (size_t)body) != 0) {
             lost_pipe(ex, "sent a frame the master does not understand");
-            return;
+            return -1;
         }
         off += FRAME_PREFIX + (size_t)body;
     }
     rbuf_consume(&ex->in, off);
+    return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct executor *ex = s->data;
+
+    (void)buf;
+    if (nread < 0) {
+        lost_pipe(ex, nread == UV_EOF ? "closed its pipe" : uv_strerror((int)nread));
+        return;
+    }
+    ex->in.len += (size_t)nread;
+    read_frames(ex);
 }
 
 static void on_write_done(struct outq *q, int status)
@@ -559,8 +655,9 @@ void executor_flush(struct executor *ex)
         lost_pipe(ex, uv_strerror(rc));
 }
 
-void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, bool template)
+void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board)
 {
+    bool template = board < 0;
     const struct config *cfg = p->cfg;
     msgpack_packer pk;
     size_t start, i;
@@ -569,7 +666,9 @@ void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *n
     start = frame_begin(sb);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 8);
+    msgpack_pack_map(&pk, 9);
+    rpc_pack_cstr(&pk, "board");
+    msgpack_pack_int(&pk, board);
     rpc_pack_cstr(&pk, "template");
     if (template)
         msgpack_pack_true(&pk);
@@ -602,11 +701,12 @@ void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *n
     frame_end(sb, start);
 }
 
-int executor_start_process(struct daemon *d, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
+int executor_start_process(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
                            uv_exit_cb exit_cb)
 {
+    struct daemon *d = p->d;
     uv_process_options_t o;
-    uv_stdio_container_t stdio[4];
+    uv_stdio_container_t stdio[BOARD_FD + 1];
     char *args[4];
 
     args[0] = d->executor_path;
@@ -622,11 +722,13 @@ int executor_start_process(struct daemon *d, uv_process_t *proc, uv_pipe_t *pipe
     stdio[2].data.fd = 2;
     stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
     stdio[3].data.stream = (uv_stream_t *)pipe;
+    stdio[BOARD_FD].flags = UV_INHERIT_FD;
+    stdio[BOARD_FD].data.fd = p->boards.fd;
     o.file = d->executor_path;
     o.args = args;
     o.exit_cb = exit_cb;
     o.stdio = stdio;
-    o.stdio_count = 4;
+    o.stdio_count = BOARD_FD + 1;
     return uv_spawn(d->loop, proc, &o);
 }
 
@@ -641,7 +743,7 @@ static void spawn_process(struct executor *ex)
     ex->forked = false;
     uv_pipe_init(d->loop, &ex->pipe, 0);
     ex->pipe.data = ex;
-    rc = executor_start_process(d, &ex->proc, &ex->pipe, name, on_proc_exit);
+    rc = executor_start_process(ex->pool, &ex->proc, &ex->pipe, name, on_proc_exit);
     ex->proc.data = ex;
     ex->pipe_open = ex->proc_open = true;
     if (rc < 0) {
@@ -655,7 +757,7 @@ static void spawn_process(struct executor *ex)
     ex->pid = ex->proc.pid;
     log_debug("executor %s started, pid %d", name, ex->pid);
     uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
-    executor_pack_init(&ex->out.buf, ex->pool, name, false);
+    executor_pack_init(&ex->out.buf, ex->pool, name, ex->board);
     mark_dirty(ex);
 }
 
@@ -665,6 +767,8 @@ static void spawn(struct executor *ex)
     ex->killed = false;
     ex->pid = 0;
     ex->served = 0;
+    ex->started_ms = 0;
+    board_map_reset(&ex->pool->boards, ex->board);
     ex->nabandoned = 0;
     ex->threaded = ex->pool->mode == POOL_THREAD;
     ex->recycle_at = 0;
@@ -708,6 +812,11 @@ struct executor *executor_new(struct pool *pool, int index)
 
     ex->pool = pool;
     ex->index = index;
+    ex->board = board_map_take(&pool->boards);
+    if (ex->board < 0) {
+        log_error("pool %s: no shared memory for another executor: %s", pool->name, strerror(-ex->board));
+        abort();
+    }
     ex->timer_open = true;
     outq_init(&ex->out, on_write_done);
     uv_timer_init(pool->d->loop, &ex->restart_timer);
@@ -739,10 +848,17 @@ void executor_send(struct executor *ex, struct call *c)
 
     stamp_timeout(ex, c);
     c->ex = ex;
+    if (!ex->threaded) { /* a batch's calls take slots 0, 1, ... in order */
+        c->slot = (uint8_t)ex->running.len;
+        board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
+    }
     call_list_push(&ex->running, c);
     if (c->frame.size >= POOL_BATCH_BYTES && ex->out.buf.size == 0 && !ex->out.writing) {
         /* a large call travels alone in its batch and starts at once, so it
-         * is never handed back: its frame can be given away, not copied */
+         * is never handed back: its frame can be given away, not copied
+         * (its name is kept: a crash is charged to it by name) */
+        call_fn_hash(c);
+        c->frame_given = true;
         tmp = ex->out.buf;
         ex->out.buf = c->frame;
         c->frame = tmp;
@@ -754,22 +870,15 @@ void executor_send(struct executor *ex, struct call *c)
     mark_dirty(ex);
 }
 
-/* Kills ex, which did not come back from a stopped call. Process mode: the
- * calls queued behind that one never started and go back to the pool.
- * Thread mode: the calls it runs fail with WorkerCrashed when it exits. */
+/* Kills ex, which did not come back from a stopped call. Once it is dead
+ * (executor_exited), the calls it had not started go back to the pool and
+ * those it ran fail with WorkerCrashed. Its process group goes with it. */
 static void kill_stuck(struct executor *ex)
 {
-    struct call *behind;
-
-    while (!ex->threaded && (behind = ex->running.tail) != NULL) {
-        call_list_remove(&ex->running, behind);
-        pool_requeue_front(ex->pool, behind);
-    }
     pool_executor_gone(ex->pool, ex);
     set_state(ex, EX_DEAD);
     ex->killed = true;
-    kill_process(ex, SIGKILL);
-    close_pipe(ex);
+    kill_process(ex, SIGKILL); /* its pipe stays open: what it wrote is read */
 }
 
 /* How long a stopped call may keep ex busy before ex is replaced. */

@@ -3,9 +3,13 @@
  * Spawns the pyrpool-executor binary with a socketpair on its fd 3, sends it
  * the INIT frame, and once it answers READY gives it calls from its pool.
  * Results are relayed to the calling client verbatim. When the process dies,
- * the calls it was running fail with WorkerCrashed (naming the exit status or
- * signal) and a new process is started after a backoff that grows while the
- * executor keeps dying young.
+ * what it had done is read back (the socket to its end, then its board:
+ * board.h): calls that finished get their results, the call that was
+ * running fails with WorkerCrashed (naming the exit status or signal) and
+ * counts against its function (pool_call_crashed), calls that had not
+ * started go back to the pool. A new process starts at once; only an
+ * executor that keeps dying young (before READY, or before its first
+ * answer) is restarted after a backoff that grows.
  *
  * With the pool's max_requests set, an executor that has answered that many
  * calls (plus up to max_requests_jitter, drawn per process, so a pool's
@@ -63,8 +67,10 @@ struct executor {
     bool pipe_open, proc_open, timer_open; /* handles not closed yet */
     bool exited;               /* the exit callback ran */
     bool shutting_down;        /* no restart: the daemon is stopping */
-    uint64_t started_ms;
-    unsigned quick_deaths;     /* deaths in a row soon after starting */
+    int board;                 /* its board in the pool's board_map (board.h) */
+    uint64_t started_ms;       /* when it was READY; 0: not yet */
+    unsigned young_deaths;     /* deaths in a row before READY or before its
+                                * first answer within EXECUTOR_YOUNG_MS of it */
     unsigned start_failures;   /* deaths in a row before READY */
     uint64_t served;           /* calls answered by the current process */
     uint64_t recycle_at;       /* served count that retires it (max_requests); 0: never */
@@ -92,9 +98,15 @@ void executor_send(struct executor *ex, struct call *c);
  * nothing in flight; thread mode, one per free thread. */
 size_t executor_room(const struct executor *ex);
 
-/* True when c, sent to ex, has started: in thread mode every call sent;
- * in process mode the oldest (the others wait behind it). */
+/* True when c, sent to ex, may have started: in thread mode every call
+ * sent; in process mode one the executor has claimed on its board. */
 bool executor_running(const struct executor *ex, const struct call *c);
+
+/* c, sent to ex, is being answered (timeout, cancel) without a result.
+ * Returns true when it had not started and now never will (it is off ex);
+ * false when it may have started (executor_give_up / executor_cancel
+ * follow). */
+bool executor_unsend(struct executor *ex, struct call *c);
 
 /* Thread mode: the pool's size changed; ex takes calls by the new size. */
 void executor_resized(struct executor *ex);
@@ -139,12 +151,14 @@ void executor_unforked(struct executor *ex, bool template_gone);
  * fail and it restarts. reason NULL: status or signal tells. */
 void executor_exited(struct executor *ex, int64_t status, int sig, const char *reason);
 
-/* Appends the INIT frame for pool p's executors (or its template) to sb. */
-void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, bool template);
+/* Appends the INIT frame for pool p's executors (or its template) to sb;
+ * board: the executor's board index, -1 for a template. */
+void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board);
 
 /* Starts a pyrpool-executor named name with pipe (initialised by the
- * caller) on its fd 3. Returns 0 or a libuv error. */
-int executor_start_process(struct daemon *d, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
+ * caller) on its fd 3 and p's boards on BOARD_FD. Returns 0 or a libuv
+ * error. */
+int executor_start_process(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
                            uv_exit_cb exit_cb);
 
 #endif

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -44,8 +45,10 @@
 
 #include <msgpack.h>
 
+#include "board.h"
 #include "forkserver.h"
 #include "frame.h"
+#include "guard.h"
 #include "log.h"
 #include "mpk.h"
 #include "pyrun.h"
@@ -65,6 +68,7 @@ struct init {
     size_t npreload;
     bool threads;
     bool template;     /* fork executors instead of serving (forkserver.c) */
+    int board;         /* its board in the pool's memfd (board.h); -1: a template's */
 };
 
 /* A call read from the master and not run yet. */
@@ -88,10 +92,15 @@ static struct {
     bool timeout_fired;        /* ...and TimeoutError was already scheduled */
     struct timespec deadline;
     uint64_t seq;              /* bumped at each call start */
-    struct timespec started;
-    msgpack_sbuffer out;       /* whole frames not written yet */
+    struct timespec waiting_since; /* the unstarted calls arrived */
+    size_t out_len;            /* whole frames not written yet: board->arena[0..out_len) */
+    struct timespec out_since; /* the oldest of them was finished */
+    msgpack_sbuffer scratch;   /* a frame being packed */
     unsigned handback_ms;
 } q = {.m = PTHREAD_MUTEX_INITIALIZER};
+
+/* This executor's board (board.h): slots, arena, culprit. */
+static struct board *board;
 
 /* Reads until buf holds one whole frame; returns its body length, 0 on EOF. */
 static int64_t read_frame(struct rbuf *in)
@@ -174,7 +183,9 @@ static int parse_init(const char *body, size_t len, struct init *init)
             init->threads = it.v.b;
         } else if (key.v.s.len == 8 && memcmp(key.v.s.ptr, "template", 8) == 0 && it.type == MPK_BOOL) {
             init->template = it.v.b;
-
+        } else if (key.v.s.len == 5 && memcmp(key.v.s.ptr, "board", 5) == 0 &&
+                   (it.type == MPK_UINT || it.type == MPK_INT)) {
+            init->board = it.type == MPK_UINT && it.v.u <= INT32_MAX ? (int)it.v.u : -1;
         } else {
             return -1;
         }
@@ -229,6 +240,47 @@ static void timespec_add_ms(struct timespec *t, unsigned ms)
     }
 }
 
+/* ---- process mode: the batch's output, in the board's arena ----------
+ * Whole frames are gathered in the arena and written together; committed
+ * says how much of it the master may read back if this process dies
+ * before writing them (board.h). All under q.m. */
+
+/* Writes the frames gathered so far. */
+static void out_flush(void)
+{
+    if (q.out_len == 0)
+        return;
+    if (write_all(board->arena, q.out_len) != 0)
+        _exit(0); /* the master is gone */
+    q.out_len = 0;
+    board_store(&board->committed, 0);
+}
+
+/* Adds whole frames to the output; what does not fit in the arena is
+ * written at once, after what is gathered. */
+static void out_add(const char *p, size_t n)
+{
+    if (q.out_len + n > BOARD_ARENA)
+        out_flush();
+    if (n > BOARD_ARENA) {
+        if (write_all(p, n) != 0)
+            _exit(0);
+        return;
+    }
+    if (q.out_len == 0)
+        clock_gettime(CLOCK_MONOTONIC, &q.out_since);
+    memcpy(board->arena + q.out_len, p, n);
+    q.out_len += n;
+    board_store(&board->committed, q.out_len);
+}
+
+/* Adds the frame packed in q.scratch. */
+static void out_add_scratch(void)
+{
+    out_add(q.scratch.data, q.scratch.size);
+    q.scratch.size = 0;
+}
+
 /* Under q.m: hands every unstarted call back to the master, after the
  * results already finished. */
 static void hand_back(void)
@@ -236,25 +288,24 @@ static void hand_back(void)
     msgpack_packer pk;
     size_t start, i;
 
-    msgpack_packer_init(&pk, &q.out, msgpack_sbuffer_write);
-    start = frame_begin(&q.out);
+    msgpack_packer_init(&pk, &q.scratch, msgpack_sbuffer_write);
+    start = frame_begin(&q.scratch);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_RETURN);
     msgpack_pack_array(&pk, q.count - q.head);
     for (i = q.head; i < q.count; i++)
         msgpack_pack_uint64(&pk, q.items[i].id);
-    frame_end(&q.out, start);
+    frame_end(&q.scratch, start);
     q.head = q.count;
-    if (write_all(q.out.data, q.out.size) != 0)
-        _exit(0); /* the master is gone */
-    q.out.size = 0;
+    out_add_scratch();
+    out_flush();
 }
 
 /* True when a running call holds something back: unstarted calls behind
  * it, or finished results waiting for the end of the batch. Under q.m. */
 static bool holding_back(void)
 {
-    return q.running && (q.head < q.count || q.out.size > 0);
+    return q.running && (q.head < q.count || q.out_len > 0);
 }
 
 static bool passed(const struct timespec *t)
@@ -348,10 +399,9 @@ static int raise_timeout(void *arg)
     if (stack != NULL && (text = PyUnicode_AsUTF8AndSize(stack, &n)) == NULL)
         PyErr_Clear();
     pthread_mutex_lock(&q.m);
-    pack_timeout(&q.out, id, text, n);
-    if (write_all(q.out.data, q.out.size) != 0)
-        _exit(0);
-    q.out.size = 0;
+    pack_timeout(&q.scratch, id, text, n);
+    out_add_scratch();
+    out_flush();
     pthread_mutex_unlock(&q.m);
     Py_XDECREF(stack);
     PyErr_SetString(PyExc_TimeoutError, "the call did not finish within its timeout");
@@ -373,20 +423,35 @@ static const struct timespec *earliest(const struct timespec *a, const struct ti
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec) ? a : b;
 }
 
-/* The watcher thread: see DESIGN at the top. While calls keep coming it
- * ticks every handback_ms / 2 on its own, so the main thread never has to
- * wake it (a signal per batch cost a futex call and a context switch each);
- * when a call holds something back, or has a timeout, it sleeps exactly
- * until that call's deadline. A tick of half the bound means a call that
- * starts during a tick is still seen before its deadline. After two quiet
- * ticks it sleeps until the main thread signals it, so an idle executor
- * costs nothing. */
+/* When what the running call holds back has waited handback_ms: the
+ * unstarted calls since their batch arrived, the finished results since
+ * the first of them. Under q.m, with holding_back() true. */
+static struct timespec handback_due(void)
+{
+    struct timespec calls = q.waiting_since, results = q.out_since;
+
+    timespec_add_ms(&calls, q.handback_ms);
+    timespec_add_ms(&results, q.handback_ms);
+    if (q.head == q.count)
+        return results;
+    return q.out_len == 0 ? calls : *earliest(&calls, &results);
+}
+
+/* The watcher thread: see DESIGN at the top. What a batch holds back is
+ * bounded in all, not per call: the unstarted calls go back to the master
+ * once they have waited handback_ms since their batch arrived, however
+ * many calls ran before them meanwhile. While calls keep coming it ticks
+ * every handback_ms / 2 on its own, so the main thread never has to wake
+ * it (a signal per batch cost a futex call and a context switch each);
+ * when a call holds something back, or has a timeout, it sleeps until the
+ * earliest of those deadlines, and looks again (a later batch's deadline
+ * is later). After two quiet ticks it sleeps until the main thread signals
+ * it, so an idle executor costs nothing. */
 static void *watch(void *arg)
 {
     struct timespec handback, wake;
     const struct timespec *hb, *td;
     unsigned quiet = 0;
-    uint64_t seq;
 
     (void)arg;
     pthread_mutex_lock(&q.m);
@@ -405,31 +470,30 @@ static void *watch(void *arg)
             continue;
         }
         quiet = 0;
-        seq = q.seq;
-        handback = q.started;
-        timespec_add_ms(&handback, q.handback_ms);
-        hb = holding_back() ? &handback : NULL;
+        hb = NULL;
+        if (holding_back()) {
+            handback = handback_due();
+            hb = &handback;
+        }
         td = q.has_deadline && !q.timeout_fired ? &q.deadline : NULL;
         wake = *earliest(hb, td);
-        if (!passed(&wake))
+        if (!passed(&wake)) {
             pthread_cond_timedwait(&q.cv, &q.m, &wake);
-        if (!q.running || q.seq != seq)
-            continue; /* another call runs now: measure from its start */
-        if (q.has_deadline && !q.timeout_fired && passed(&q.deadline)) {
+            continue; /* the running call may have changed: look again */
+        }
+        if (td != NULL) {
             q.timeout_fired = true;
             /* CPython arms pending calls only when they are added by the
              * main thread: the signal has the main thread add it */
-            timeout_seq = seq;
+            timeout_seq = q.seq;
             pthread_kill(main_thread, SIGUSR2);
         }
-        if (!holding_back() || !passed(&handback))
+        if (hb == NULL || !passed(hb))
             continue;
         if (q.head < q.count)
             hand_back();
-        else if (write_all(q.out.data, q.out.size) == 0)
-            q.out.size = 0; /* results done before the slow call go out now */
         else
-            _exit(0);
+            out_flush(); /* results done before the slow call go out now */
     }
     return NULL;
 }
@@ -456,6 +520,8 @@ static int queue_frames(struct rbuf *in, size_t *parsed)
         if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT) /* timeout_ms */
             return -1;
         pthread_mutex_lock(&q.m);
+        if (q.head == q.count) /* a new batch: its hold is counted from now */
+            clock_gettime(CLOCK_MONOTONIC, &q.waiting_since);
         if (q.count == q.cap) {
             q.cap = q.cap ? q.cap * 2 : 64;
             q.items = realloc(q.items, q.cap * sizeof *q.items);
@@ -546,12 +612,33 @@ static int read_more(struct rbuf *in, bool quick_batch)
     return rc;
 }
 
-/* Runs the queued calls in order; their results go to q.out. Counts the
- * calls run in *ran (the others were handed back). */
+/* Claims call id on the board before it starts (board.h): false when the
+ * master answered it first (Timeout, Cancelled) and it must not run. The
+ * master gives a batch's calls slots 0, 1, ... in the order they arrive,
+ * so the slot after the last one claimed is almost always the one. */
+static bool claim(uint64_t id)
+{
+    static unsigned next;
+    unsigned i, k;
+
+    for (k = 0; k < BOARD_SLOTS; k++) {
+        i = (next + k) % BOARD_SLOTS;
+        if (board_word_state(board_load(&board->slot[i])) == SLOT_FREE ||
+            board_load(&board->slot[i]) >> 2 != id)
+            continue;
+        next = i + 1;
+        return board_claim(board, i, id, SLOT_STARTED);
+    }
+    return false;
+}
+
+/* Runs the queued calls in order; their results go to the arena. Counts
+ * the calls run in *ran (the others were handed back, or answered by the
+ * master before they started). */
 static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
 {
     struct pending p;
-    msgpack_sbuffer tmp;
+    uint64_t seq;
 
     for (;;) {
         pthread_mutex_lock(&q.m);
@@ -560,14 +647,17 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
             return 0;
         }
         p = q.items[q.head++];
+        if (!claim(p.id)) {
+            pthread_mutex_unlock(&q.m);
+            continue;
+        }
         q.running = true;
         q.seq++;
-        clock_gettime(CLOCK_MONOTONIC, &q.started);
         q.running_id = p.id;
         q.has_deadline = p.timeout_ms > 0;
         q.timeout_fired = false;
         if (q.has_deadline) {
-            q.deadline = q.started;
+            clock_gettime(CLOCK_MONOTONIC, &q.deadline);
             timespec_add_ms(&q.deadline, p.timeout_ms);
         }
         if (q.watcher_idle && needs_watch())
@@ -575,18 +665,15 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
         pthread_mutex_unlock(&q.m);
 
         res->size = 0;
+        seq = guard_call_begin(p.id);
         if (pyrun_frame(res, in->data + p.off, p.len) != 0)
             return -1;
+        guard_stray_exit();
+        guard_call_end(seq);
         (*ran)++;
 
         pthread_mutex_lock(&q.m);
-        if (q.out.size == 0) { /* hand the bytes over instead of copying them */
-            tmp = q.out;
-            q.out = *res;
-            *res = tmp;
-        } else {
-            msgpack_sbuffer_write(&q.out, res->data, res->size);
-        }
+        out_add(res->data, res->size);
         q.running = false;
         pthread_mutex_unlock(&q.m);
     }
@@ -626,13 +713,11 @@ static int serve(struct rbuf *in)
         }
         took = now_ns() - started;
         pthread_mutex_lock(&q.m);
-        if (ran > 0)
-            pack_ran(&q.out, ran, took);
-        if (q.out.size > 0 && write_all(q.out.data, q.out.size) != 0) {
-            pthread_mutex_unlock(&q.m);
-            break;
+        if (ran > 0) {
+            pack_ran(&q.scratch, ran, took);
+            out_add_scratch();
         }
-        q.out.size = 0;
+        out_flush();
         q.head = q.count = 0;
         pthread_mutex_unlock(&q.m);
         rbuf_consume(in, parsed);
@@ -661,8 +746,103 @@ static struct {
     size_t idle;            /* workers waiting for a job */
     size_t workers;
     pthread_mutex_t write;  /* one frame at a time on the socket */
+    uint64_t *taking;       /* ids of jobs a worker took and has not started */
+    size_t ntaking, taking_cap;
 } tp = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0,
-        PTHREAD_MUTEX_INITIALIZER};
+        PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+/* Calls stopped (timeout, cancel) before their worker started them: they
+ * never start. Read and written with the GIL held. */
+static struct stopped {
+    uint64_t id;
+    uint64_t reason;   /* enum frame_stop_reason */
+} *stopped_early;
+static size_t nstopped_early, stopped_early_cap;
+
+static void write_frames(const char *buf, size_t len);
+static int frame_id(const char *body, size_t len, uint64_t *kind, uint64_t *id);
+
+/* Under tp.m: the index of id in tp.taking, or ntaking. */
+static size_t taking_index(uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < tp.ntaking && tp.taking[i] != id; i++)
+        ;
+    return i;
+}
+
+/* With the GIL: true when id, taken by a worker, was stopped before it
+ * started; the master gets what it waits for (the TIMEOUT report of a
+ * timed-out call, and a RESULT it drops) and the call never runs. */
+static bool skip_stopped(uint64_t id)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    uint64_t reason;
+    size_t i, start;
+
+    pthread_mutex_lock(&tp.m);
+    i = taking_index(id);
+    if (i < tp.ntaking)
+        tp.taking[i] = tp.taking[--tp.ntaking];
+    pthread_mutex_unlock(&tp.m);
+    for (i = 0; i < nstopped_early && stopped_early[i].id != id; i++)
+        ;
+    if (i == nstopped_early)
+        return false;
+    reason = stopped_early[i].reason;
+    stopped_early[i] = stopped_early[--nstopped_early];
+    msgpack_sbuffer_init(&sb);
+    if (reason == STOP_TIMEOUT)
+        pack_timeout(&sb, id, NULL, 0);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    start = frame_begin(&sb);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, FRAME_RESULT);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "type", 4);
+    msgpack_pack_str_with_body(&pk, "Cancelled", 9);
+    msgpack_pack_str_with_body(&pk, "message", 7);
+    msgpack_pack_str_with_body(&pk, "stopped before it started", 25);
+    msgpack_pack_str_with_body(&pk, "traceback", 9);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
+    frame_end(&sb, start);
+    Py_BEGIN_ALLOW_THREADS
+    write_frames(sb.data, sb.size);
+    Py_END_ALLOW_THREADS
+    msgpack_sbuffer_destroy(&sb);
+    return true;
+}
+
+/* With the GIL: a STOP for id, which no thread runs. If a worker has it
+ * (queued or taken, not started), it is stopped before it starts; if not,
+ * it ended already and its result is on its way. */
+static void stop_early(uint64_t id, uint64_t reason)
+{
+    struct job *j;
+    bool pending;
+
+    pthread_mutex_lock(&tp.m);
+    pending = taking_index(id) < tp.ntaking;
+    for (j = tp.head; !pending && j != NULL; j = j->next) {
+        uint64_t kind, jid;
+
+        pending = frame_id(j->body, j->len, &kind, &jid) == 0 && jid == id;
+    }
+    pthread_mutex_unlock(&tp.m);
+    if (!pending)
+        return;
+    if (nstopped_early == stopped_early_cap) {
+        stopped_early_cap = stopped_early_cap ? 2 * stopped_early_cap : 8;
+        stopped_early = realloc(stopped_early, stopped_early_cap * sizeof *stopped_early);
+        if (stopped_early == NULL)
+            abort();
+    }
+    stopped_early[nstopped_early++] = (struct stopped){id, reason};
+}
 
 /* The calls running now and their threads. Read and written only with the
  * GIL held, so a STOP finds a call's thread and raises in it before that
@@ -740,7 +920,7 @@ static void *work(void *arg)
     unsigned long self = PyThread_get_thread_ident();
     msgpack_sbuffer res;
     struct job *j;
-    uint64_t kind, id;
+    uint64_t kind, id, seq;
 
     (void)arg;
     msgpack_sbuffer_init(&res);
@@ -756,17 +936,31 @@ static void *work(void *arg)
         if (tp.head == NULL)
             tp.tail = NULL;
         tp.queued--;
+        if (frame_id(j->body, j->len, &kind, &id) != 0)
+            id = 0;
+        if (tp.ntaking == tp.taking_cap) {
+            tp.taking_cap = tp.taking_cap ? 2 * tp.taking_cap : 8;
+            tp.taking = realloc(tp.taking, tp.taking_cap * sizeof *tp.taking);
+            if (tp.taking == NULL)
+                abort();
+        }
+        tp.taking[tp.ntaking++] = id;
         pthread_mutex_unlock(&tp.m);
         Py_END_ALLOW_THREADS
 
-        if (frame_id(j->body, j->len, &kind, &id) != 0)
-            id = 0;
+        if (skip_stopped(id)) {
+            free(j);
+            continue;
+        }
         calls_add(id, self);
         res.size = 0;
+        seq = guard_call_begin(id);
         if (pyrun_frame(&res, j->body, j->len) != 0) {
             log_error("malformed frame from the master");
             _exit(1);
         }
+        guard_stray_exit();
+        guard_call_end(seq);
         /* a stop that came after the call's code returned must not hit the
          * next call this thread runs: drop it (the GIL is held throughout,
          * so no STOP for this call can come after this) */
@@ -875,8 +1069,10 @@ static int stop_call(const char *body, size_t len)
     id = it.v.u;
     if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
         return -1;
-    if ((thread = calls_thread(id)) == 0)
+    if ((thread = calls_thread(id)) == 0) {
+        stop_early(id, it.v.u);
         return 0;
+    }
     if (it.v.u == STOP_CANCEL) {
         PyThreadState_SetAsyncExc(thread, cancelled_exc);
         return 0;
@@ -959,7 +1155,7 @@ static int start_watcher(unsigned handback_ms)
     int rc;
 
     q.handback_ms = handback_ms;
-    msgpack_sbuffer_init(&q.out);
+    msgpack_sbuffer_init(&q.scratch);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&q.cv, &attr);
@@ -972,6 +1168,25 @@ static int start_watcher(unsigned handback_ms)
         return -1;
     pthread_detach(t);
     return 0;
+}
+
+/* Maps board i of the pool's memfd (BOARD_FD), which it then closes: what
+ * this process's calls start cannot reach the other executors' boards. */
+static struct board *attach_board(int i)
+{
+    void *p;
+
+    if (i < 0) {
+        log_error("no board from the master");
+        return NULL;
+    }
+    p = mmap(NULL, BOARD_STRIDE, PROT_READ | PROT_WRITE, MAP_SHARED, BOARD_FD, (off_t)i * (off_t)BOARD_STRIDE);
+    close(BOARD_FD);
+    if (p == MAP_FAILED) {
+        log_error("cannot map board %d: %s", i, strerror(errno));
+        return NULL;
+    }
+    return p;
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -1006,7 +1221,7 @@ static int send_ready(void)
 
 int main(int argc, char **argv)
 {
-    struct init init = {.name = "executor", .handback_ms = 10};
+    struct init init = {.name = "executor", .handback_ms = 10, .board = -1};
     struct rbuf in = {0};
     char logname[160];
     int64_t body;
@@ -1018,7 +1233,7 @@ int main(int argc, char **argv)
     snprintf(logname, sizeof logname, "executor %s", init.name);
     log_set_name(logname);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    signal(SIGINT, SIG_IGN);
+    guard_init();
     signal(SIGPIPE, SIG_IGN);
     flags = fcntl(MASTER_FD, F_GETFL);
     if (flags < 0) {
@@ -1069,10 +1284,12 @@ int main(int argc, char **argv)
          * below, on a socket of its own */
         if (send_ready() != 0)
             return 0;
-        forkserver_run(&in, init.name, sizeof init.name);
+        forkserver_run(&in, init.name, sizeof init.name, &init.board);
         snprintf(logname, sizeof logname, "executor %s", init.name);
         log_set_name(logname);
     }
+    if ((board = attach_board(init.board)) == NULL || guard_serve(board) != 0)
+        return 1;
     main_thread = pthread_self();
     if (!init.threads && start_watcher(init.handback_ms) != 0) {
         log_error("cannot start the watcher thread");
@@ -1082,7 +1299,7 @@ int main(int argc, char **argv)
         rc = 1;
     else
         rc = init.threads ? serve_threads(&in) : serve(&in);
-    msgpack_sbuffer_destroy(&q.out);
+    msgpack_sbuffer_destroy(&q.scratch);
     free(q.items);
 
     Py_CLEAR(cancelled_exc);

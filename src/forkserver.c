@@ -72,14 +72,23 @@ static void send_numbers(int kind, const uint64_t *v, size_t n, int fd)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* Reports every child that ended. */
+/* Reports every child that ended. What is left of its process group (what
+ * its calls started) is killed first, while the dead child still holds its
+ * pid, so the group's id cannot name anyone else yet. */
 static void reap(void)
 {
+    siginfo_t si;
     uint64_t v[3];
     pid_t pid;
     int st;
 
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (;;) {
+        memset(&si, 0, sizeof si);
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+            return;
+        kill(-si.si_pid, SIGKILL);
+        if ((pid = waitpid(si.si_pid, &st, 0)) <= 0)
+            return;
         v[0] = (uint64_t)pid;
         v[1] = WIFEXITED(st) ? (uint64_t)WEXITSTATUS(st) : 0;
         v[2] = WIFSIGNALED(st) ? (uint64_t)WTERMSIG(st) : 0;
@@ -123,12 +132,13 @@ static pid_t fork_child(uint64_t key)
     return pid;
 }
 
-/* Handles every whole frame in in: [FRAME_FORK, key, name]. Returns 1 in a
- * forked child (name set), 0 in the template, -1 on a malformed frame. */
-static int handle_frames(struct rbuf *in, char *name, size_t namelen)
+/* Handles every whole frame in in: [FRAME_FORK, key, name, board]. Returns
+ * 1 in a forked child (name and board set), 0 in the template, -1 on a
+ * malformed frame. */
+static int handle_frames(struct rbuf *in, char *name, size_t namelen, int *board)
 {
     struct mpk_reader r;
-    struct mpk_item it;
+    struct mpk_item it, idx;
     size_t off = 0;
     int64_t body;
     uint64_t key;
@@ -140,15 +150,17 @@ static int handle_frames(struct rbuf *in, char *name, size_t namelen)
         if (in->len - off - FRAME_PREFIX < (size_t)body)
             break;
         mpk_reader_init(&r, in->data + off + FRAME_PREFIX, (size_t)body);
-        if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 3 || mpk_read(&r, &it) != 0 ||
+        if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 4 || mpk_read(&r, &it) != 0 ||
             it.type != MPK_UINT || it.v.u != FRAME_FORK || mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
             return -1;
         key = it.v.u;
-        if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
+        if (mpk_read(&r, &it) != 0 || it.type != MPK_STR || mpk_read(&r, &idx) != 0 ||
+            idx.type != MPK_UINT || idx.v.u > INT32_MAX)
             return -1;
         off += FRAME_PREFIX + (size_t)body;
         if (fork_child(key) == 0) {
             snprintf(name, namelen, "%.*s", (int)it.v.s.len, it.v.s.ptr);
+            *board = (int)idx.v.u;
             return 1;
         }
     }
@@ -156,7 +168,7 @@ static int handle_frames(struct rbuf *in, char *name, size_t namelen)
     return 0;
 }
 
-void forkserver_run(struct rbuf *in, char *name, size_t namelen)
+void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board)
 {
     struct signalfd_siginfo si;
     struct pollfd pf[2];
@@ -195,7 +207,7 @@ void forkserver_run(struct rbuf *in, char *name, size_t namelen)
         if (n <= 0)
             _exit(0); /* the master closed us: the children follow (PDEATHSIG) */
         in->len += (size_t)n;
-        rc = handle_frames(in, name, namelen);
+        rc = handle_frames(in, name, namelen, board);
         if (rc < 0) {
             log_error("malformed frame from the master");
             _exit(1);

@@ -5,7 +5,8 @@
  * master's request: a child starts serving in milliseconds and shares the
  * preloaded modules with the template copy-on-write.
  *
- *   master -> template  [FRAME_FORK, key, name]
+ *   master -> template  [FRAME_FORK, key, name, board]   (board: the
+ *                       child's board in the pool's memfd, BOARD_FD)
  *   template -> master  [FRAME_FORK, key, pid] with the master's end of the
  *                       child's socketpair attached (SCM_RIGHTS); pid 0 and
  *                       no socket when the fork failed
@@ -24,8 +25,10 @@
 
 /* Serves fork requests; in is the master's stream, read so far. Returns
  * only in a forked child, with the master connection (fd 3) replaced by
- * the child's own socket, in emptied, and name set to the name the master
- * gave it. The template itself exits when the master closes the socket. */
-void forkserver_run(struct rbuf *in, char *name, size_t namelen);
+ * the child's own socket, in emptied, and name and board set to what the
+ * master gave it. The template itself exits when the master closes the
+ * socket. When a child ends, what is left of its process group is killed
+ * before it is reported. */
+void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board);
 
 #endif

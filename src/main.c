@@ -56,6 +56,7 @@ struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len)
 }
 
 static void stop(struct daemon *d, const char *why);
+static void flush_once(struct daemon *d);
 
 /* Draining: true when no call is queued or running anywhere. */
 static bool drained(const struct daemon *d)
@@ -69,16 +70,29 @@ static bool drained(const struct daemon *d)
 }
 
 /* Hands queued calls out, then flushes executors, so calls leave before
- * answers are written. */
+ * answers are written. Writing answers can let held calls go (a connection
+ * drained: conn_dispatch_room) or resume a paused reader: their pools are
+ * dispatched again before the loop sleeps. */
 static void flush_all(struct daemon *d)
+{
+    int rounds = 0;
+
+    if (d->dirty_pools != NULL || d->dirty_executors != NULL || d->dirty_conns != NULL)
+        d->busy_turns++;
+    do
+        flush_once(d);
+    while ((d->dirty_pools != NULL || d->dirty_executors != NULL) && ++rounds < 8);
+    if (d->draining && !d->stopping && drained(d))
+        stop(d, "every call answered");
+}
+
+static void flush_once(struct daemon *d)
 {
     struct executor *ex;
     struct conn *c;
     struct pool *p;
     size_t i;
 
-    if (d->dirty_pools != NULL || d->dirty_executors != NULL || d->dirty_conns != NULL)
-        d->busy_turns++;
     while ((p = d->dirty_pools) != NULL) {
         d->dirty_pools = p->next_dirty;
         p->dirty = false;
@@ -96,8 +110,6 @@ static void flush_all(struct daemon *d)
         c->dirty = false;
         conn_flush(c);
     }
-    if (d->draining && !d->stopping && drained(d))
-        stop(d, "every call answered");
 }
 
 static void on_prepare(uv_prepare_t *h)

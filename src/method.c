@@ -105,6 +105,12 @@ static void submit(struct conn *c, struct pool *p, struct call *call, double tim
     enqueue(p, call, timeout);
 }
 
+/* Answers Quarantined when p holds off calls to module.function (it keeps
+ * crashing executors), with ShuttingDown, PoolDegraded or Overloaded as
+ * overloaded() does; returns true then. */
+static bool refused(struct conn *c, const struct rpc_msg *m, struct pool *p, struct rpc_str module,
+                    struct rpc_str function);
+
 /* Answers Overloaded when p's queue is full, PoolDegraded when p cannot
  * start executors, ShuttingDown while the daemon drains; returns true then. */
 static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
@@ -115,12 +121,6 @@ static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
         conn_respond_error(c, m->msgid, "ShuttingDown", "the daemon is stopping: no new calls");
         return true;
     }
-    if (pool_tripped(p)) {
-        snprintf(msg, sizeof msg, "pool %s: %s; calls fail until it retries, in %llu ms", p->name,
-                 p->last_failure, (unsigned long long)(p->tripped_until - uv_now(p->d->loop)));
-        conn_respond_error(c, m->msgid, "PoolDegraded", msg);
-        return true;
-    }
     if (p->degraded) {
         snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
                  p->name, p->last_failure);
@@ -129,9 +129,22 @@ static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
     }
     if (!pool_full(p))
         return false;
-    snprintf(msg, sizeof msg, "pool %s has %zu calls waiting (max_queue)", p->name, p->queue.len);
+    snprintf(msg, sizeof msg, "pool %s has %zu calls waiting (max_queue)", p->name, p->queued);
     conn_respond_error(c, m->msgid, "Overloaded", msg);
     return true;
+}
+
+static bool refused(struct conn *c, const struct rpc_msg *m, struct pool *p, struct rpc_str module,
+                    struct rpc_str function)
+{
+    char msg[ERR_LEN];
+
+    if (p->nheld > 0 &&
+        pool_quarantined(p, module.ptr, module.len, function.ptr, function.len, msg, sizeof msg)) {
+        conn_respond_error(c, m->msgid, "Quarantined", msg);
+        return true;
+    }
+    return overloaded(c, m, p);
 }
 
 /* Picks the pool for a call: opts.pool, then the routing table, then
@@ -154,7 +167,7 @@ static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct 
         if (p == NULL)
             p = d->default_pool;
     }
-    return overloaded(c, m, p) ? NULL : p;
+    return refused(c, m, p, rc->module, rc->function) ? NULL : p;
 }
 
 static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
@@ -298,7 +311,8 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
         mpk_skip(&r);
         locals.len = (size_t)(r.p - locals.ptr);
     }
-    if (overloaded(c, m, c->d->default_pool))
+    if (refused(c, m, c->d->default_pool, (struct rpc_str){exec ? "exec" : "eval", 4},
+                (struct rpc_str){"", 0}))
         return;
     call = start_call(c, m);
     start = frame_head(call, exec ? FRAME_EXEC : FRAME_EVAL, exec ? 4 : 5,

@@ -33,10 +33,12 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
     p->timeout = cp->timeout;
     p->crash_limit = cp->crash_limit;
     p->crash_interval = cp->crash_interval;
-    if (p->crash_limit > 0)
-        p->crashes = xcalloc(p->crash_limit, sizeof *p->crashes);
     p->hard_timeout = cp->hard_timeout;
     p->nexec = p->mode == POOL_THREAD ? 1 : p->size;
+    if ((i = board_map_init(&p->boards, (size_t)p->nexec)) < 0) {
+        log_error("pool %s: cannot make its executors' shared memory: %s", p->name, strerror(-i));
+        abort();
+    }
     if (cp->preload_in_template)
         p->template = template_new(p); /* first: the executors wait for it */
     p->executors = xcalloc((size_t)p->nexec, sizeof *p->executors);
@@ -61,26 +63,144 @@ static void mark_dirty(struct pool *p)
     p->d->dirty_pools = p;
 }
 
+/* ---- lanes ---------------------------------------------------------- */
+
+static void ring_link(struct pool *p, struct lane *l)
+{
+    p->nlanes++;
+    if (p->ring == NULL) {
+        l->rnext = l->rprev = l;
+        p->ring = l;
+        return;
+    }
+    /* last in turn: just before the lane served next */
+    l->rnext = p->ring;
+    l->rprev = p->ring->rprev;
+    l->rprev->rnext = l;
+    p->ring->rprev = l;
+}
+
+static void ring_unlink(struct pool *p, struct lane *l)
+{
+    p->nlanes--;
+    if (l->rnext == l) {
+        p->ring = NULL;
+    } else {
+        l->rprev->rnext = l->rnext;
+        l->rnext->rprev = l->rprev;
+        if (p->ring == l)
+            p->ring = l->rnext;
+    }
+    l->rnext = l->rprev = NULL;
+}
+
+/* c's connection's lane in p, made on first use. */
+static struct lane *lane_of(struct pool *p, struct conn *c)
+{
+    struct lane *l;
+
+    for (l = c->lanes; l != NULL && l->pool != p; l = l->cnext)
+        ;
+    if (l != NULL)
+        return l;
+    l = xcalloc(1, sizeof *l);
+    l->pool = p;
+    l->conn = c;
+    l->cnext = c->lanes;
+    c->lanes = l;
+    return l;
+}
+
+static void lane_push(struct pool *p, struct call *c, bool front)
+{
+    struct lane *l = c->lane;
+
+    if (l == NULL || l->pool != p)
+        l = c->lane = lane_of(p, c->conn);
+    if (l->q.len == 0)
+        ring_link(p, l);
+    if (front)
+        call_list_push_front(&l->q, c);
+    else
+        call_list_push(&l->q, c);
+    p->queued++;
+    if (p->nidle > 0)
+        mark_dirty(p);
+}
+
+static void lane_remove(struct pool *p, struct call *c)
+{
+    struct lane *l = c->lane;
+
+    call_list_remove(&l->q, c);
+    p->queued--;
+    if (l->q.len == 0)
+        ring_unlink(p, l);
+}
+
 void pool_submit(struct pool *p, struct call *c)
 {
     c->pool = p;
-    call_list_push(&p->queue, c);
-    if (p->nidle > 0)
-        mark_dirty(p);
+    lane_push(p, c, false);
 }
 
 void pool_requeue_front(struct pool *p, struct call *c)
 {
     c->ex = NULL;
-    call_list_push_front(&p->queue, c);
-    if (p->nidle > 0)
-        mark_dirty(p);
+    if (c->dispatched)
+        conn_call_undispatched(c->conn, c);
+    lane_push(p, c, true);
+}
+
+struct call *pool_take_queued(struct pool *p)
+{
+    struct call *c;
+
+    if (p->ring == NULL)
+        return NULL;
+    c = p->ring->q.head;
+    lane_remove(p, c);
+    return c;
+}
+
+void pool_lane_ready(struct lane *l)
+{
+    if (l->q.len > 0 && l->pool->nidle > 0)
+        mark_dirty(l->pool);
+}
+
+void pool_free_lanes(struct conn *c)
+{
+    struct lane *l;
+
+    while ((l = c->lanes) != NULL) {
+        c->lanes = l->cnext;
+        free(l);
+    }
+}
+
+/* A pool is going: the lanes connections keep for it go too (empty). */
+static void forget_lanes(struct pool *p)
+{
+    struct lane **pl, *l;
+    struct conn *c;
+
+    for (c = p->d->conns; c != NULL; c = c->next) {
+        for (pl = &c->lanes; (l = *pl) != NULL;) {
+            if (l->pool == p) {
+                *pl = l->cnext;
+                free(l);
+            } else {
+                pl = &l->cnext;
+            }
+        }
+    }
 }
 
 void pool_executor_idle(struct pool *p, struct executor *ex)
 {
     p->idle[p->nidle++] = ex;
-    if (p->queue.len > 0)
+    if (p->queued > 0)
         mark_dirty(p);
 }
 
@@ -124,56 +244,77 @@ void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls)
     p->call_ns = ns / calls + 1;
 }
 
+/* Fills a batch of up to share calls for ex from the lanes in turn: each
+ * lane gives what it may (conn_dispatch_room) up to the rest of the batch,
+ * and the next batch starts with the lane after it. Returns the calls
+ * taken off the queue (sent or dropped). */
+static size_t fill_batch(struct pool *p, struct executor *ex, size_t share)
+{
+    size_t n = 0, taken = 0, bytes = 0, visited = 0, lanes = 0, room;
+    struct lane *l;
+    struct call *c;
+
+    lanes = p->nlanes;
+    while (n < share && p->ring != NULL && visited < lanes) {
+        l = p->ring;
+        p->ring = l->rnext;
+        visited++;
+        room = conn_dispatch_room(l->conn);
+        while (n < share && room > 0 && (c = l->q.head) != NULL) {
+            if (n > 0 && bytes + c->frame.size > POOL_BATCH_BYTES)
+                return taken;
+            lane_remove(p, c);
+            taken++;
+            if (!wanted(c)) {
+                reply_drop(c);
+                continue;
+            }
+            conn_call_dispatched(c->conn, c);
+            executor_send(ex, c);
+            bytes += c->frame.size;
+            n++;
+            room--;
+        }
+    }
+    return taken;
+}
+
 void pool_dispatch(struct pool *p)
 {
     struct executor *ex;
-    struct call *c;
-    size_t share, n, bytes, use;
+    size_t share, use, taken;
 
-    while (p->nidle > 0 && p->queue.len > 0) {
+    while (p->nidle > 0 && p->queued > 0) {
         /* even shares for as many idle executors as the queue holds
          * batches' worth of work: quick calls are not cut into small batches,
          * and idle executors are not all started together, so that they stay
          * out of step and one runs while the other's answers are relayed */
-        use = p->queue.len / batch_floor(p);
+        use = p->queued / batch_floor(p);
         if (use > p->nidle)
             use = p->nidle;
         if (use < 1)
             use = 1;
-        share = (p->queue.len + use - 1) / use;
+        share = (p->queued + use - 1) / use;
         if (share > POOL_BATCH_MAX)
             share = POOL_BATCH_MAX;
         ex = p->idle[--p->nidle];
         if (share > executor_room(ex))
             share = executor_room(ex);
-        for (n = 0, bytes = 0; n < share && (c = p->queue.head) != NULL;) {
-            if (n > 0 && bytes + c->frame.size > POOL_BATCH_BYTES)
-                break;
-            call_list_remove(&p->queue, c);
-            if (!wanted(c)) {
-                reply_drop(c);
-                continue;
-            }
-            executor_send(ex, c);
-            bytes += c->frame.size;
-            n++;
-        }
+        taken = fill_batch(p, ex, share);
         if (ex->state == EX_IDLE) /* it has room left (thread mode), or all it
-                                   * looked at was dropped */
+                                   * looked at was dropped or held */
             p->idle[p->nidle++] = ex;
+        if (taken == 0)
+            return; /* what is queued waits for its connections to drain */
     }
 }
 
 void pool_abort(struct call *c, const char *type, const char *message)
 {
-    if (c->ex == NULL) {
-        call_list_remove(&c->pool->queue, c);
-    } else if (executor_running(c->ex, c)) {
+    if (c->ex == NULL)
+        lane_remove(c->pool, c);
+    else if (!executor_unsend(c->ex, c)) /* it may have started: stop it */
         executor_cancel(c->ex, c);
-    } else {
-        call_list_remove(&c->ex->running, c);
-        c->ex = NULL;
-    }
     c->pool->failed++;
     reply_error(c, type, message);
 }
@@ -243,49 +384,120 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why)
     answer_waiter(p, "PoolDegraded", msg);
 }
 
-#define TRIP_HOLDOFF_MS 1000
-#define TRIP_HOLDOFF_MAX_SHIFT 6
+#define HOLD_MS 1000
+#define HOLD_MAX_SHIFT 6
 
-bool pool_tripped(struct pool *p)
-{
-    if (p->tripped_until == 0)
-        return false;
-    if (uv_now(p->d->loop) < p->tripped_until)
-        return true;
-    log_info("pool %s: taking calls again after its hold-off", p->name);
-    p->tripped_until = 0;
-    return false;
-}
-
-void pool_executor_crashed(struct pool *p)
+/* The culprit entry for hash, made when make is set; NULL if none. Entries
+ * that are neither held nor counting any more are reused. */
+static struct culprit *culprit_of(struct pool *p, uint64_t hash, bool make)
 {
     uint64_t now = uv_now(p->d->loop), window = (uint64_t)(p->crash_interval * 1000.0 + 0.5);
-    uint64_t oldest, holdoff;
-    char msg[256];
+    struct culprit *u, *stale = NULL;
+    size_t i;
 
-    if (p->crash_limit == 0 || p->stopping || pool_tripped(p))
+    for (i = 0; i < p->nculprits; i++) {
+        u = &p->culprits[i];
+        if (u->hash == hash)
+            return u;
+        if (u->held_until <= now && now - u->since_ms > window && now - u->last_hold_end > 2 * window)
+            stale = u;
+    }
+    if (!make)
+        return NULL;
+    if (stale == NULL) {
+        if (p->nculprits == p->culprits_cap) {
+            p->culprits_cap = p->culprits_cap ? 2 * p->culprits_cap : 4;
+            p->culprits = xrealloc(p->culprits, p->culprits_cap * sizeof *p->culprits);
+        }
+        stale = &p->culprits[p->nculprits++];
+    }
+    memset(stale, 0, sizeof *stale);
+    stale->hash = hash;
+    stale->since_ms = now;
+    return stale;
+}
+
+/* Answers every queued call of u's function with Quarantined. */
+static void fail_held_calls(struct pool *p, const struct culprit *u, const char *msg)
+{
+    struct lane *l, *next;
+    struct call *c, *cn;
+    size_t i, n = p->nlanes;
+
+    for (l = p->ring, i = 0; l != NULL && i < n; l = next, i++) {
+        next = l->rnext;
+        for (c = l->q.head; c != NULL; c = cn) {
+            cn = c->next;
+            if (call_fn_hash(c) != u->hash)
+                continue;
+            lane_remove(p, c);
+            p->failed++;
+            reply_error(c, "Quarantined", msg);
+        }
+    }
+}
+
+void pool_call_crashed(struct pool *p, struct call *c)
+{
+    uint64_t now = uv_now(p->d->loop), window = (uint64_t)(p->crash_interval * 1000.0 + 0.5);
+    uint64_t hash = call_fn_hash(c), hold;
+    struct culprit *u;
+    char msg[300];
+
+    if (p->crash_limit == 0 || hash == 0 || p->stopping)
         return;
-    p->crashes[p->crash_next] = now;
-    p->crash_next = (p->crash_next + 1) % p->crash_limit;
-    if (p->ncrashes < p->crash_limit)
-        p->ncrashes++;
-    oldest = p->crashes[p->ncrashes < p->crash_limit ? 0 : p->crash_next];
-    if (p->ncrashes < p->crash_limit || now - oldest > window)
+    u = culprit_of(p, hash, true);
+    if (u->name[0] == '\0' || u->name[0] == '?')
+        call_fn_name(c, u->name, sizeof u->name);
+    if (u->held_until > now)
+        return; /* a call that was running when it was put on hold */
+    if (now - u->since_ms > window) {
+        u->since_ms = now;
+        u->crashes = 0;
+    }
+    if (++u->crashes < p->crash_limit)
         return;
-    /* a trip soon after the last hold-off ended continues the series */
-    if (p->trips > 0 && now - p->last_trip_end > 2 * window)
-        p->trips = 0;
-    holdoff = (uint64_t)TRIP_HOLDOFF_MS << (p->trips < TRIP_HOLDOFF_MAX_SHIFT ? p->trips : TRIP_HOLDOFF_MAX_SHIFT);
-    p->trips++;
-    p->tripped_until = now + holdoff;
-    p->last_trip_end = p->tripped_until;
-    p->ncrashes = p->crash_next = 0;
-    snprintf(p->last_failure, sizeof p->last_failure,
-             "its executors died %u times within %g s (crash_limit)", p->crash_limit, p->crash_interval);
-    log_error("pool %s: %s; calls fail fast for %llu ms", p->name, p->last_failure,
-              (unsigned long long)holdoff);
-    snprintf(msg, sizeof msg, "pool %s: %s; calls fail until it retries", p->name, p->last_failure);
-    pool_fail_queue(p, "PoolDegraded", msg);
+    /* a hold soon after the last one ended continues the series */
+    if (u->trips > 0 && now - u->last_hold_end > 2 * window)
+        u->trips = 0;
+    hold = (uint64_t)HOLD_MS << (u->trips < HOLD_MAX_SHIFT ? u->trips : HOLD_MAX_SHIFT);
+    u->trips++;
+    u->held_until = u->last_hold_end = now + hold;
+    u->crashes = 0;
+    u->since_ms = now;
+    p->nheld++;
+    log_error("pool %s: %s crashed its executors %u times within %g s (crash_limit): its calls "
+              "fail for %llu ms", p->name, u->name, p->crash_limit, p->crash_interval,
+              (unsigned long long)hold);
+    snprintf(msg, sizeof msg, "pool %s: %s crashed its executors %u times within %g s; calls to "
+             "it fail until it is tried again in %llu ms", p->name, u->name, p->crash_limit,
+             p->crash_interval, (unsigned long long)hold);
+    fail_held_calls(p, u, msg);
+}
+
+bool pool_quarantined(struct pool *p, const char *module, size_t mlen, const char *function,
+                      size_t flen, char *msg, size_t msglen)
+{
+    uint64_t now = uv_now(p->d->loop);
+    struct culprit *u;
+    size_t i;
+
+    if (p->nheld == 0)
+        return false;
+    u = culprit_of(p, call_name_hash(module, mlen, function, flen), false);
+    if (u == NULL || u->held_until == 0)
+        return false;
+    if (u->held_until <= now) {
+        log_info("pool %s: trying %s again after its hold-off", p->name, u->name);
+        u->held_until = 0;
+        for (p->nheld = 0, i = 0; i < p->nculprits; i++)
+            p->nheld += p->culprits[i].held_until > now;
+        return false;
+    }
+    snprintf(msg, msglen, "pool %s: %s crashed its executors %u times within %g s; calls to it "
+             "fail until it is tried again in %llu ms", p->name, u->name, p->crash_limit,
+             p->crash_interval, (unsigned long long)(u->held_until - now));
+    return true;
 }
 
 void pool_executor_ready(struct pool *p)
@@ -311,7 +523,7 @@ void pool_fail_queue(struct pool *p, const char *type, const char *message)
 {
     struct call *c;
 
-    while ((c = call_list_pop(&p->queue)) != NULL) {
+    while ((c = pool_take_queued(p)) != NULL) {
         p->failed++;
         reply_error(c, type, message);
     }
@@ -322,7 +534,7 @@ bool pool_idle(const struct pool *p)
     size_t j;
     int i;
 
-    if (p->queue.len > 0)
+    if (p->queued > 0)
         return false;
     for (i = 0; i < p->nexec; i++)
         if (p->executors[i]->running.len > 0)
@@ -343,7 +555,7 @@ void pool_resize(struct pool *p, int size)
     if (p->mode == POOL_THREAD) { /* the executor takes calls by the new size */
         p->size = size;
         executor_resized(p->executors[0]);
-        if (p->queue.len > 0 && p->nidle > 0)
+        if (p->queued > 0 && p->nidle > 0)
             mark_dirty(p);
         return;
     }
@@ -374,7 +586,7 @@ void pool_stop(struct pool *p)
     answer_waiter(p, "NoSuchPool", "the pool was stopped before it was ready");
     route_unregister_value(p->d->routes, p);
     log_info("pool %s: stopping once its %zu queued calls and those running are answered", p->name,
-             p->queue.len);
+             p->queued);
     mark_dirty(p);
 }
 
@@ -430,7 +642,9 @@ void pool_shutdown(struct pool *p)
 
 void pool_free(struct pool *p)
 {
-    free(p->crashes);
+    forget_lanes(p);
+    board_map_destroy(&p->boards);
+    free(p->culprits);
     free(p->waiter); /* the daemon stopped (its connection is gone) */
     template_free(p->template);
     free(p->leaving);

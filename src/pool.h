@@ -1,14 +1,23 @@
 /* pool: a named set of executors and the queue of calls waiting for them.
  *
- * The queue lives in the master. New calls are queued; once per loop turn
- * (pool_dispatch, from the flush hook) the queue is shared out among the idle
- * executors in batches, so a burst of calls goes out in few writes. An
- * executor gets a batch only when it has nothing in flight, so a slow call
- * can hold at most its own batch, and the executor hands those calls back
- * after limits.handback_ms (see executor_main.c); they return to the front
- * of the queue. Calls whose client has gone are dropped instead of run.
- * A thread-mode pool has one executor, which is sent at most one call per
- * thread. */
+ * The queue lives in the master, one lane per connection: the pool serves
+ * its lanes in turn (round robin), so a client with a backlog of 10,000
+ * calls delays another client's call by about one batch, not the backlog.
+ * A lane whose connection has too many answers unwritten (limits.
+ * max_output, conn_dispatch_room) is passed over until it drains. Once per
+ * loop turn (pool_dispatch, from the flush hook) the queue is shared out
+ * among the idle executors in batches, so a burst of calls goes out in few
+ * writes. An executor gets a batch only when it has nothing in flight, so a
+ * slow call can hold at most its own batch, and the executor hands those
+ * calls back once the batch has held them limits.handback_ms (see
+ * executor_main.c); they return to the front of their lanes. Calls whose
+ * client has gone are dropped instead of run. A thread-mode pool has one
+ * executor, which is sent at most one call per thread.
+ *
+ * Crashes are charged to the function that caused them
+ * (pool_call_crashed): one that crashes executors crash_limit times within
+ * crash_interval is quarantined on this pool for a hold-off; the pool's
+ * other calls are served as usual. */
 #ifndef PYRPOOL_POOL_H
 #define PYRPOOL_POOL_H
 
@@ -16,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "board_map.h"
 #include "call.h"
 #include "config.h"
 #include "rpc.h"
@@ -31,6 +41,28 @@ struct pool_waiter {
     char msgid[RPC_MSGID_MAX];
 };
 struct template;
+
+/* One connection's calls waiting in one pool (see the top). A lane belongs
+ * to its connection (freed with it), and is on its pool's ring while it
+ * holds calls. */
+struct lane {
+    struct pool *pool;
+    struct conn *conn;
+    struct call_list q;
+    struct lane *rnext, *rprev; /* the pool's ring */
+    struct lane *cnext;         /* the connection's lanes */
+};
+
+/* A function whose calls crash executors (see pool_call_crashed). */
+struct culprit {
+    uint64_t hash;            /* of "module.function" (call_fn_hash) */
+    char name[96];
+    unsigned crashes;         /* in the window that started at since_ms */
+    uint64_t since_ms;
+    uint64_t held_until;      /* loop time until which its calls fail; 0: not held */
+    unsigned trips;           /* holds in a row: each doubles the hold-off */
+    uint64_t last_hold_end;
+};
 
 /* At most this many calls, or about this many bytes of frames, per batch. */
 #define POOL_BATCH_MAX 64
@@ -62,7 +94,10 @@ struct pool {
     size_t nidle;
     uint64_t call_ns;         /* process mode: time per call of the last batch
                                * an executor ran (0: not known yet) */
-    struct call_list queue;
+    struct board_map boards;  /* its executors' boards (board.h) */
+    struct lane *ring;        /* lanes with calls; the next one served first */
+    size_t nlanes;            /* on the ring */
+    size_t queued;            /* calls in its lanes */
     struct pool *next_dirty;
     bool dirty;               /* on d->dirty_pools: has work to hand out */
     unsigned max_queue;
@@ -77,11 +112,9 @@ struct pool {
     bool degraded;                /* its executors keep failing to start */
     unsigned crash_limit;         /* see config_pool */
     double crash_interval;
-    uint64_t *crashes;            /* loop times of the last crash_limit deaths, a ring */
-    unsigned ncrashes, crash_next;
-    uint64_t tripped_until;       /* loop time until which calls are held off; 0: not */
-    unsigned trips;               /* in a row: each doubles the hold-off */
-    uint64_t last_trip_end;
+    struct culprit *culprits;     /* functions that crashed its executors lately */
+    size_t nculprits, culprits_cap;
+    size_t nheld;                 /* culprits held off now (or until checked) */
     bool stopping;                /* stop_pool: finishing its calls, then gone */
     bool pending;                 /* a reload's new generation, not serving yet */
     bool from_config;             /* made from the file, not by start_pool */
@@ -102,14 +135,25 @@ void pool_answer_when_ready(struct pool *p, struct conn *c, struct rpc_raw msgid
 /* True when the queue holds max_queue calls: new ones get Overloaded. */
 static inline bool pool_full(const struct pool *p)
 {
-    return p->queue.len >= p->max_queue;
+    return p->queued >= p->max_queue;
 }
 
-/* Queues c; it is handed out at the end of this loop turn. */
+/* Queues c in its connection's lane; it is handed out at the end of this
+ * loop turn. */
 void pool_submit(struct pool *p, struct call *c);
 
-/* Puts c back at the front of the queue (handed back by an executor). */
+/* Puts c back at the front of its lane (handed back by an executor, or
+ * never started by one that died). */
 void pool_requeue_front(struct pool *p, struct call *c);
+
+/* Takes the next queued call off p (any lane), or NULL. */
+struct call *pool_take_queued(struct pool *p);
+
+/* c's connection may have calls dispatched again: p looks at its lane. */
+void pool_lane_ready(struct lane *l);
+
+/* Frees the lanes of connection c (all empty: it has no call left). */
+void pool_free_lanes(struct conn *c);
 
 /* An executor died before it was ready (the failures-th time in a row):
  * when none of the pool lives, the pool turns degraded and its calls fail
@@ -119,15 +163,17 @@ void pool_start_failed(struct pool *p, unsigned failures, const char *why);
 /* An executor of p is ready: p is not degraded (any more). */
 void pool_executor_ready(struct pool *p);
 
-/* An executor of p died unexpectedly (not retired, not stopped, not
- * killed by the master). crash_limit deaths within crash_interval trip
- * the pool: its queued calls fail and new ones fail fast with PoolDegraded
- * for a hold-off (1 s, doubling at each trip in a row, up to 64 s), then it
- * takes calls again. Its executors keep being restarted meanwhile. */
-void pool_executor_crashed(struct pool *p);
+/* c crashed its executor (a fatal signal in its thread, or the process
+ * ended while it ran; not a kill from outside). When c's function has done
+ * so crash_limit times within crash_interval, it is quarantined on p: its
+ * queued calls and new calls to it fail at once with Quarantined for a
+ * hold-off (1 s, doubling at each hold in a row, up to 64 s). */
+void pool_call_crashed(struct pool *p, struct call *c);
 
-/* True while p is tripped (see above). */
-bool pool_tripped(struct pool *p);
+/* When calls to module.function are held off on p: writes why into msg
+ * and returns true. */
+bool pool_quarantined(struct pool *p, const char *module, size_t mlen, const char *function,
+                      size_t flen, char *msg, size_t msglen);
 
 /* ex has nothing in flight: it may take the next batch. */
 void pool_executor_idle(struct pool *p, struct executor *ex);

@@ -161,7 +161,7 @@ static void take_over(struct daemon *d)
             continue;
         np = find_in(r->pools, r->npools, p->name);
         if (np != NULL) {
-            while ((c = call_list_pop(&p->queue)) != NULL)
+            while ((c = pool_take_queued(p)) != NULL)
                 pool_submit(np, c);
             np->completed += p->completed;
             np->failed += p->failed;

@@ -117,10 +117,19 @@ static void job_step(struct call *c)
         job_finish(job);
 }
 
-void reply_result(struct call *c, const char *tail, size_t len)
+/* c leaves: off the deadline heap and its connection's lists. */
+static void detach(struct call *c)
 {
     timeouts_remove(c->pool->d, c);
     conn_untrack(c->conn, c);
+    if (c->dispatched)
+        conn_call_undispatched(c->conn, c);
+}
+
+void reply_result(struct call *c, const char *tail, size_t len)
+{
+    detach(c);
+    conn_call_answered(c->conn, len);
     if (c->job != NULL) {
         job_chunk(c->job, c->chunk, tail, len);
         job_step(c);
@@ -137,8 +146,7 @@ void reply_error_traceback(struct call *c, const char *type, const char *message
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
-    timeouts_remove(c->pool->d, c);
-    conn_untrack(c->conn, c);
+    detach(c);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rpc_pack_error_traceback(&pk, type, message, traceback);
@@ -166,8 +174,7 @@ void reply_error(struct call *c, const char *type, const char *message)
 
 void reply_drop(struct call *c)
 {
-    timeouts_remove(c->pool->d, c);
-    conn_untrack(c->conn, c);
+    detach(c);
     if (c->job != NULL)
         job_step(c);
     else

@@ -34,10 +34,11 @@ static void ask(struct template *t, struct executor *ex)
     snprintf(name, sizeof name, "%s/%d", t->pool->name, ex->index);
     msgpack_packer_init(&pk, &t->out.buf, msgpack_sbuffer_write);
     start = frame_begin(&t->out.buf);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, FRAME_FORK);
     msgpack_pack_uint64(&pk, ex->fork_key);
     msgpack_pack_str_with_body(&pk, name, strlen(name));
+    msgpack_pack_uint32(&pk, (uint32_t)ex->board);
     frame_end(&t->out.buf, start);
     rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe);
     if (rc < 0)
@@ -334,7 +335,7 @@ static void spawn(struct template *t)
     t->out.buf.size = 0;
     uv_pipe_init(d->loop, &t->pipe, 1);
     t->pipe.data = t;
-    rc = executor_start_process(d, &t->proc, &t->pipe, name, on_exit_cb);
+    rc = executor_start_process(t->pool, &t->proc, &t->pipe, name, on_exit_cb);
     t->proc.data = t;
     t->pipe_open = t->proc_open = true;
     if (rc < 0) {
@@ -347,7 +348,7 @@ static void spawn(struct template *t)
     t->pid = t->proc.pid;
     log_debug("pool %s: template started, pid %d", t->pool->name, t->pid);
     uv_read_start((uv_stream_t *)&t->pipe, on_alloc, on_read);
-    executor_pack_init(&t->out.buf, t->pool, name, true);
+    executor_pack_init(&t->out.buf, t->pool, name, -1);
     if ((rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe)) < 0)
         log_warn("pool %s: cannot write to its template: %s", t->pool->name, uv_strerror(rc));
 }

@@ -1,6 +1,7 @@
 """Executors that die while running a call: WorkerCrashed, a restart, and
 the pool keeps working."""
 import os
+import re
 import signal
 import time
 
@@ -167,55 +168,71 @@ def test_crash_of_client_connection_closed_meanwhile(d, factor):
     serves_again(d, "p1")
 
 
-def test_crash_limit_trips_the_pool_then_it_retries(daemon_factory, factor):
-    """crash_limit deaths within crash_interval: the pool's calls fail fast
-    with PoolDegraded for a hold-off (1 s, then 2 s at the next trip in a
-    row) instead of feeding a restart storm; other pools are untouched;
-    then it takes calls again."""
+def test_crash_limit_quarantines_the_crashing_function_only(daemon_factory, factor):
+    """crash_limit crashes caused by one function within crash_interval: that
+    function's calls fail fast with Quarantined for a hold-off (1 s, then
+    2 s at the next hold in a row), while the pool's other calls are served
+    as usual; then the function is tried again."""
     d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
                               "fragile": {"size": 1, "crash_limit": 3, "crash_interval": 30}})
 
     def crash_three_times(c):
         for _ in range(3):
-            err, res = c.call("call", ["helpers", "kill_self", [9], None, {"pool": "fragile"}],
+            err, res = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}],
                               timeout=20 * factor)
-            crash_error(err, res, "signal 9")
+            crash_error(err, res, "signal 11")
 
-    def degraded_now(c):
+    def held_now(c):
         t = time.monotonic()
-        err, _ = c.call("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}])
-        return err is not None and err["type"] == "PoolDegraded" and time.monotonic() - t < 0.2, err
+        err, _ = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}])
+        return (err is not None and err["type"] == "Quarantined"
+                and time.monotonic() - t < 0.2 * factor), err
 
-    def wait_serving(c, within):
+    def wait_tried_again(c, within):
         t = time.monotonic()
         while True:
-            err, res = c.call("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}],
+            err, res = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}],
                               timeout=20 * factor)
-            if err is None:
-                assert res == 3
+            if err["type"] == "WorkerCrashed":
                 return time.monotonic() - t
-            assert err["type"] == "PoolDegraded", err
+            assert err["type"] == "Quarantined", err
             assert time.monotonic() - t < within * factor, err
             time.sleep(0.05)
 
     with d.connect() as c:
         crash_three_times(c)
-        ok, err = degraded_now(c)
+        ok, err = held_now(c)
         assert ok, err
-        assert "crash_limit" in err["message"] and "fragile" in err["message"], err
+        assert "helpers.kill_self" in err["message"] and "fragile" in err["message"], err
+        # the pool itself serves on: other functions are not held
+        assert c.ok("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}]) == 3
         pools = {p["name"]: p for p in c.ok("pools", [])}
-        assert pools["fragile"]["degraded"] is True and pools["default"]["degraded"] is False
-        assert c.ok("call", ["operator", "add", [2, 2], None, {"pool": "default"}]) == 4
-        took = wait_serving(c, 5)
+        assert pools["fragile"]["degraded"] is False
+        took = wait_tried_again(c, 5)
         assert 0.5 < took, f"the hold-off ended after {took:.2f}s"
-        # a second trip in a row holds off twice as long
-        crash_three_times(c)
-        ok, err = degraded_now(c)
+        # that crash was the first of a new count: two more make the next hold
+        for _ in range(2):
+            err, res = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}],
+                              timeout=20 * factor)
+            crash_error(err, res, "signal 11")
+        ok, err = held_now(c)
         assert ok, err
-        time.sleep(1.2)
-        ok, err = degraded_now(c)
-        assert ok, f"still held off 1.2 s into a 2 s hold-off: {err}"
-        wait_serving(c, 5)
+        held_ms = int(re.search(r"tried again in (\d+) ms", err["message"]).group(1))
+        assert 1000 < held_ms <= 2000, err     # the second hold in a row is twice as long
+        assert c.ok("call", ["operator", "add", [2, 2], None, {"pool": "fragile"}]) == 4
+
+
+def test_kills_from_outside_quarantine_nothing(daemon_factory, factor):
+    """A death by SIGKILL (an operator, the OOM killer) is charged to no call:
+    however many, nothing is held off and the pool never degrades."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "fragile": {"size": 1, "crash_limit": 2, "crash_interval": 30}})
+    with d.connect() as c:
+        for _ in range(6):
+            err, res = c.call("call", ["helpers", "kill_self", [9], None, {"pool": "fragile"}],
+                              timeout=20 * factor)
+            crash_error(err, res, "signal 9")
+        assert c.ok("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}]) == 3
         assert {p["name"]: p for p in c.ok("pools", [])}["fragile"]["degraded"] is False
 
 
