@@ -552,10 +552,14 @@ static uint64_t now_ns(void)
  * POLLIN alone. */
 static ssize_t recv_from_master(void *buf, size_t room, bool wait)
 {
-    struct pollfd pfd = {.fd = MASTER_FD, .events = POLLIN};
+    struct pollfd pfd[2] = {{.fd = MASTER_FD, .events = POLLIN}, {.fd = guard_wake_fd(), .events = POLLIN}};
 
-    if (wait && poll(&pfd, 1, -1) < 0)
+    if (wait && poll(pfd, 2, -1) < 0)
         return -1;
+    if (wait && pfd[1].revents != 0 && pfd[0].revents == 0) {
+        errno = EINTR; /* only children to reap: the caller does, and waits again */
+        return -1;
+    }
     return recv(MASTER_FD, buf, room, MSG_DONTWAIT);
 }
 
@@ -598,8 +602,10 @@ static int read_more(struct rbuf *in, bool quick_batch)
                 break;
             continue;
         }
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
+            guard_reap(); /* a child a call forked ended (SIGCHLD) */
             continue;
+        }
         if (n < 0 && errno == EAGAIN && !got) {
             sched_yield(); /* spin, but let any runnable process go first */
             continue;
@@ -1137,6 +1143,8 @@ static int serve_threads(struct rbuf *in)
         if (rbuf_reserve(in, READ_CHUNK) != 0)
             abort();
         n = recv_from_master(rbuf_end(in), rbuf_room(in), true);
+        if (n < 0 && errno == EINTR)
+            guard_reap(); /* a child a call forked ended (SIGCHLD) */
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)

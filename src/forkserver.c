@@ -176,6 +176,9 @@ void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board)
     ssize_t n;
     int sfd, rc;
 
+    /* orphans of its executors' calls come to it, to be reaped, rather
+     * than to init */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);

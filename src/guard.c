@@ -70,9 +70,22 @@ static void on_fatal_signal(int sig)
     raise(sig);
 }
 
+/* Wakes an executor sleeping in poll (guard_wake_fd): guard_reap follows. */
 static void on_sigchld(int sig)
 {
-    (void)sig; /* only wakes a sleeping executor: guard_reap follows */
+    pid_t none = 0;
+    int saved = errno;
+
+    (void)sig;
+    if (write(reap_pipe[1], &none, sizeof none) < 0) {
+        /* full: a wake-up is pending anyway */
+    }
+    errno = saved;
+}
+
+int guard_wake_fd(void)
+{
+    return reap_pipe[0];
 }
 
 /* In the child of a fork() made by a call (pthread_atfork). */
@@ -178,6 +191,8 @@ static void collect(void)
 
     while ((n = read(reap_pipe[0], pids, sizeof pids)) > 0) {
         for (k = 0; k < (size_t)n / sizeof *pids; k++) {
+            if (pids[k] <= 0)
+                continue; /* a wake-up from on_sigchld */
             if (nchildren == children_cap) {
                 children_cap = children_cap ? 2 * children_cap : 8;
                 children = realloc(children, children_cap * sizeof *children);
@@ -214,6 +229,9 @@ void guard_reap(void)
         return;
     pthread_mutex_lock(&m);
     collect();
+    /* before looking: one that ends after its waitpid below still wakes us */
+    if (nchildren > 0)
+        watch_children(true);
     for (i = 0; i < nrunning; i++)
         if (running[i] < oldest)
             oldest = running[i];
@@ -229,6 +247,7 @@ void guard_reap(void)
         }
         children[i] = children[--nchildren]; /* reaped, or already reaped by the call */
     }
-    watch_children(nchildren > 0);
+    if (nchildren == 0)
+        watch_children(false);
     pthread_mutex_unlock(&m);
 }

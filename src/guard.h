@@ -52,4 +52,8 @@ void guard_stray_exit(void);
  * exited. Cheap when there are none; any thread. */
 void guard_reap(void);
 
+/* Readable when guard_reap has something to do (a child was forked, or
+ * one of them ended): an executor waiting for its master polls it too. */
+int guard_wake_fd(void);
+
 #endif
