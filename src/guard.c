@@ -23,6 +23,9 @@ static pid_t master_pid;       /* who may stop us: our parent at start */
 static struct board *board;
 static volatile sig_atomic_t in_forked_child;
 static int reap_pipe[2] = {-1, -1}; /* forked children write their pid here */
+/* Forks whose child's pid is not collected yet, plus children not reaped
+ * yet: while 0, guard_reap has nothing to do and costs no system call. */
+static unsigned long pending;
 
 /* Calls running now (their sequence numbers) and the children forked while
  * they ran, under m. */
@@ -88,6 +91,12 @@ int guard_wake_fd(void)
     return reap_pipe[0];
 }
 
+/* In the parent after a fork() made by a call (pthread_atfork). */
+static void in_parent(void)
+{
+    __atomic_add_fetch(&pending, 1, __ATOMIC_RELEASE);
+}
+
 /* In the child of a fork() made by a call (pthread_atfork). */
 static void in_child(void)
 {
@@ -116,6 +125,7 @@ static void in_child(void)
     for (i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
         signal(fatal_signals[i], SIG_DFL);
     nrunning = nchildren = 0;
+    pending = 0;
     pthread_mutex_init(&m, NULL);
 }
 
@@ -137,7 +147,7 @@ int guard_serve(struct board *b)
     sa.sa_flags = SA_NODEFER | SA_RESETHAND | SA_ONSTACK;
     for (i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
         sigaction(fatal_signals[i], &sa, NULL);
-    if (pthread_atfork(NULL, NULL, in_child) != 0) {
+    if (pthread_atfork(NULL, in_parent, in_child) != 0) {
         log_error("cannot set the at-fork handler");
         return -1;
     }
@@ -193,6 +203,7 @@ static void collect(void)
         for (k = 0; k < (size_t)n / sizeof *pids; k++) {
             if (pids[k] <= 0)
                 continue; /* a wake-up from on_sigchld */
+            /* the fork is collected; the child stays pending until reaped */
             if (nchildren == children_cap) {
                 children_cap = children_cap ? 2 * children_cap : 8;
                 children = realloc(children, children_cap * sizeof *children);
@@ -225,7 +236,7 @@ void guard_reap(void)
     size_t i;
     pid_t r;
 
-    if (reap_pipe[0] < 0 || in_forked_child)
+    if (__atomic_load_n(&pending, __ATOMIC_ACQUIRE) == 0 || reap_pipe[0] < 0 || in_forked_child)
         return;
     pthread_mutex_lock(&m);
     collect();
@@ -246,6 +257,7 @@ void guard_reap(void)
             continue;
         }
         children[i] = children[--nchildren]; /* reaped, or already reaped by the call */
+        __atomic_sub_fetch(&pending, 1, __ATOMIC_RELEASE);
     }
     if (nchildren == 0)
         watch_children(false);

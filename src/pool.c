@@ -253,6 +253,7 @@ static size_t fill_batch(struct pool *p, struct executor *ex, size_t share)
     size_t n = 0, taken = 0, bytes = 0, visited = 0, lanes = 0, room;
     struct lane *l;
     struct call *c;
+    bool last;
 
     lanes = p->nlanes;
     while (n < share && p->ring != NULL && visited < lanes) {
@@ -260,10 +261,14 @@ static size_t fill_batch(struct pool *p, struct executor *ex, size_t share)
         p->ring = l->rnext;
         visited++;
         room = conn_dispatch_room(l->conn);
-        while (n < share && room > 0 && (c = l->q.head) != NULL) {
+        for (last = false; !last && n < share && room > 0;) {
+            c = l->q.head;
             if (n > 0 && bytes + c->frame.size > POOL_BATCH_BYTES)
                 return taken;
             lane_remove(p, c);
+            /* dropping a gone client's last call may free its lanes: l is
+             * not looked at once it is empty */
+            last = l->q.len == 0;
             taken++;
             if (!wanted(c)) {
                 reply_drop(c);
@@ -420,10 +425,13 @@ static struct culprit *culprit_of(struct pool *p, uint64_t hash, bool make)
 /* Answers every queued call of u's function with Quarantined. */
 static void fail_held_calls(struct pool *p, const struct culprit *u, const char *msg)
 {
+    struct call_list held = {0};
     struct lane *l, *next;
     struct call *c, *cn;
     size_t i, n = p->nlanes;
 
+    /* taken off first, answered after: an answer can free a connection
+     * (and its lanes) or take more requests in */
     for (l = p->ring, i = 0; l != NULL && i < n; l = next, i++) {
         next = l->rnext;
         for (c = l->q.head; c != NULL; c = cn) {
@@ -431,9 +439,12 @@ static void fail_held_calls(struct pool *p, const struct culprit *u, const char 
             if (call_fn_hash(c) != u->hash)
                 continue;
             lane_remove(p, c);
-            p->failed++;
-            reply_error(c, "Quarantined", msg);
+            call_list_push(&held, c);
         }
+    }
+    while ((c = call_list_pop(&held)) != NULL) {
+        p->failed++;
+        reply_error(c, "Quarantined", msg);
     }
 }
 
