@@ -283,6 +283,20 @@ static void count_threads(const struct pool *p, int *busy, int *idle, int *start
 
 /* One map per pool: name, mode, size, busy, idle, starting, queued,
  * completed, failed, restarts, degraded. */
+/* The functions p holds off now (pool_call_crashed), by name. */
+static void pack_quarantined(msgpack_packer *pk, const struct pool *p)
+{
+    uint64_t now = uv_now(p->d->loop);
+    size_t i, n = 0;
+
+    for (i = 0; i < p->nculprits; i++)
+        n += p->culprits[i].held_until > now;
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < p->nculprits; i++)
+        if (p->culprits[i].held_until > now)
+            rpc_pack_cstr(pk, p->culprits[i].name);
+}
+
 static void do_pools(struct conn *c, const struct rpc_msg *m)
 {
     msgpack_packer *pk;
@@ -310,7 +324,7 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
             idle += p->executors[j]->state == EX_IDLE;
             starting += p->executors[j]->state == EX_STARTING;
         }
-        msgpack_pack_map(pk, 11);
+        msgpack_pack_map(pk, 12);
         rpc_pack_cstr(pk, "name");
         rpc_pack_cstr(pk, p->name);
         rpc_pack_cstr(pk, "mode");
@@ -328,6 +342,8 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
+        rpc_pack_cstr(pk, "quarantined");
+        pack_quarantined(pk, p);
     }
 }
 

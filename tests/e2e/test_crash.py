@@ -208,6 +208,8 @@ def test_crash_limit_quarantines_the_crashing_function_only(daemon_factory, fact
         assert c.ok("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}]) == 3
         pools = {p["name"]: p for p in c.ok("pools", [])}
         assert pools["fragile"]["degraded"] is False
+        assert pools["fragile"]["quarantined"] == ["helpers.kill_self"]
+        assert pools["default"]["quarantined"] == []
         took = wait_tried_again(c, 5)
         assert 0.5 < took, f"the hold-off ended after {took:.2f}s"
         # that crash was the first of a new count: two more make the next hold

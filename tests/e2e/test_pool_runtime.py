@@ -37,8 +37,8 @@ def test_pools_lists_every_pool_with_counters(d):
         assert after["io"]["queued"] == 0
         assert after["io"]["idle"] + after["io"]["busy"] + after["io"]["starting"] == 3
         assert set(after["io"]) == {"name", "mode", "size", "busy", "idle", "starting", "queued",
-                                    "completed", "failed", "restarts", "degraded"}
-        assert after["io"]["degraded"] is False
+                                    "completed", "failed", "restarts", "degraded", "quarantined"}
+        assert after["io"]["degraded"] is False and after["io"]["quarantined"] == []
 
 
 def test_contexts_and_friends(d):
