@@ -184,7 +184,7 @@ def test_crash_limit_trips_the_pool_then_it_retries(daemon_factory, factor):
     def degraded_now(c):
         t = time.monotonic()
         err, _ = c.call("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}])
-        return err is not None and err["type"] == "PoolDegraded" and time.monotonic() - t < 0.2, err
+        return err is not None and err["type"] == "PoolDegraded" and time.monotonic() - t < 0.2 * factor, err
 
     def wait_serving(c, within):
         t = time.monotonic()
