@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, assert_recycled_every, finish_daemon, module_daemon
+from conftest import BINARY, assert_recycled_every, finish_daemon, module_daemon, wait_file
 
 
 # A module of its own on the daemons' python path.
@@ -388,7 +388,8 @@ def test_pool_level_timeout_and_its_overrides(d, factor):
         err, _ = c.call("call", ["helpers", "sleep_echo", ["late", 0.6], None, on("ptime")],
                         timeout=10 * factor)
         assert err is not None and err["type"] == "Timeout", err
-        time.sleep(0.5)   # that sleep ends; its thread comes back
+        wait_for(lambda: pool_info(c, "ptime")["busy"] == 0, 5 * factor,
+                 "that sleep ends; its thread comes back")
         assert c.ok("call", ["os", "getpid", [], None, on("ptime")], timeout=10 * factor) == pid
 
 
@@ -423,7 +424,8 @@ def test_call_blocked_in_c_past_hard_timeout_replaces_the_executor(d, factor):
         # the process still serves on its other threads
         assert c.ok("call", ["os", "getpid", [], None, on("hard")], timeout=5 * factor) == old
         victim = c.send("call", ["helpers", "sleep_echo", ["never", 5], None, on("hard")])
-        time.sleep(0.1)
+        wait_for(lambda: pool_info(c, "hard")["busy"] == 2, 0.6 * factor,
+                 "the victim runs beside the stuck call")
         assert c.ok("contexts", ["hard"]) == [old], "replaced before hard_timeout"
         msg = c.wait(victim, timeout=10 * factor)
         when = time.monotonic() - t0
@@ -455,7 +457,7 @@ def test_default_hard_timeout_is_not_the_grace_period(d, factor):
         assert time.monotonic() - t >= 1.5
         assert c.ok("contexts", ["lazy"]) == [pid]
         # once the sleep returns by itself, both threads serve again
-        time.sleep(1.5)
+        wait_for(lambda: pool_info(c, "lazy")["busy"] == 0, 5 * factor, "the stuck sleep returns")
         took, res = timed_many(c, spans_at_once("lazy", 2), 20 * factor)
         assert {r[2] for _, r in res} == {pid}
         assert took < 0.55 * factor, f"2 sleeps on 2 threads took {took:.2f}s: a thread is lost"
@@ -463,15 +465,16 @@ def test_default_hard_timeout_is_not_the_grace_period(d, factor):
 
 # -------------------------------------------------------------- cancel --
 
-def test_cancel_a_spinning_call_frees_its_thread(d, factor):
+def test_cancel_a_spinning_call_frees_its_thread(d, factor, tmp_path):
     """cancel of a call looping in Python: Cancelled at once; a call on the
     other thread is untouched; both threads then serve (same process)."""
     with d.connect() as c:
         pid = the_pid(c, "cx")
         warm(c, "cx")
+        started = tmp_path / "started"
         kept = c.send("call", ["tm", "spin_for", [0.8, "kept"], None, on("cx")])
-        m = c.send("call", ["tm", "forever", [], None, on("cx")])
-        time.sleep(0.2)
+        m = c.send("call", ["helpers", "started_spin", [str(started)], None, on("cx")])
+        wait_file(started, 5 * factor)   # looping in Python now
         t = time.monotonic()
         c.notify("cancel", [m])
         msg = c.wait(m, timeout=5 * factor)
@@ -491,14 +494,15 @@ def test_cancel_a_spinning_call_frees_its_thread(d, factor):
         assert c.nothing_arrives(0.2)
 
 
-def test_cancelled_call_blocked_in_c_past_hard_timeout(d, factor):
+def test_cancelled_call_blocked_in_c_past_hard_timeout(d, factor, tmp_path):
     """hard_timeout counts for a cancelled call too: a cancelled time.sleep(30)
     is answered at once, and about 1 s later the process is replaced."""
     with d.connect() as c:
         old = the_pid(c, "hardc")
         warm(c, "hardc")
-        m = c.send("call", ["time", "sleep", [30], None, on("hardc")])
-        time.sleep(0.2)
+        started = tmp_path / "started"
+        m = c.send("call", ["helpers", "started_sleep", [str(started), 30], None, on("hardc")])
+        wait_file(started, 5 * factor)   # in time.sleep now
         t = time.monotonic()
         c.notify("cancel", [m])
         assert c.wait(m, timeout=5 * factor)[2]["type"] == "Cancelled"
@@ -518,7 +522,7 @@ def test_crash_fails_every_call_running_in_the_process(d, factor):
         warm(c, "crash")
         restarts = pool_info(c, "crash")["restarts"]
         other = c.send("call", ["helpers", "sleep_echo", ["x", 3], None, on("crash")])
-        time.sleep(0.2)
+        wait_for(lambda: pool_info(c, "crash")["busy"] == 1, 5 * factor, "the other call runs")
         t = time.monotonic()
         err, res = c.pycall("helpers", "kill_self", [9], None, on("crash"), timeout=10 * factor)
         assert res is None and err is not None and err["type"] == "WorkerCrashed", err
@@ -581,7 +585,7 @@ def test_resize_changes_the_number_of_threads(d, factor):
         assert took < 0.55 * factor, f"4 sleeps after growing to 4 threads took {took:.2f}s"
         assert c.ok("contexts", ["grow"]) == [pid]
         running = [c.send("call", ["tm", "span", [0.5], None, on("grow")]) for _ in range(3)]
-        time.sleep(0.15)
+        wait_for(lambda: pool_info(c, "grow")["busy"] == 3, 0.4 * factor, "the 3 calls run")
         assert c.ok("resize_pool", ["grow", 1]) is True
         for m in running:
             msg = c.wait(m, timeout=10 * factor)
