@@ -77,6 +77,24 @@ def times(start_delay, seconds):
     return [t0, time.time(), os.getpid()]
 
 
+def started_sleep(path, seconds, value=None):
+    """Creates path as soon as the call runs, then sleeps; returns value.
+    A test waits for path instead of sleeping to know the call started."""
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
+    return value
+
+
+def started_spin(path):
+    """Creates path as soon as the call runs, then loops in Python forever."""
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    n = 0
+    while True:
+        n += 1
+
+
 def die(code):
     os._exit(code)
 
@@ -623,6 +641,41 @@ def module_daemon(request, tmp_path_factory, name, **kw):
     fixture as `d = module_daemon(...); yield d; finish_daemon(d)`."""
     folder = tmp_path_factory.mktemp(name)
     return start_daemon(folder, request.config, **kw)
+
+
+def wait_until(predicate, timeout, what="the expected state", interval=0.01):
+    """Polls predicate() until it returns a true value, which it returns;
+    fails the test if that takes more than timeout seconds (the caller
+    scales timeout by the slow-down factor)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout:.2f}s: {what}"
+        time.sleep(interval)
+
+
+def pool_status(client, pool):
+    """The `pools` entry of pool (a map of its counters)."""
+    info = {p["name"]: p for p in client.ok("pools", [])}
+    assert pool in info, f"pools has no {pool}: {sorted(info)}"
+    return info[pool]
+
+
+def wait_pool(client, pool, timeout, what=None, **counters):
+    """Waits (bounded) until pool's `pools` entry has the given counters, e.g.
+    wait_pool(c, "solo", 5, busy=1, queued=0); returns that entry."""
+    def check():
+        p = pool_status(client, pool)
+        return p if all(p[k] == v for k, v in counters.items()) else None
+    return wait_until(check, timeout, what or f"pool {pool} with {counters}")
+
+
+def wait_file(path, timeout, what=None):
+    """Waits (bounded) until path exists (e.g. written by started_sleep)."""
+    path = Path(path)
+    return wait_until(path.exists, timeout, what or f"{path.name} written by the call")
 
 
 def assert_recycled_every(pids, n):

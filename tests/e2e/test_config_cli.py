@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, VALGRIND_CMD, Client, free_tcp_port
+from conftest import BINARY, VALGRIND_CMD, Client, free_tcp_port, wait_file, wait_pool, wait_until
 
 
 def run(args, cwd=None, timeout=20):
@@ -130,8 +130,11 @@ def test_missing_config_file(tmp_path):
 
 # ---- bad configs ----------------------------------------------------------
 
+NO_POSITION = "no position"   # the error is about the whole file: "FILE: message"
+
 BAD = [
-    # (name, text, line, col, words)
+    # (name, text, line, col, words); line and col are where the error names
+    # the problem, or NO_POSITION for an error that has no place in the file
     ("unknown-top-key", "lisen:\n  - unix: a.sock\n", 1, 1, ["lisen"]),
     ("size-negative", "listen:\n  - unix: a.sock\npools:\n  default: {size: -1}\n", 4, 19, ["size", "-1"]),
     ("size-zero", "listen:\n  - unix: a.sock\npools:\n  io: {size: 0}\n", 4, 14, ["size", "0"]),
@@ -148,14 +151,15 @@ BAD = [
     ("mode-other", "listen:\n  - unix: a.sock\npools:\n  io: {mode: fork}\n", 4, 14, ["mode", "fork"]),
     ("unknown-pool-key", "listen:\n  - unix: a.sock\npools:\n  io: {sise: 3}\n", 4, 8, ["sise"]),
     ("route-unknown-pool", "listen:\n  - unix: a.sock\nroutes:\n  requests: gpu\n", 4, 13, ["gpu"]),
-    ("invalid-yaml", "listen:\n  - unix: a.sock\npools: {default: [\n", None, None, ["YAML"]),
+    ("invalid-yaml", "listen:\n  - unix: a.sock\npools: {default: [\n", 4, 1,
+     ["invalid YAML", "did not find expected node content"]),
     ("max-msg-too-small", "listen:\n  - unix: a.sock\nlimits:\n  max_message_size: 1023\n", 4, 21,
      ["max_message_size", "1023"]),
     ("max-msg-too-big", "listen:\n  - unix: a.sock\nlimits:\n  max_message_size: 3GiB\n", 4, 21,
      ["max_message_size", "3GiB"]),
     ("max-msg-bad-unit", "listen:\n  - unix: a.sock\nlimits:\n  max_message_size: 12MB\n", 4, 21,
      ["max_message_size", "12MB"]),
-    ("no-listener", "pools:\n  io: {size: 1}\n", None, None, ["listen"]),
+    ("no-listener", "pools:\n  io: {size: 1}\n", 1, 1, ["listen", "at least one listener"]),
     ("listen-kind", "listen:\n  - udp: 1.2.3.4:5\n", 2, 5, ["udp"]),
     ("tcp-port", "listen:\n  - tcp: 127.0.0.1:70000\n", 2, 10, ["70000"]),
     ("tcp-no-port", "listen:\n  - tcp: localhost\n", 2, 10, ["localhost"]),
@@ -164,7 +168,7 @@ BAD = [
     ("python-path-scalar", "listen:\n  - unix: a.sock\npython:\n  path: examples\n", 4, 9, ["path"]),
     ("duplicate-key", "listen:\n  - unix: a.sock\nlisten:\n  - unix: b.sock\n", 3, 1, ["listen"]),
     ("bad-route-key", "listen:\n  - unix: a.sock\nroutes:\n  \"a:b:c\": io\n", 4, 3, ["a:b:c"]),
-    ("empty-file", "", None, None, []),
+    ("empty-file", "", NO_POSITION, None, ["the file is empty", "listen"]),
 ]
 
 
@@ -175,11 +179,11 @@ def test_bad_config(tmp_path, name, text, line, col, words):
         r = run(args)
         assert r.returncode == 1, (r.stdout, r.stderr)
         err = r.stderr.strip()
-        assert err.startswith(f"pyrpoold: {cfg}"), err
-        if line is not None:
-            assert err.startswith(f"pyrpoold: {cfg}:{line}:{col}: "), err
+        assert "\n" not in err, f"one line expected: {err}"
+        if line == NO_POSITION:
+            assert err.startswith(f"pyrpoold: {cfg}: "), err
         else:
-            assert re.match(rf"pyrpoold: {re.escape(str(cfg))}(:\d+:\d+)?: ", err), err
+            assert err.startswith(f"pyrpoold: {cfg}:{line}:{col}: "), err
         for w in words:
             assert w in err, err
         assert not r.stdout.strip().endswith("ok")
@@ -331,21 +335,70 @@ def test_signal_stops_and_removes_socket(tmp_path, spawned, sig):
     assert "stopping" in err
 
 
+# A module for the daemons started by hand below: a call that says when it starts.
+DRAIN_PY = """\
+import time
+
+
+def slow(path, seconds, value):
+    \"\"\"Creates path as soon as it runs, sleeps, returns value.\"\"\"
+    with open(path, "w"):
+        pass
+    time.sleep(seconds)
+    return value
+"""
+
+
+def drain_config(tmp_path, limits=""):
+    """A config with SMALL_POOLS and the drain module on the python path."""
+    write(tmp_path / "mods" / "drain.py", DRAIN_PY)
+    return write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS +
+                 "python:\n  path: [mods]\n" + limits)
+
+
+def slow_call(c, path, seconds, value, pool="default"):
+    """Sends drain.slow on pool; returns its msgid."""
+    return c.send("call", ["drain", "slow", [str(path), seconds, value], None, {"pool": pool}])
+
+
 def test_sigterm_with_a_call_running(tmp_path, spawned):
-    """A call that outlasts limits.shutdown_timeout does not hold the stop."""
-    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS +
-                "limits:\n  shutdown_timeout: 1\n")
+    """SIGTERM while calls run: a new call is answered ShuttingDown, the
+    daemon waits for the running call, which answers its own result; a call
+    that outlasts limits.shutdown_timeout does not hold the stop: it is
+    answered ShuttingDown once that has passed, and the daemon exits 0."""
+    f = spawned.factor
+    grace = 2 * f                                   # limits.shutdown_timeout
+    cfg = drain_config(tmp_path, f"limits:\n  shutdown_timeout: {grace}\n")
     p = spawned(cfg)
     sock = tmp_path / "run" / "d.sock"
-    wait_for_socket(sock, p, 10 * spawned.factor)
-    c = Client(sock, timeout=10)
-    c.send("call", ["time", "sleep", [30]])
-    time.sleep(0.3)
+    wait_for_socket(sock, p, 10 * f)
+    c = Client(sock, timeout=10 * f)
+    short = slow_call(c, tmp_path / "short.started", 0.8, "finished", pool="default")
+    long = slow_call(c, tmp_path / "long.started", 30, "never", pool="io")
+    wait_file(tmp_path / "short.started", 5 * f)
+    wait_file(tmp_path / "long.started", 5 * f)
     t = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    wait_until(lambda: not sock.exists(), 5 * f, "the socket file is removed at SIGTERM")
+    # draining: a new call is refused at once
+    late = c.send("call", ["operator", "add", [1, 1]])
+    msg = c.wait(late, timeout=5 * f)
+    assert msg[3] is None and msg[2] is not None and msg[2]["type"] == "ShuttingDown", msg
+    # the running call ends by itself and is answered with its result: the
+    # daemon waited for it (it is still there to relay the answer)
+    msg = c.wait(short, timeout=5 * f)
+    assert msg[2:] == [None, "finished"], msg
+    assert p.poll() is None, "the daemon exited with a call still running before shutdown_timeout"
+    # the call that outlasts shutdown_timeout is answered ShuttingDown when it passes
+    msg = c.wait(long, timeout=grace + 5 * f)
+    waited = time.monotonic() - t
+    assert msg[3] is None and msg[2] is not None and msg[2]["type"] == "ShuttingDown", msg
+    assert waited >= grace - 0.1, f"gave up on the running call after {waited:.2f}s, not {grace}s"
+    assert p.wait(timeout=5 * f) == 0          # by itself, with no second signal
     rc, err = stop(p)
     assert rc == 0, err
-    assert time.monotonic() - t < 5 * spawned.factor
-    assert c.expect_closed(timeout=5)
+    assert time.monotonic() - t < grace + 5 * f
+    assert c.expect_closed(timeout=5 * f)
     c.close()
     assert not sock.exists()
 
@@ -354,19 +407,19 @@ def test_sigterm_answers_queued_calls_shutting_down(tmp_path, spawned):
     """Calls still queued when limits.shutdown_timeout passes are failed with
     ShuttingDown: the client must get that answer (before its connection
     closes)."""
-    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS +
-                "limits:\n  shutdown_timeout: 1\n")
+    f = spawned.factor
+    cfg = drain_config(tmp_path, "limits:\n  shutdown_timeout: 1\n")
     p = spawned(cfg)
     sock = tmp_path / "run" / "d.sock"
-    wait_for_socket(sock, p, 10 * spawned.factor)
-    c = Client(sock, timeout=10)
-    c.send("call", ["time", "sleep", [30]])
-    time.sleep(0.2)
+    wait_for_socket(sock, p, 10 * f)
+    c = Client(sock, timeout=10 * f)
+    slow_call(c, tmp_path / "running.started", 30, "never")
+    wait_file(tmp_path / "running.started", 5 * f)
     queued = c.send("call", ["math", "sqrt", [4]])
-    time.sleep(0.3)               # well past handback_ms: queued in the master
+    wait_pool(c, "default", 5 * f, busy=1, queued=1)   # queued in the master
     rc, err = stop(p)
     assert rc == 0, err
-    c.expect_closed(timeout=5)
+    c.expect_closed(timeout=5 * f)
     got = [m for m in c.order if m[1] == queued]
     c.close()
     assert got, f"no answer for the queued call (all answers: {c.order!r})"
@@ -376,46 +429,48 @@ def test_sigterm_answers_queued_calls_shutting_down(tmp_path, spawned):
 def test_sigterm_drains_calls_in_flight(tmp_path, spawned):
     """SIGTERM: running and queued calls are answered normally, new calls get
     ShuttingDown, new connections are refused, then the daemon exits 0."""
-    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    f = spawned.factor
+    cfg = drain_config(tmp_path)
     p = spawned(cfg)
     sock = tmp_path / "run" / "d.sock"
-    wait_for_socket(sock, p, 10 * spawned.factor)
-    c = Client(sock, timeout=10)
+    wait_for_socket(sock, p, 10 * f)
+    c = Client(sock, timeout=10 * f)
     assert c.ok("ping", []) == "pong"
-    running = c.send("call", ["time", "sleep", [0.8]])
-    time.sleep(0.2)
+    running = slow_call(c, tmp_path / "running.started", 0.8, "slept")
+    wait_file(tmp_path / "running.started", 5 * f)
     queued = [c.send("call", ["operator", "add", [i, 1]]) for i in range(3)]
+    wait_pool(c, "default", 5 * f, busy=1, queued=3)   # all in the daemon before the signal
     t = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    wait_until(lambda: not sock.exists(), 5 * f, "the socket file is removed at SIGTERM")
     late = c.send("call", ["operator", "add", [1, 1]])
     assert c.wait(late)[2]["type"] == "ShuttingDown"
     assert c.ok("ping", []) == "pong"          # admin methods still answer
     assert not sock.exists()                    # no new connections
-    assert c.wait(running, timeout=10)[2:] == [None, None]
-    assert [c.wait(m, timeout=10)[2:] for m in queued] == [[None, i + 1] for i in range(3)]
-    rc = p.wait(timeout=10 * spawned.factor)
+    assert c.wait(running, timeout=10 * f)[2:] == [None, "slept"]
+    assert [c.wait(m, timeout=10 * f)[2:] for m in queued] == [[None, i + 1] for i in range(3)]
+    rc = p.wait(timeout=10 * f)
     assert rc == 0
-    assert time.monotonic() - t < 5 * spawned.factor
+    assert time.monotonic() - t < 5 * f
     c.close()
 
 
 def test_second_signal_stops_at_once(tmp_path, spawned):
-    cfg = write(tmp_path / "c.yaml", "listen:\n  - unix: run/d.sock\n" + SMALL_POOLS)
+    f = spawned.factor
+    cfg = drain_config(tmp_path)
     p = spawned(cfg)
     sock = tmp_path / "run" / "d.sock"
-    wait_for_socket(sock, p, 10 * spawned.factor)
-    c = Client(sock, timeout=10)
-    m = c.send("call", ["time", "sleep", [30]])
-    time.sleep(0.3)
+    wait_for_socket(sock, p, 10 * f)
+    c = Client(sock, timeout=10 * f)
+    m = slow_call(c, tmp_path / "running.started", 30, "never")
+    wait_file(tmp_path / "running.started", 5 * f)
     t = time.monotonic()
     p.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    wait_until(lambda: not sock.exists(), 5 * f, "the socket file is removed at SIGTERM")
     p.send_signal(signal.SIGINT)
-    assert p.wait(timeout=5 * spawned.factor) == 0
-    assert time.monotonic() - t < 3 * spawned.factor
-    got = [x for x in c.order if x[1] == m]
-    c.expect_closed(timeout=5)
+    assert p.wait(timeout=5 * f) == 0
+    assert time.monotonic() - t < 3 * f
+    c.expect_closed(timeout=5 * f)
     got = [x for x in c.order if x[1] == m]
     assert got and got[0][2]["type"] == "ShuttingDown"
     c.close()

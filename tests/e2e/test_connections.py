@@ -6,7 +6,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import Client, finish_daemon, module_daemon
+from conftest import Client, finish_daemon, module_daemon, pool_status, wait_file, wait_pool, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +56,17 @@ def test_200_connections_from_threads(d):
     assert not errors, errors[:5]
 
 
-def test_disconnect_with_call_in_flight(d):
+def test_disconnect_with_call_in_flight(d, tmp_path):
+    started = tmp_path / "started"
     c = d.connect()
-    c.send("call", ["helpers", "sleep_pid", [0.3]])
+    c.send("call", ["helpers", "started_sleep", [str(started), 0.3, "orphan"]])
+    wait_file(started, 5 * d.factor)
     c.close()
     with d.connect() as c2:
         assert c2.ok("ping", []) == "pong"
         assert c2.ok("math.sqrt", [9]) == 3.0
-    time.sleep(0.4)           # the orphaned call finishes, its answer has no taker
+        # the orphaned call finishes, its answer has no taker
+        wait_pool(c2, "default", 5 * d.factor, busy=0, queued=0)
     with d.connect() as c3:
         assert c3.ok("ping", []) == "pong"
         assert c3.ok("call", ["helpers", "pid", []]) > 0
@@ -86,18 +89,20 @@ def test_queued_calls_of_a_gone_client_are_dropped(d, tmp_path, factor):
     client that left are not run."""
     path = tmp_path / "ran.txt"
     c = d.connect()
+    wait_pool(c, "solo", 5 * factor, busy=0, queued=0)
     c.send("call", ["helpers", "record", [str(path), "first", 0.3], None, {"pool": "solo"}])
-    time.sleep(0.1)   # the first one is running
+    wait_pool(c, "solo", 5 * factor, busy=1, queued=0)   # the first one is running
     for i in range(5):
         c.send("call", ["helpers", "record", [str(path), f"queued{i}", 0.3], None, {"pool": "solo"}])
-    time.sleep(0.05)
+    wait_pool(c, "solo", 5 * factor, busy=1, queued=5)   # the others wait in the daemon
     c.close()
     t = time.monotonic()
     with d.connect() as c2:
         assert c2.ok("call", ["helpers", "pid", [], None, {"pool": "solo"}], timeout=10 * factor) > 0
     waited = time.monotonic() - t
     assert waited < 0.8 * factor, f"the solo pool was busy {waited:.2f}s: dropped calls ran"
-    time.sleep(0.2)
+    with d.connect() as c3:
+        wait_pool(c3, "solo", 5 * factor, busy=0, queued=0)
     assert path.read_text().split() == ["first"]
 
 
@@ -113,12 +118,16 @@ def test_close_right_after_connect(d):
 def test_reset_with_unread_answers(d):
     """A client that stops reading and goes away while big answers are being
     written does not disturb the daemon."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(str(d.socket_path))
-    s.sendall(b"".join(msgpack.packb([0, i, "helpers.big_string", [200000]]) for i in range(40)))
-    time.sleep(0.3)
-    s.close()
+    with d.connect() as watch:
+        before = pool_status(watch, "default")["completed"]
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(str(d.socket_path))
+        s.sendall(b"".join(msgpack.packb([0, i, "helpers.big_string", [200000]]) for i in range(40)))
+        # every answer is made (8 MB: more than the socket holds, so some wait to be written)
+        wait_until(lambda: pool_status(watch, "default")["completed"] >= before + 40, 10 * d.factor,
+                   "the 40 calls are answered")
+        s.close()
     with d.connect() as c:
         assert c.ok("ping", []) == "pong"
         assert len(c.ok("helpers.big_string", [100000])) == 100000

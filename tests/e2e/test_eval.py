@@ -149,13 +149,44 @@ def test_calls_still_work_with_eval_allowed(c):
     assert c.call("math.sqrt", [81]) == (None, 9.0)
 
 
-def test_exec_state_is_per_executor(daemon_factory):
-    d = daemon_factory(allow_eval=True, pools={"default": {"size": 1}, "io": {"size": 1}})
+# Run on an executor: its pid and what its eval/exec namespace holds. The
+# sleep makes two of them sent together run on both executors of the pool.
+PEEK = ("__import__('time').sleep(0.3) or [__import__('os').getpid(), globals().get('counter'),"
+        " globals().get('owner'), math.sqrt(16) if 'math' in globals() else None]")
+
+
+def test_exec_state_is_per_executor(daemon_factory, factor):
+    """exec state lives in the namespace of the executor that ran it, shared
+    by the eval and exec calls that run there: the pool's other executor
+    does not see it, and locals given to eval change neither."""
+    d = daemon_factory(allow_eval=True, pools={"default": {"size": 2}, "io": {"size": 1}})
+    pids = d.pool_pids("default")
+    assert len(pids) == 2
+
+    def peek(c):
+        """{pid: [counter, owner, math.sqrt(16) if exec imported math]} for both executors."""
+        for _ in range(5):
+            res = c.request_many([("eval", [PEEK])] * 2, timeout=10 * factor)
+            assert all(e is None for e, _ in res), res
+            seen = {r[0]: r[1:] for _, r in res}
+            if set(seen) == pids:
+                return seen
+        raise AssertionError(f"two slow evals sent together did not run on both executors {pids}")
+
     with d.connect() as c:
-        assert c.call("exec", ["import math\ncounter = 41"]) == (None, None)
-        assert c.call("eval", ["math.sqrt(16)"]) == (None, 4.0)
-        assert c.call("exec", ["counter += 1"]) == (None, None)
-        assert c.call("eval", ["counter"]) == (None, 42)
+        assert peek(c) == {p: [None, None, None] for p in pids}
+        # one exec: its executor has the state, the other has none of it
+        assert c.call("exec", ["import math, os\ncounter = 41\nowner = os.getpid()"]) == (None, None)
+        state = peek(c)
+        owner = [p for p, (counter, _, _) in state.items() if counter is not None]
+        assert len(owner) == 1, f"state set by one exec is seen on {len(owner)} executors: {state}"
+        a, = owner
+        b, = pids - {a}
+        assert state == {a: [41, a, 4.0], b: [None, None, None]}, state
+        # an exec on each executor changes only its own namespace
+        bump = "import time\ntime.sleep(0.3)\ncounter = globals().get('counter', 0) + 1"
+        assert c.request_many([("exec", [bump])] * 2, timeout=10 * factor) == [(None, None)] * 2
+        assert peek(c) == {a: [42, a, 4.0], b: [1, None, None]}
         # locals given to eval do not change the executor's namespace
         assert c.call("eval", ["counter", {"counter": 7}]) == (None, 7)
-        assert c.call("eval", ["counter"]) == (None, 42)
+        assert peek(c) == {a: [42, a, 4.0], b: [1, None, None]}

@@ -5,7 +5,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_slow_io_does_not_block_default(d, factor):
     with d.connect() as slow, d.connect() as fast:
         t0 = time.monotonic()
         ids = [slow.send("call", ["time", "sleep", [1.0], None, {"pool": "io"}]) for _ in range(4)]
-        time.sleep(0.05)
+        wait_pool(fast, "io", 0.5 * factor, busy=4)   # the 4 io threads sleep
         worst = 0.0
         for i in range(20):
             t = time.monotonic()
@@ -109,7 +109,7 @@ def test_default_saturated_io_still_fast(d, factor):
     """The other way round: default busy, io answers."""
     with d.connect() as c, d.connect() as other:
         busy = [c.send("call", ["helpers", "sleep_pid", [0.6]]) for _ in range(4)]   # 2 run, 2 queue
-        time.sleep(0.05)
+        wait_pool(other, "default", 0.5 * factor, busy=2, queued=2)
         t = time.monotonic()
         for _ in range(10):
             assert other.call("call", ["operator", "add", [1, 2], None, {"pool": "io"}]) == (None, 3)
@@ -122,7 +122,8 @@ def test_admin_methods_answer_while_all_pools_busy(d, factor):
     with d.connect() as c, d.connect() as other:
         busy = [c.send("call", ["helpers", "sleep_pid", [0.5], None, {"pool": p}])
                 for p in ["default"] * 2 + ["io"] * 4 + ["solo"]]
-        time.sleep(0.05)
+        for pool, n in (("default", 2), ("io", 4), ("solo", 1)):
+            wait_pool(other, pool, 0.4 * factor, busy=n, queued=0)
         t = time.monotonic()
         assert other.call("ping", []) == (None, "pong")
         assert other.call("lookup_pool", ["x", "y"]) == (None, "default")

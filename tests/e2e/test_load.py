@@ -7,7 +7,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,8 @@ def test_spinning_stops_when_the_calls_stop(d, valgrind):
         for _ in range(3):
             res = c.request_many([("math.sqrt", [float(i * i)]) for i in range(2000)], timeout=60)
             assert res == [(None, float(i)) for i in range(2000)]
-    time.sleep(0.3)
+        for pool in ("default", "io"):   # nothing left to run anywhere
+            wait_pool(c, pool, 5 * d.factor, busy=0, queued=0)
     before = [cpu_ticks(p) for p in pids]
     time.sleep(1.0)
     used = [cpu_ticks(p) - b for p, b in zip(pids, before)]

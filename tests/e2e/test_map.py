@@ -19,11 +19,30 @@ def ident(x):
 """
 
 
+# Its functions run a little while, so that a map's chunks spread over the
+# pool's executors; cfg_pid is routed by the config, slow_pid by register_pool.
+ROUTED = """\
+import os
+import time
+
+
+def slow_pid(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def cfg_pid(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+"""
+
+
 @pytest.fixture(scope="module")
 def d(request, tmp_path_factory):
     d = module_daemon(request, tmp_path_factory, "map",
-                      pools={"default": {"size": 2}, "io": {"size": 3}},
-                      modules={"mapmod.py": FLAKY})
+                      pools={"default": {"size": 2}, "io": {"size": 3}, "routed": {"size": 2}},
+                      routes={"routedmap:cfg_pid": "routed"},
+                      modules={"mapmod.py": FLAKY, "routedmap.py": ROUTED})
     yield d
     finish_daemon(d)
 
@@ -109,6 +128,35 @@ def test_routed_pool_and_opts_pool(d):
         err, pids = c.call("map", ["os", "getpid", [[]] * 30, None, {"pool": "io"}])
         assert err is None and set(pids) <= io
         assert c.call("map", ["math", "sqrt", [[1]], None, {"pool": "nope"}])[0]["type"] == "NoSuchPool"
+
+
+@pytest.mark.parametrize("how", ["config-route", "register-module", "register-function"])
+def test_map_runs_on_the_routed_pool(d, factor, how):
+    """A map without opts.pool goes where routing sends its function (a
+    `routes:` entry of the config, or a register_pool of the module or of
+    the function): every item runs on that pool's executors, which share
+    the chunks, and none on default."""
+    default = d.pool_pids("default")
+    with d.connect() as c:
+        if how == "config-route":
+            pool, function = "routed", "cfg_pid"
+            pids = d.pool_pids(pool)
+        else:
+            pool, function = f"map-{how}", "slow_pid"
+            pids = set(c.ok("start_pool", [pool, 2], timeout=20 * factor))
+            target = ["routedmap"] if how == "register-module" else ["routedmap", "slow_pid"]
+            assert c.ok("register_pool", [pool, *target]) is True
+        try:
+            assert len(pids) == 2 and not pids & default
+            assert c.ok("lookup_pool", ["routedmap", function]) == pool
+            err, res = c.call("map", ["routedmap", function, [[0.02]] * 40], timeout=30 * factor)
+            assert err is None, err
+            assert len(res) == 40
+            assert set(res) == pids, \
+                f"the map's items ran on {set(res)}: pool {pool} is {pids}, default {default}"
+        finally:
+            if pool != "routed":
+                assert c.ok("stop_pool", [pool]) is True
 
 
 def test_maps_and_calls_interleave_on_one_connection(d):

@@ -5,7 +5,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, pool_status, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,12 @@ def test_pipeline_on_several_connections_at_once(d):
 def test_slow_reader_gets_every_answer(d):
     """Answers pile up while the client does not read; none is lost."""
     n, size = 150, 64 * 1024
-    with d.connect() as c:
+    with d.connect() as c, d.connect() as watch:
+        before = pool_status(watch, "default")["completed"]
         c.send_raw(b"".join(msgpack.packb([0, i, "helpers.big_string", [size]]) for i in range(n)))
-        time.sleep(1.0)
+        # every answer is made (9.6 MB, far more than the socket holds) before the client reads
+        wait_until(lambda: pool_status(watch, "default")["completed"] >= before + n, 20 * d.factor,
+                   f"the {n} calls are answered")
         got = set()
         for _ in range(n):
             r = c.recv_response()

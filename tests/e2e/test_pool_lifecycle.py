@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ def test_stop_pool_drains_then_stops(d, factor):
         assert c.ok("register_pool", ["batch", "zlib"]) is True
         c.ok("call", ["os", "getpid", [], None, {"pool": "batch"}], timeout=20 * factor)
         running = c.send("call", ["time", "sleep", [0.5], None, {"pool": "batch"}])
-        time.sleep(0.1)
+        wait_pool(c, "batch", 5 * factor, busy=1, queued=0)
         queued = c.send("call", ["operator", "add", [2, 3], None, {"pool": "batch"}])
-        time.sleep(0.05)
+        wait_pool(c, "batch", 5 * factor, busy=1, queued=1)
         assert c.ok("stop_pool", ["batch"]) is True
         # new calls: the pool is gone; its registrations too
         err, _ = c.call("call", ["os", "getpid", [], None, {"pool": "batch"}])
@@ -117,20 +117,23 @@ def test_resize_grow_and_shrink_without_losing_calls(d, factor):
         first = c.ok("contexts", ["elastic"])
         assert c.ok("resize_pool", ["elastic", 3]) is True
         assert c.ok("num_contexts", ["elastic"]) == 3
-        # three slow calls at once run on three executors, together
-        t0 = time.monotonic()
-        res = c.request_many([("call", ["helpers", "sleep_pid", [0.4], None, {"pool": "elastic"}])] * 3,
-                             timeout=30 * factor)
-        assert all(e is None for e, _ in res)
-        pids = {r for _, r in res}
-        # new executors may still be starting on a slow machine: then two share one
-        assert len(pids) >= 2
+        # the new executors are ready (a bounded wait, not a guess)
+        wait_pool(c, "elastic", 20 * factor, idle=3, busy=0, starting=0, size=3)
         all_pids = c.ok("contexts", ["elastic"])
-        assert set(first) <= set(all_pids) and len(all_pids) == 3
+        assert set(first) <= set(all_pids) and len(set(all_pids)) == 3, (first, all_pids)
+        # three slow calls at once run on the three executors, together
+        res = c.request_many([("call", ["helpers", "times", [0.0, 0.4], None, {"pool": "elastic"}])] * 3,
+                             timeout=30 * factor)
+        assert all(e is None for e, _ in res), res
+        spans = [r for _, r in res]
+        assert {p for _, _, p in spans} == set(all_pids), f"3 calls on 3 executors ran on {spans}"
+        latest_start = max(s for s, _, _ in spans)
+        earliest_end = min(e for _, e, _ in spans)
+        assert latest_start < earliest_end, f"the 3 calls did not all run at once: {spans}"
         # shrink while calls run: none fails
         ids = [c.send("call", ["helpers", "sleep_pid", [0.4], None, {"pool": "elastic"}])
                for _ in range(3)]
-        time.sleep(0.1)
+        wait_pool(c, "elastic", 5 * factor, busy=3, queued=0)
         assert c.ok("resize_pool", ["elastic", 1]) is True
         assert c.ok("num_contexts", ["elastic"]) == 1
         for m in ids:

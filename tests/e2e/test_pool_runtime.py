@@ -5,7 +5,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import assert_recycled_every, finish_daemon, module_daemon, start_daemon
+from conftest import assert_recycled_every, finish_daemon, module_daemon, start_daemon, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -58,25 +58,25 @@ def test_contexts_and_friends(d):
             assert err["type"] == "BadRequest"
 
 
-def test_max_queue_answers_overloaded_at_once(d):
+def test_max_queue_answers_overloaded_at_once(d, factor):
     """small: one executor, max_queue 3. One slow call runs, three wait, the
     next ones are refused at once with Overloaded; the others succeed."""
     with d.connect() as c:
         opts = {"pool": "small"}
-        slow = c.send("call", ["time", "sleep", [0.5], None, opts])
-        time.sleep(0.1)  # the sleep is running, the queue is empty
+        slow = c.send("call", ["time", "sleep", [0.5 * factor], None, opts])
+        wait_pool(c, "small", 5 * factor, busy=1, queued=0)  # the sleep runs, the queue is empty
         waiting = [c.send("call", ["operator", "add", [i, 1], None, opts]) for i in range(3)]
         t0 = time.monotonic()
         refused = [c.send("call", ["operator", "add", [i, 1], None, opts]) for i in range(2)]
         for m in refused:
-            msg = c.wait(m, timeout=5)
+            msg = c.wait(m, timeout=5 * factor)
             assert msg[2]["type"] == "Overloaded", msg
             assert "max_queue" in msg[2]["message"]
-        assert time.monotonic() - t0 < 0.3, "Overloaded must come at once, not after the queue drains"
+        assert time.monotonic() - t0 < 0.3 * factor, "Overloaded must come at once, not after the queue drains"
         err, _ = c.call("map", ["math", "sqrt", [[1]], None, opts])
         assert err["type"] == "Overloaded"
-        assert c.wait(slow, timeout=5)[2] is None
-        assert [c.wait(m, timeout=5)[2:] for m in waiting] == [[None, i + 1] for i in range(3)]
+        assert c.wait(slow, timeout=5 * factor)[2] is None
+        assert [c.wait(m, timeout=5 * factor)[2:] for m in waiting] == [[None, i + 1] for i in range(3)]
 
 
 def test_max_requests_replaces_the_executor(d):
@@ -160,7 +160,8 @@ def test_max_output_stops_reading_a_client_that_does_not_read(tmp_path, request,
                 sent.append(i + 1)
                 time.sleep(0.005)
             assert len(sent) < 400, "the daemon kept reading a client that does not read"
-            time.sleep(0.5)
+            with d2.connect() as other:   # every call it read has run: its answer is made
+                wait_pool(other, "default", 10 * factor, busy=0, queued=0)
             grown = rss_mib(d2.proc.pid) - base
             assert grown < 40, f"the master buffered {grown:.0f} MiB of unread answers"
             c.sock.settimeout(30 * factor)

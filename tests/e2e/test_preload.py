@@ -60,7 +60,7 @@ def test_failing_preload_degrades_then_recovers(tmp_path, request, factor):
         with d.connect(timeout=5) as c:
             t0 = time.monotonic()
             err, _ = c.call("call", ["math", "sqrt", [4], None, {"pool": "io"}])
-            assert err["type"] == "PoolDegraded" and time.monotonic() - t0 < 0.5
+            assert err["type"] == "PoolDegraded" and time.monotonic() - t0 < 0.5 * factor
             assert {p["name"]: p["degraded"] for p in c.ok("pools", [])} == {"default": True, "io": True}
         assert "not today" in d.stderr_path.read_text(errors="replace")
         # the module is fixed: the pools recover on a later retry

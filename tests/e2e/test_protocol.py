@@ -7,7 +7,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import Client, finish_daemon, module_daemon
+from conftest import Client, finish_daemon, module_daemon, wait_pool
 
 LIMIT = 4096   # limits.max_message_size of this module's daemon
 
@@ -183,9 +183,10 @@ def test_notification_of_a_call_does_not_run(c, d):
     c.notify("helpers.record", [str(path), "x"])
     c.notify("call", ["helpers", "record", [str(path), "y"]])
     assert c.call("ping", []) == (None, "pong")
-    # give a (wrongly) running call time to write
+    # a (wrongly) running call was read before this one, so it would be
+    # running or done once this one is, and done once the pool is idle
     assert c.call("helpers.sleep_pid", [0.2])[0] is None
-    time.sleep(0.2)
+    wait_pool(c, "default", 5 * d.factor, busy=0, queued=0)
     assert not path.exists()
     assert c.nothing_arrives(0.2)
 

@@ -3,13 +3,14 @@ starts (with the Python code as it is on disk now), takes over once its
 preload imports are done, and the old one drains; a broken file or a new
 generation that cannot start is refused and the old config keeps serving.
 No call is lost either way."""
+import os
 import signal
 import threading
 import time
 
 import pytest
 
-from conftest import ACTIVE, Client, start_daemon
+from conftest import ACTIVE, Client, start_daemon, wait_pool, wait_until
 
 VERSIONED = """\
 import os
@@ -57,6 +58,15 @@ def pools_by_name(c):
     return {p["name"]: p for p in c.ok("pools", [])}
 
 
+def children(pid):
+    """The pids of pid's child processes."""
+    out = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out |= {int(x) for x in f.read().split()}
+    return out
+
+
 def hup(d, factor):
     """Sends SIGHUP and waits for the new generation to serve."""
     mark = log_len(d)
@@ -75,7 +85,7 @@ def test_reload_applies_a_changed_config(daemon_factory, factor):
         assert c.ok("versioned.version", []) == 1
         old_default = c.ok("contexts", ["default"])
         running = c.send("call", ["versioned", "slow_version", [1.0], None, {"pool": "default"}])
-        time.sleep(0.2)
+        wait_pool(c, "default", 0.8 * factor, busy=1)   # it runs when the reload comes
         d.pools = {"default": {"size": 2}, "io": {"size": 3, "mode": "process"},
                    "fresh": {"size": 1, "mode": "thread", "timeout": 0.3}}
         d.routes = {"versioned": "fresh"}
@@ -197,13 +207,18 @@ def test_no_call_is_lost_across_reloads(daemon_factory, factor):
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
+    def calls_flow(what):
+        """Waits until a few more batches of calls are answered."""
+        n = len(results)
+        wait_until(lambda: len(results) >= n + 3 or errors, 20 * factor, f"calls answered {what}")
+
     try:
         for size in (3, 1, 2):
-            time.sleep(0.3)
+            calls_flow(f"before the reload to size {size}")
             d.pools["default"]["size"] = size
             d.write_config()
             hup(d, factor)
-        time.sleep(0.3)
+        calls_flow("after the last reload")
     finally:
         stop.set()
         for t in threads:
@@ -225,7 +240,7 @@ def test_sighup_while_a_reload_starts_is_ignored(daemon_factory, factor):
     d.config_path.write_text(text)
     mark = log_len(d)
     d.send_signal(signal.SIGHUP)
-    time.sleep(0.2)
+    wait_log(d, "SIGHUP: reloading", factor, after=mark)   # the new generation starts
     d.send_signal(signal.SIGHUP)
     wait_log(d, "already starting", factor, after=mark)
     with d.connect() as c:
@@ -246,10 +261,12 @@ def test_sigterm_while_a_reload_starts(tmp_path, request, factor):
         text = d.config_path.read_text().replace("  path: [py]\n",
                                                  "  path: [py]\n  preload: [slowimport]\n")
         d.config_path.write_text(text)
+        before = children(d.proc.pid)
         mark = log_len(d)
         d.send_signal(signal.SIGHUP)
         wait_log(d, "SIGHUP: reloading", factor, after=mark)
-        time.sleep(0.3)
+        # the new generation's processes exist (and import slowimport for 2 s)
+        wait_until(lambda: children(d.proc.pid) - before, 5 * factor, "a process of the new generation")
         assert d.stop() == 0, d.stderr_text()
         assert not d.socket_path.exists()
         assert "reload of" in d.stderr_text() and "the daemon is stopping" in d.stderr_text()

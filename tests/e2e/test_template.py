@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ACTIVE, Daemon, finish_daemon, slow_factor
+from conftest import ACTIVE, Daemon, finish_daemon, slow_factor, wait_pool
 
 MARK = """\
 import os
@@ -115,7 +115,7 @@ def test_killed_template_takes_its_executors_and_the_pool_recovers(forked, facto
         pids = set(c.ok("contexts", ["default"]))
         template = ppid(next(iter(pids)))
         running = c.send("call", ["time", "sleep", [5], None, {"pool": "default"}])
-        time.sleep(0.2)
+        wait_pool(c, "default", 5 * factor, busy=1)   # it runs when the template dies
         os.kill(template, signal.SIGKILL)
         msg = c.wait(running, timeout=10 * factor)
         assert msg[2]["type"] == "WorkerCrashed", msg

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_running_call_times_out(d, factor):
 def test_queued_call_times_out_in_the_queue(d, factor):
     with d.connect() as c:
         busy = c.send("call", ["helpers", "sleep_echo", ["done", 1.0], None, {"pool": "solo"}])
-        time.sleep(0.1)
+        wait_pool(c, "solo", 0.5 * factor, busy=1, queued=0)
         t = time.monotonic()
         err, res = c.call("call", ["helpers", "pid", [], None, {"pool": "solo", "timeout": 0.2}],
                           timeout=10 * factor)
