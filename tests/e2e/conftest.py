@@ -375,8 +375,9 @@ class Daemon:
 
     def __init__(self, folder, *, valgrind=False, factor=1.0, pools=None, routes=None,
                  allow_eval=False, max_message_size=None, tcp=False, modules=None,
-                 extra_yaml="", socket_name="run/pyrpoold.sock"):
+                 extra_yaml="", socket_name="run/pyrpoold.sock", new_session=False):
         self.folder = Path(folder)
+        self.new_session = new_session   # its own session and process group
         self.folder.mkdir(parents=True, exist_ok=True)
         self.valgrind = valgrind
         self.factor = factor
@@ -439,7 +440,8 @@ class Daemon:
         self._err = open(self.stderr_path, "wb")
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                     stdout=self._out, stderr=self._err, cwd="/")
+                                     stdout=self._out, stderr=self._err, cwd="/",
+                                     start_new_session=self.new_session)
         if wait:
             self.wait_ready()
         return self

@@ -1,7 +1,9 @@
 """Executors that die while running a call: WorkerCrashed, a restart, and
-the pool keeps working."""
+the pool keeps working. A function that keeps crashing its executors is
+quarantined on its pool (its calls fail fast with Quarantined for a while);
+the pool and its other functions are not held off, and kills from outside
+count for no one."""
 import os
-import re
 import signal
 import time
 
@@ -168,74 +170,135 @@ def test_crash_of_client_connection_closed_meanwhile(d, factor):
     serves_again(d, "p1")
 
 
-def test_crash_limit_quarantines_the_crashing_function_only(daemon_factory, factor):
-    """crash_limit crashes caused by one function within crash_interval: that
-    function's calls fail fast with Quarantined for a hold-off (1 s, then
-    2 s at the next hold in a row), while the pool's other calls are served
-    as usual; then the function is tried again."""
+CRASHY = """\
+import ctypes
+import time
+
+
+def maybe_segv(crash):
+    if crash:
+        ctypes.string_at(0)   # SIGSEGV raised by the executor itself
+    return "ok"
+
+
+def started_sleep(path, seconds):
+    open(path, "w").close()
+    time.sleep(seconds)
+    return "done"
+"""
+
+
+def test_crash_limit_quarantines_the_function_then_retries_it(daemon_factory, factor):
+    """crash_limit deaths caused by one function within crash_interval: that
+    function alone is held off on that pool, its calls answered Quarantined
+    at once for a hold-off (1 s, then 2 s at the next trip in a row), whatever
+    their arguments; other functions on the same pool keep being served (no
+    PoolDegraded, the pool is not degraded); then the function is tried
+    again."""
     d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
-                              "fragile": {"size": 1, "crash_limit": 3, "crash_interval": 30}})
+                              "fragile": {"size": 1, "crash_limit": 3, "crash_interval": 30}},
+                       modules={"crashy.py": CRASHY})
+    fragile = {"pool": "fragile"}
 
-    def crash_three_times(c):
-        for _ in range(3):
-            err, res = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}],
+    def crash_until_quarantined(c, most):
+        """Crashes the function until it is quarantined; returns the number
+        of crashes and the Quarantined error."""
+        crashes = 0
+        while True:
+            err, res = c.call("call", ["crashy", "maybe_segv", [True], None, fragile],
                               timeout=20 * factor)
-            crash_error(err, res, "signal 11")
+            if err is not None and err["type"] == "Quarantined":
+                return crashes, err
+            crash_error(err, res, f"signal {int(signal.SIGSEGV)}")
+            crashes += 1
+            assert crashes <= most, f"{crashes} crashes and still not quarantined"
 
-    def held_now(c):
+    def quarantined_now(c, crash=False):
         t = time.monotonic()
-        err, _ = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}])
-        return (err is not None and err["type"] == "Quarantined"
-                and time.monotonic() - t < 0.2 * factor), err
+        err, _ = c.call("call", ["crashy", "maybe_segv", [crash], None, fragile], timeout=20 * factor)
+        return err is not None and err["type"] == "Quarantined" and time.monotonic() - t < 0.2 * factor, err
 
-    def wait_tried_again(c, within):
+    def others_served(c, held):
+        assert c.call("call", ["operator", "add", [1, 2], None, fragile], timeout=20 * factor) == (None, 3)
+        assert c.call("call", ["crashy", "started_sleep", ["/dev/null", 0], None, fragile],
+                      timeout=20 * factor) == (None, "done")
+        assert c.ok("call", ["operator", "add", [2, 2], None, {"pool": "default"}]) == 4
+        pools = {p["name"]: p for p in c.ok("pools", [])}
+        assert pools["fragile"]["degraded"] is False, pools["fragile"]
+        assert pools["fragile"]["quarantined"] == (["crashy.maybe_segv"] if held else []), pools["fragile"]
+        assert pools["default"]["quarantined"] == [], pools["default"]
+
+    def wait_retried(c, within):
         t = time.monotonic()
         while True:
-            err, res = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}],
+            err, res = c.call("call", ["crashy", "maybe_segv", [False], None, fragile],
                               timeout=20 * factor)
-            if err["type"] == "WorkerCrashed":
+            if err is None:
+                assert res == "ok"
                 return time.monotonic() - t
             assert err["type"] == "Quarantined", err
             assert time.monotonic() - t < within * factor, err
             time.sleep(0.05)
 
     with d.connect() as c:
-        crash_three_times(c)
-        ok, err = held_now(c)
-        assert ok, err
-        assert "helpers.kill_self" in err["message"] and "fragile" in err["message"], err
-        # the pool itself serves on: other functions are not held
-        assert c.ok("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}]) == 3
-        pools = {p["name"]: p for p in c.ok("pools", [])}
-        assert pools["fragile"]["degraded"] is False
-        assert pools["fragile"]["quarantined"] == ["helpers.kill_self"]
-        assert pools["default"]["quarantined"] == []
-        took = wait_tried_again(c, 5)
+        crashes, err = crash_until_quarantined(c, 3)
+        assert crashes == 3, f"quarantined after {crashes} crashes (crash_limit 3)"
+        assert err["traceback"] is None
+        assert "crashy.maybe_segv" in err["message"] and "fragile" in err["message"], err
+        for crash in (True, False):   # the function, whatever its arguments
+            ok, err = quarantined_now(c, crash)
+            assert ok, err
+        others_served(c, held=True)
+        took = wait_retried(c, 5)
         assert 0.5 < took, f"the hold-off ended after {took:.2f}s"
-        # that crash was the first of a new count: two more make the next hold
-        for _ in range(2):
-            err, res = c.call("call", ["helpers", "kill_self", [11], None, {"pool": "fragile"}],
-                              timeout=20 * factor)
-            crash_error(err, res, "signal 11")
-        ok, err = held_now(c)
+        # a second trip in a row holds it off twice as long
+        crashes, err = crash_until_quarantined(c, 3)
+        assert crashes >= 1
+        ok, err = quarantined_now(c)
         assert ok, err
-        held_ms = int(re.search(r"tried again in (\d+) ms", err["message"]).group(1))
-        assert 1000 < held_ms <= 2000, err     # the second hold in a row is twice as long
-        assert c.ok("call", ["operator", "add", [2, 2], None, {"pool": "fragile"}]) == 4
+        others_served(c, held=True)
+        time.sleep(1.2)   # into the hold-off: a duration is what is tested
+        ok, err = quarantined_now(c)
+        assert ok, f"no longer held off 1.2 s into a 2 s hold-off: {err}"
+        others_served(c, held=True)
+        wait_retried(c, 5)
+        others_served(c, held=False)
 
 
-def test_kills_from_outside_quarantine_nothing(daemon_factory, factor):
-    """A death by SIGKILL (an operator, the OOM killer) is charged to no call:
-    however many, nothing is held off and the pool never degrades."""
+def test_kills_from_outside_never_quarantine_anything(daemon_factory, factor, tmp_path):
+    """SIGKILL from outside (an operator, the OOM killer) is charged to no
+    one: far more kills than crash_limit, of busy and idle executors, and
+    the function that was running, like every other, is still served; the
+    pool is never degraded; each kill fails only the call it hit."""
     d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
-                              "fragile": {"size": 1, "crash_limit": 2, "crash_interval": 30}})
+                              "target": {"size": 1, "crash_limit": 2, "crash_interval": 30}},
+                       modules={"crashy.py": CRASHY})
+    target = {"pool": "target"}
     with d.connect() as c:
-        for _ in range(6):
-            err, res = c.call("call", ["helpers", "kill_self", [9], None, {"pool": "fragile"}],
-                              timeout=20 * factor)
-            crash_error(err, res, "signal 9")
-        assert c.ok("call", ["operator", "add", [1, 2], None, {"pool": "fragile"}]) == 3
-        assert {p["name"]: p for p in c.ok("pools", [])}["fragile"]["degraded"] is False
+        for i in range(5):   # busy: killed while running a call
+            pid = c.ok("call", ["os", "getpid", [], None, target], timeout=20 * factor)
+            started = tmp_path / f"started{i}"
+            m = c.send("call", ["crashy", "started_sleep", [str(started), 30], None, target])
+            deadline = time.monotonic() + 10 * factor
+            while not started.exists():
+                assert time.monotonic() < deadline, "the call does not start"
+                time.sleep(0.01)
+            os.kill(pid, signal.SIGKILL)
+            msg = c.wait(m, timeout=20 * factor)
+            crash_error(msg[2], msg[3], "signal 9", f"pid {pid}")
+        for i in range(3):   # idle
+            pid = c.ok("call", ["os", "getpid", [], None, target], timeout=20 * factor)
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10 * factor
+            while pid in c.ok("contexts", ["target"]):
+                assert time.monotonic() < deadline, "the killed executor is not seen gone"
+                time.sleep(0.01)
+        assert c.call("call", ["crashy", "started_sleep", ["/dev/null", 0], None, target],
+                      timeout=20 * factor) == (None, "done")
+        assert c.call("call", ["operator", "add", [1, 2], None, target], timeout=20 * factor) == (None, 3)
+        pools = {p["name"]: p for p in c.ok("pools", [])}
+        assert pools["target"]["degraded"] is False, pools["target"]
+        assert pools["target"]["quarantined"] == [], pools["target"]
 
 
 SEGV = """\
