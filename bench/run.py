@@ -49,6 +49,9 @@ REPLACE_KILLS = 5   # executors killed once each, per pool, for the replacement 
 MAP_ITEMS = 200_000
 HOL_SLEEP = 0.3
 HOL_TRIES = 3           # head-of-line tries on pyrpoold per repetition
+FAIR_FLOOD = 2000       # fairness: client A's calls in flight (time.sleep(FAIR_SLEEP) each)
+FAIR_SLEEP = 0.001
+FAIR_WINDOW = 8.0       # fairness: seconds client B calls, one at a time (times BENCH_SCALE, >= 3)
 
 
 def env_float(name, default):
@@ -67,6 +70,11 @@ REPS = max(1, int(env_float("BENCH_REPS", 3)))
 
 def n(count, minimum=1):
     return max(minimum, int(count * SCALE))
+
+
+def fair_window():
+    """Seconds client B calls in the fairness row."""
+    return max(3.0, FAIR_WINDOW * SCALE)
 
 
 class BenchError(Exception):
@@ -233,6 +241,7 @@ class Bench:
         params = {
             "sqrt": ["math", "sqrt", [16]],
             "sqrt_io_sleep": ["time", "sleep", [0.05], {}, {"pool": "io"}],
+            "sleep_1ms": ["time", "sleep", [FAIR_SLEEP]],
             "json": ["json", "dumps", [doc]],
             "bytes": ["builtins", "bytes", [b"\xa5" * (1 << 20)]],
             "map": ["math", "sqrt", [[16]] * n(MAP_ITEMS)],
@@ -500,6 +509,47 @@ python:
             self.daemon_alive()
         self.head_of_line("asyncio")
 
+    def queued(self, pool):
+        c = Client(self.sock)
+        try:
+            err, pools = c.call("pools", [])
+        finally:
+            c.close()
+        if err is not None:
+            raise BenchError(f"pools answered {err!r:.300}")
+        return [p for p in pools if p["name"] == pool][0]["queued"]
+
+    def fairness(self, server):
+        """Client A keeps FAIR_FLOOD time.sleep(FAIR_SLEEP) calls in flight on
+        the default pool (the asyncio server runs them inline); 0.5 s later
+        client B, on its own connection, calls math.sqrt one at a time for
+        the window; then A stops (its calls in flight are awaited)."""
+        a = subprocess.Popen(self.loadgen_argv(server, "sleep_1ms", inflight=FAIR_FLOOD, duration=300),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)  # A's calls sent: a backlog on the pool
+            if a.poll() is not None:
+                raise BenchError(f"client A's load generator exited early: {a.stderr.read()[-1000:]}")
+            if server == "ours":
+                self.record("ours_fair_queued_at_b_start", self.queued("default"))
+            r = self.loadgen(f"{server} fairness, client B", server, "sqrt", duration=fair_window())
+        finally:
+            a.send_signal(signal.SIGTERM)
+            out, errtext = a.communicate(timeout=120)
+        if a.returncode != 0:
+            raise BenchError(f"client A's load generator failed: {errtext[-1000:]}")
+        ra = json.loads(out.strip().splitlines()[-1])
+        self.check_errors(f"{server} fairness, client A (time.sleep({FAIR_SLEEP}))", ra, errtext)
+        self.record(f"{server}_fair_b_p50_us", r["p50_us"])
+        self.record(f"{server}_fair_b_p99_us", r["p99_us"])
+        self.record(f"{server}_fair_b_calls", r["calls"])
+        self.record(f"{server}_fair_a_calls_per_s", ra["calls_per_s"])
+
+    def m_fairness(self):
+        self.fairness("ours")
+        self.daemon_alive()
+        self.fairness("asyncio")
+
     def m_map(self):
         r = self.loadgen("map of math.sqrt", "ours", "map", method="map", calls=5, warmup=1)
         self.record("ours_map_calls_per_s", n(MAP_ITEMS) * r["calls"] / r["seconds"])
@@ -583,6 +633,7 @@ python:
         ]
         if self.map_status is None:
             steps.append(("map", self.m_map))
+        steps.append(("two-client fairness", self.m_fairness))
         for rep in range(REPS):
             log(f"repetition {rep + 1} of {REPS}")
             for name, fn in steps:
@@ -721,6 +772,16 @@ def build_rows(b):
     row("11", "executor replaced after a SIGKILL, until the new one is ready: forked from the template",
         f"{f:.1f} ms" if f is not None else "n/a", "fresh process (preload_in_template: false)",
         f"{fr:.1f} ms" if fr is not None else "n/a", ratio(f, fr))
+
+    fp, fa = m("ours_fair_b_p99_us"), m("asyncio_fair_b_p99_us")
+    row("12", f"fairness: client B's math.sqrt (1×1) p99 while client A keeps {FAIR_FLOOD:,} "
+              f"time.sleep({FAIR_SLEEP:g}) in flight on the same pool", fmt_us(fp),
+        "asyncio server, same", fmt_us(fa), ratio(fp, fa))
+    fp, fa = m("ours_fair_b_p50_us"), m("asyncio_fair_b_p50_us")
+    row("", "  client B's p50, same", fmt_us(fp), "asyncio server, same", fmt_us(fa), ratio(fp, fa))
+    fp, fa = m("ours_fair_b_calls"), m("asyncio_fair_b_calls")
+    row("", f"  client B's calls (issued for {fair_window():g} s, one at a time)",
+        "—" if fp is None else f"{fp:,.0f}", "asyncio server, same", "—" if fa is None else f"{fa:,.0f}", "")
     return rows
 
 
@@ -821,6 +882,13 @@ def write_results(b, table, info):
         "end of the run; the time is from the kill until the victim's pid has left `contexts` and "
         "then `pools` shows the pool whole again (every executor idle, none starting: the "
         "replacement has answered READY), polled back to back.",
+        f"- Fairness: two `build/loadgen` runs on their own connections to the default pool: client A "
+        f"keeps {FAIR_FLOOD:,} calls of time.sleep({FAIR_SLEEP:g}) in flight; 0.5 s after it starts, "
+        f"client B calls math.sqrt(16) one at a time for {fair_window():g} s, then A "
+        "stops and waits for its calls. The figures are B's per-call latencies; with few B calls, "
+        "its p99 is its slowest call. ours_fair_queued_at_b_start is the pool's `queued` count read "
+        "just before B starts; *_fair_a_calls_per_s is A's rate. The asyncio server runs A's calls "
+        "inline on its event loop: the calls of one read all run before it reads again.",
         "- The load generator's own CPU use (loadgen_cpu_share_*: CPU seconds per second of run) "
         "is in the raw medians; with 2 CPUs it competes with the server it measures.",
         "",
