@@ -31,6 +31,9 @@
 #define EXECUTOR_BACKOFF_MAX_MS 10000
 #define EXECUTOR_READ_CHUNK 65536
 
+/* A process-mode batch's calls take one board slot each. */
+_Static_assert(POOL_BATCH_MAX <= BOARD_SLOTS, "a batch must fit the board's slots");
+
 static void spawn(struct executor *ex);
 static void schedule_restart(struct executor *ex);
 static int read_frames(struct executor *ex);
@@ -288,8 +291,11 @@ void executor_exited(struct executor *ex, int64_t status, int sig, const char *r
     else if (!ex->shutting_down)
         log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
     ex->exited = true;
+    /* what its calls started: its process group (a forked executor's
+     * template kills it before reaping the executor, so the group's number
+     * cannot have been reused; libuv reaped this one just now) */
     if (!ex->forked && ex->pid > 0)
-        kill(-ex->pid, SIGKILL); /* what its calls started (its process group) */
+        kill(-ex->pid, SIGKILL);
     /* a death by SIGKILL or SIGTERM came from outside (an operator, the
      * OOM killer): it is charged to no call */
     crashed = !ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&

@@ -1,18 +1,22 @@
 /* executor_main: the pyrpool-executor process, one per executor.
  *
- * Started by the master with a socketpair on fd 3. Reads the INIT frame,
- * starts Debian's CPython with the configured sys.path, answers READY, then
- * serves batches: read every frame that has arrived (GIL released while
- * waiting), run them in order, write all their RESULT frames with one write.
+ * Started by the master with a socketpair on fd 3 and its pool's boards on
+ * fd 4 (board.h). Reads the INIT frame, starts Debian's CPython with the
+ * configured sys.path, answers READY, then serves batches: read every frame
+ * that has arrived (GIL released while waiting), run them in order, each
+ * claimed on the board before it starts (a call the master answered first
+ * is skipped), gather their RESULT frames in the board's arena and write
+ * them with one write. guard.c keeps the process accountable (signals, its
+ * process group, fork() in a call).
  *
- * DESIGN: batching must not hold a quick call behind a slow one. A watcher
- * thread looks after the running call: when calls are queued behind it or
- * results of calls before it wait to be written, it wakes at the call's
- * start + handback_ms and, if the same call still runs, writes the results
- * finished so far and a RETURN frame handing the unstarted calls back to the
- * master, which gives them to an idle executor. While work flows it ticks on
- * its own (see watch()), so the main thread does not wake it per batch. The
- * queue, the running call's start and the output buffer are shared under
+ * DESIGN: batching must not hold a quick call behind slower ones. A watcher
+ * thread looks after the batch: once its unstarted calls have waited
+ * handback_ms since the batch arrived (however many calls ran meanwhile),
+ * or finished results have waited that long to be written, it writes the
+ * results finished so far and a RETURN frame handing the unstarted calls
+ * back to the master, which gives them to an idle executor. While work
+ * flows it ticks on its own (see watch()), so the main thread does not wake
+ * it per batch. The queue, the deadlines and the output are shared under
  * one mutex; Python runs only on the main thread. After a quick batch the
  * main thread polls briefly before sleeping (limits.spin_us).
  * It exits when the master closes the socket, and dies with the master

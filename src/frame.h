@@ -7,7 +7,9 @@
  *   master -> executor
  *     [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool,
  *                   "handback_ms": uint, "spin_us": uint, "preload": [str...],
- *                   "threads": bool, "template": bool}]
+ *                   "threads": bool, "template": bool, "board": int}]
+ *       board: the executor's board in the memfd on fd 4 (board.h); -1
+ *       for a template, whose children get theirs in their FORK frame
  *       template: this process is a pool's template (forkserver.h has
  *       its FORK and EXITED frames); its forked children inherit the INIT
  *     [FRAME_CALL, call_id, timeout_ms, module, function, args array|nil, kwargs map|nil]
@@ -24,7 +26,7 @@
  *     [FRAME_RESULT, call_id, error map|nil, result]   (MAP: result is the
  *         array of the chunk's results; an error map carries "index")
  *     [FRAME_RETURN, [call_id...]]   calls handed back unstarted because the
- *         call running before them passed handback_ms
+ *         batch held them handback_ms
  *     [FRAME_TIMEOUT, call_id, stack str|nil]   the running call passed its
  *         timeout_ms: a TimeoutError is being raised in it; stack is where
  *         it was
@@ -33,8 +35,9 @@
  *         master sizes its batches by it)
  *
  * Process mode: the master sends an executor a batch of calls only when it
- * has nothing in flight; the executor runs them in order and answers them
- * in order. Thread mode ("threads": true in INIT): the master sends at most
+ * has nothing in flight; the executor runs them in order (each claimed on
+ * the board first: a call the master took back is skipped, unanswered) and
+ * answers them in order. Thread mode ("threads": true in INIT): the master sends at most
  * one call per thread of the pool; each starts at once on a thread of its
  * own and is answered when it ends, in any order.
  * Argument bytes in CALL frames are the client's bytes, copied verbatim; the
