@@ -10,7 +10,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, pool_status, wait_pool, wait_until
 
 POOLS = {"default": {"size": 2}, "io": {"size": 2}, "solo": {"size": 1},
          "p1": {"size": 2}, "p2": {"size": 2}, "p3": {"size": 2}, "p4": {"size": 1},
@@ -119,7 +119,7 @@ def test_queued_calls_survive_a_crash(d, factor):
 def test_crash_does_not_disturb_the_other_executor(d, factor):
     with d.connect() as c:
         slow = c.send("call", ["helpers", "sleep_echo", ["survived", 0.5], None, {"pool": "p6"}])
-        time.sleep(0.1)
+        wait_pool(c, "p6", 5 * factor, busy=1)   # the slow call runs: the crash goes to the other
         crash = c.send("call", ["helpers", "die", [5], None, {"pool": "p6"}])
         assert c.wait(crash, timeout=10 * factor)[2]["type"] == "WorkerCrashed"
         assert c.wait(slow, timeout=10 * factor)[2:] == [None, "survived"]
@@ -162,11 +162,14 @@ def test_idle_executor_killed_from_outside(d):
 
 def test_crash_of_client_connection_closed_meanwhile(d, factor):
     """The client that made the crashing call is gone when the crash is seen."""
-    c = d.connect()
-    c.send("call", ["helpers", "record", ["/dev/null", "x", 0.3], None, {"pool": "p1"}])
-    c.send("call", ["helpers", "die", [9], None, {"pool": "p1"}])
-    c.close()
-    time.sleep(0.2)
+    with d.connect() as watcher:
+        restarts = pool_status(watcher, "p1")["restarts"]
+        c = d.connect()
+        c.send("call", ["helpers", "record", ["/dev/null", "x", 0.3], None, {"pool": "p1"}])
+        c.send("call", ["helpers", "die", [9], None, {"pool": "p1"}])
+        c.close()
+        wait_until(lambda: pool_status(watcher, "p1")["restarts"] > restarts, 5 * factor,
+                   "the crash seen (an executor restarted)")
     serves_again(d, "p1")
 
 

@@ -85,9 +85,43 @@ def fork_child(how):
     return pid
 
 
+def fork_scribbler(delay):
+    # the child writes garbage on the executor's socket a while later, as a
+    # C library (or a careless child) using an inherited fd might
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(delay)
+        try:
+            os.write(3, b"\\xc1\\xc1 not a frame")
+        except OSError:
+            pass
+        os._exit(0)
+    return pid
+
+
+def fork_with_atexit(path):
+    # an exit handler in the parent, inherited by the child, which returns
+    # into the executor's code: the child must exit at once, not run it
+    import atexit
+    atexit.register(_append, path, "atexit %d" % os.getpid())
+    pid = os.fork()
+    if pid == 0:
+        atexit.register(_append, path, "child-atexit %d" % os.getpid())
+        return -1
+    return pid
+
+
 def spawn_sleep():
     p = subprocess.Popen(["sleep", "300"])
     return [os.getpid(), p.pid]
+
+
+def forge_answer(frame, value):
+    # writes a RESULT frame for a call id the master never sent, on the
+    # executor's own socket, then returns value: the stray answer must be
+    # dropped, never given to another call (this one, or any other)
+    os.write(3, frame)
+    return value
 """
 
 MODULES = {"integ.py": INTEG_PY}
@@ -158,6 +192,25 @@ def err_type(err):
 
 
 # ----------------------------------------- 1. at most once, attribution --
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_an_answer_for_an_unknown_call_is_dropped(daemon_factory, factor, mode):
+    """An executor's answer that names no call in flight (a late or stray
+    one) reaches no caller: every call gets its own answer."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "p": {"size": 1 if mode == "process" else 2, "mode": mode}},
+                       modules=MODULES)
+    body = msgpack.packb([1, 2 ** 62 + 7, None, "forged"])
+    frame = b"\xce" + len(body).to_bytes(4, "big") + body
+    with d.connect() as c:
+        warm_up(c, "p", factor)
+        for _ in range(3):
+            answers = c.request_many(
+                [("call", ["integ", "forge_answer", [frame, "real"], None, {"pool": "p"}]),
+                 ("call", ["operator", "add", [1, 2], None, {"pool": "p"}])],
+                timeout=10 * factor)
+            assert answers == [(None, "real"), (None, 3)], answers
+        assert c.nothing_arrives(0.2)
 
 @pytest.mark.parametrize("crash_limit", [0, None], ids=["crash_limit-0", "crash_limit-default"])
 @pytest.mark.parametrize("mode", ["process", "thread"])
@@ -528,6 +581,48 @@ def test_fork_in_a_call(daemon_factory, factor, how):
         raise AssertionError(f"{e}: it is still there, {proc_stat(child)} (executor {ex})") from None
     finally:
         kill_if_alive(child, first)
+
+
+def test_a_forked_child_cannot_reach_the_master(daemon_factory, factor):
+    """A child forked in a call holds /dev/null where the executor's socket
+    was: what it writes there later never reaches the master (the executor
+    is not taken for broken and killed, no call fails)."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}, "forky": {"size": 1}},
+                       modules=MODULES)
+    opts = {"pool": "forky"}
+    with d.connect() as c:
+        ex = c.ok("call", ["os", "getpid", [], None, opts])
+        child = c.ok("call", ["integ", "fork_scribbler", [0.3], None, opts], timeout=10 * factor)
+        first = proc_stat(child)
+        try:
+            wait_until(lambda: proc_stat(child) is None or proc_stat(child)["state"] == "Z"
+                       or proc_stat(child)["start"] != first["start"], 3 * factor, "the child done")
+            for i in range(20):
+                assert c.ok("call", ["integ", "add_pid", [i], None, opts], timeout=10 * factor) == [i + 1, ex]
+            assert pool_info(c, "forky")["restarts"] == 0
+        finally:
+            kill_if_alive(child, first)
+
+
+def test_a_forked_child_returning_into_the_executor_exits_at_once(daemon_factory, factor, tmp_path):
+    """A child that returns from the call into the executor's code exits at
+    once: it runs no exit handler (it does not finalize Python as if it were
+    the executor)."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}, "forky": {"size": 1}},
+                       modules=MODULES)
+    opts = {"pool": "forky"}
+    out = tmp_path / "atexit.txt"
+    with d.connect() as c:
+        child = c.ok("call", ["integ", "fork_with_atexit", [str(out)], None, opts], timeout=10 * factor)
+        first = proc_stat(child)
+        try:
+            wait_until(lambda: proc_stat(child) is None or proc_stat(child)["start"] != first["start"],
+                       3 * factor, f"child {child} gone")
+        finally:
+            kill_if_alive(child, first)
+        assert c.ok("call", ["integ", "add_pid", [1], None, opts], timeout=10 * factor)[0] == 2
+    text = out.read_text() if out.exists() else ""
+    assert f"child-atexit {child}" not in text and f"atexit {child}\n" not in text, text
 
 
 # --------------------------------------------- 7. SIGTERM to the group --
