@@ -165,8 +165,9 @@ def test_crash_of_client_connection_closed_meanwhile(d, factor):
     with d.connect() as watcher:
         restarts = pool_status(watcher, "p1")["restarts"]
         c = d.connect()
-        c.send("call", ["helpers", "record", ["/dev/null", "x", 0.3], None, {"pool": "p1"}])
-        c.send("call", ["helpers", "die", [9], None, {"pool": "p1"}])
+        # the call is running when its client goes; 0.3 s later its executor dies
+        c.send("call", ["os", "system", ["sleep 0.3; kill -9 $PPID"], None, {"pool": "p1"}])
+        wait_pool(c, "p1", 5 * factor, busy=1)
         c.close()
         wait_until(lambda: pool_status(watcher, "p1")["restarts"] > restarts, 5 * factor,
                    "the crash seen (an executor restarted)")
