@@ -933,6 +933,7 @@ static void *work(void *arg)
     uint64_t kind, id, seq;
 
     (void)arg;
+    guard_thread();
     msgpack_sbuffer_init(&res);
     for (;;) {
         Py_BEGIN_ALLOW_THREADS

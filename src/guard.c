@@ -154,6 +154,17 @@ int guard_serve(struct board *b)
     return 0;
 }
 
+void guard_thread(void)
+{
+    sigset_t fatal;
+    size_t i;
+
+    sigemptyset(&fatal);
+    for (i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++)
+        sigaddset(&fatal, fatal_signals[i]);
+    pthread_sigmask(SIG_UNBLOCK, &fatal, NULL);
+}
+
 uint64_t guard_call_begin(uint64_t id)
 {
     uint64_t seq;

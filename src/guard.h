@@ -40,6 +40,10 @@ void guard_init(void);
  * handlers. b: its board. Returns 0 or -1 (logged). */
 int guard_serve(struct board *b);
 
+/* In a thread that runs calls but blocks signals meant for the main
+ * thread: lets the fatal ones through, so a crash in it names its call. */
+void guard_thread(void);
+
 /* A call starts / ends: returns / takes its sequence number. */
 uint64_t guard_call_begin(uint64_t id);
 void guard_call_end(uint64_t seq);

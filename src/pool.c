@@ -477,12 +477,12 @@ void pool_call_crashed(struct pool *p, struct call *c)
     u->crashes = 0;
     u->since_ms = now;
     p->nheld++;
-    log_error("pool %s: %s crashed its executors %u times within %g s (crash_limit): its calls "
-              "fail for %llu ms", p->name, u->name, p->crash_limit, p->crash_interval,
-              (unsigned long long)hold);
-    snprintf(msg, sizeof msg, "pool %s: %s crashed its executors %u times within %g s; calls to "
+    log_error("pool %s: %s crashed its executors %u time%s within %g s (crash_limit): its calls "
+              "fail for %llu ms", p->name, u->name, p->crash_limit, p->crash_limit == 1 ? "" : "s",
+              p->crash_interval, (unsigned long long)hold);
+    snprintf(msg, sizeof msg, "pool %s: %s crashed its executors %u time%s within %g s; calls to "
              "it fail until it is tried again in %llu ms", p->name, u->name, p->crash_limit,
-             p->crash_interval, (unsigned long long)hold);
+             p->crash_limit == 1 ? "" : "s", p->crash_interval, (unsigned long long)hold);
     fail_held_calls(p, u, msg);
 }
 
@@ -505,9 +505,9 @@ bool pool_quarantined(struct pool *p, const char *module, size_t mlen, const cha
             p->nheld += p->culprits[i].held_until > now;
         return false;
     }
-    snprintf(msg, msglen, "pool %s: %s crashed its executors %u times within %g s; calls to it "
+    snprintf(msg, msglen, "pool %s: %s crashed its executors %u time%s within %g s; calls to it "
              "fail until it is tried again in %llu ms", p->name, u->name, p->crash_limit,
-             p->crash_interval, (unsigned long long)(u->held_until - now));
+             p->crash_limit == 1 ? "" : "s", p->crash_interval, (unsigned long long)(u->held_until - now));
     return true;
 }
 

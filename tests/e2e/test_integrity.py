@@ -268,6 +268,31 @@ def test_batch_with_a_crasher_runs_every_call_at_most_once(daemon_factory, facto
 
 # ------------------------------------------------------- 2. crash storm --
 
+def test_thread_mode_charges_a_crash_to_the_crashing_call_only(daemon_factory, factor, tmp_path):
+    """In a thread-mode executor, a crash kills every call it runs, but only
+    the call whose thread crashed is charged with it: crash after crash, the
+    crasher is quarantined and the function that merely ran beside it is
+    not."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "t": {"size": 2, "mode": "thread", "crash_limit": 2, "crash_interval": 60}},
+                       modules=MODULES)
+    opts = {"pool": "t"}
+    with d.connect() as c:
+        for i in range(3):
+            started = tmp_path / f"started{i}"
+            beside = c.send("call", ["integ", "started_sleep", [str(started), 5, "done"], None, opts])
+            wait_until(started.exists, 10 * factor, "the call beside the crasher runs")
+            err, _ = c.call("call", ["integ", "mark_crash", [str(tmp_path / "runs"), i], None, opts],
+                            timeout=20 * factor)
+            assert err_type(err) == ("WorkerCrashed" if i < 2 else "Quarantined"), (i, err)
+            if i < 2:
+                assert err_type(c.wait(beside, timeout=20 * factor)[2]) == "WorkerCrashed"
+            else:
+                assert pool_info(c, "t")["quarantined"] == ["integ.mark_crash"]
+                assert c.wait(beside, timeout=20 * factor)[2:] == [None, "done"]
+        assert c.ok("call", ["integ", "started_sleep", ["/dev/null", 0, "ok"], None, opts]) == "ok"
+
+
 def test_crash_storm_of_one_client_does_not_reach_another(daemon_factory, factor, tmp_path):
     """Client A pipelines calls to a function that segfaults on every 100th
     call; client B calls math.sqrt on the same pool meanwhile. B never fails
