@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ACTIVE, Daemon, finish_daemon, slow_factor, wait_pool
+from conftest import ACTIVE, Daemon, finish_daemon, slow_factor, wait_pool, wait_until
 
 MARK = """\
 import os
@@ -86,7 +86,11 @@ def test_forked_executors_do_not_share_random_state(forked):
 
 def test_killed_executor_is_replaced_by_a_fork_quickly(forked, factor):
     with forked.connect() as c:
-        before = set(c.ok("contexts", ["default"]))
+        def started():   # every executor has a pid (none still starting after an earlier test)
+            pids = c.ok("contexts", ["default"])
+            return None not in pids and pids
+
+        before = set(wait_until(started, 5 * factor, "every default executor started"))
         victim = sorted(before)[0]
         template = ppid(victim)
         t = time.monotonic()
