@@ -447,25 +447,46 @@ python:
             self.record(f"{server}_bytes_gb_per_s", gbs)
             self.record(f"{server}_bytes_calls_per_s", r["calls_per_s"])
 
+    def background(self, server, method, **kw):
+        """Starts a load generator that runs until stop_background."""
+        return subprocess.Popen(self.loadgen_argv(server, method, **kw),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def check_started(proc, what):
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited early: {proc.stderr.read()[-1000:]}")
+
+    @staticmethod
+    def kill_background(proc):
+        proc.kill()
+        proc.communicate(timeout=60)
+
+    def stop_background(self, proc, what, load):
+        """Stops proc (its calls in flight are awaited) and returns its
+        figures; a failure or an error answer is a BenchError."""
+        proc.send_signal(signal.SIGTERM)
+        out, errtext = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            raise BenchError(f"{what} failed: {errtext[-1000:]}")
+        r = json.loads(out.strip().splitlines()[-1])
+        self.check_errors(load, r, errtext)
+        return r
+
     def m_isolation(self):
         calls = n(50_000, 500)
         r = self.loadgen("isolation, io idle", "ours", "sqrt", inflight=8, calls=calls, warmup=1000)
         self.record("iso_idle_p99_us", r["p99_us"])
         self.record("iso_idle_p50_us", r["p50_us"])
-        bg = subprocess.Popen(self.loadgen_argv("ours", "sqrt_io_sleep", inflight=2 * IO_SIZE, duration=300),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        bg = self.background("ours", "sqrt_io_sleep", inflight=2 * IO_SIZE, duration=300)
         try:
             time.sleep(0.3)  # every io executor busy, a queue behind them
-            if bg.poll() is not None:
-                raise BenchError(f"the io load generator exited early: {bg.stderr.read()[-1000:]}")
+            self.check_started(bg, "the io load generator")
             r = self.loadgen("isolation, io saturated", "ours", "sqrt", inflight=8, calls=calls, warmup=1000)
-        finally:
-            bg.send_signal(signal.SIGTERM)
-            out, err = bg.communicate(timeout=60)
-        if bg.returncode != 0:
-            raise BenchError(f"the io load generator failed: {err[-1000:]}")
-        io = json.loads(out.strip().splitlines()[-1])
-        self.check_errors("io pool time.sleep(0.05) load", io, err)
+        except BaseException:
+            self.kill_background(bg)
+            raise
+        io = self.stop_background(bg, "the io load generator", "io pool time.sleep(0.05) load")
         self.record("iso_sat_p99_us", r["p99_us"])
         self.record("iso_sat_p50_us", r["p50_us"])
         self.record("iso_io_calls_per_s", io["calls_per_s"])
@@ -475,12 +496,10 @@ python:
         one time.sleep(0.3) on the same pool from another connection; 0.1 s
         later the quick calls stop. Returns the quick calls' max latency."""
         path = self.sock if server == "ours" else self.asock
-        bg = subprocess.Popen(self.loadgen_argv(server, "sqrt", inflight=4, duration=60, warmup=500),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        bg = self.background(server, "sqrt", inflight=4, duration=60, warmup=500)
         try:
             time.sleep(0.3)
-            if bg.poll() is not None:
-                raise BenchError(f"the quick-call load generator exited early: {bg.stderr.read()[-1000:]}")
+            self.check_started(bg, "the quick-call load generator")
             c = Client(path)
             try:
                 t0 = time.monotonic()
@@ -491,13 +510,11 @@ python:
             if err is not None:
                 raise BenchError(f"time.sleep({HOL_SLEEP}) answered {err!r:.300}")
             time.sleep(0.1)
-        finally:
-            bg.send_signal(signal.SIGTERM)
-            out, errtext = bg.communicate(timeout=60)
-        if bg.returncode != 0:
-            raise BenchError(f"the quick-call load generator failed: {errtext[-1000:]}")
-        r = json.loads(out.strip().splitlines()[-1])
-        self.check_errors(f"{server} quick calls during time.sleep({HOL_SLEEP})", r, errtext)
+        except BaseException:
+            self.kill_background(bg)
+            raise
+        r = self.stop_background(bg, "the quick-call load generator",
+                                 f"{server} quick calls during time.sleep({HOL_SLEEP})")
         self.record(f"{server}_hol_max_us", r["max_us"])
         self.record(f"{server}_hol_p99_us", r["p99_us"])
         self.record(f"{server}_hol_sleep_ms", slow * 1e3)
@@ -524,22 +541,18 @@ python:
         the default pool (the asyncio server runs them inline); 0.5 s later
         client B, on its own connection, calls math.sqrt one at a time for
         the window; then A stops (its calls in flight are awaited)."""
-        a = subprocess.Popen(self.loadgen_argv(server, "sleep_1ms", inflight=FAIR_FLOOD, duration=300),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        a = self.background(server, "sleep_1ms", inflight=FAIR_FLOOD, duration=300)
         try:
             time.sleep(0.5)  # A's calls sent: a backlog on the pool
-            if a.poll() is not None:
-                raise BenchError(f"client A's load generator exited early: {a.stderr.read()[-1000:]}")
+            self.check_started(a, "client A's load generator")
             if server == "ours":
                 self.record("ours_fair_queued_at_b_start", self.queued("default"))
             r = self.loadgen(f"{server} fairness, client B", server, "sqrt", duration=fair_window())
-        finally:
-            a.send_signal(signal.SIGTERM)
-            out, errtext = a.communicate(timeout=120)
-        if a.returncode != 0:
-            raise BenchError(f"client A's load generator failed: {errtext[-1000:]}")
-        ra = json.loads(out.strip().splitlines()[-1])
-        self.check_errors(f"{server} fairness, client A (time.sleep({FAIR_SLEEP}))", ra, errtext)
+        except BaseException:
+            self.kill_background(a)
+            raise
+        ra = self.stop_background(a, "client A's load generator",
+                                  f"{server} fairness, client A (time.sleep({FAIR_SLEEP}))")
         self.record(f"{server}_fair_b_p50_us", r["p50_us"])
         self.record(f"{server}_fair_b_p99_us", r["p99_us"])
         self.record(f"{server}_fair_b_calls", r["calls"])

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import BINARY, assert_recycled_every, finish_daemon, module_daemon, wait_file
+from conftest import (BINARY, assert_recycled_every, finish_daemon, module_daemon, pool_status, wait_file,
+                      wait_until)
 
 
 # A module of its own on the daemons' python path.
@@ -102,21 +103,12 @@ def the_pid(c, pool):
     return pids[0]
 
 
-def pool_info(c, pool):
-    info = {p["name"]: p for p in c.ok("pools", [])}
-    assert pool in info, f"pools has no {pool}: {sorted(info)}"
-    return info[pool]
+pool_info = pool_status
 
 
 def wait_for(pred, timeout, what):
     """Polls pred() until it returns a true value (bounded); returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"not within {timeout:.1f}s: {what}"
-        time.sleep(0.05)
+    return wait_until(pred, timeout, what, interval=0.05)
 
 
 def new_pid(c, pool, old, timeout):
