@@ -10,7 +10,7 @@ CC        ?= cc
 BUILD     := build
 PKGS      := libuv msgpack yaml-0.1
 CFLAGS_COMMON = -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-                -D_GNU_SOURCE -Isrc
+                -D_GNU_SOURCE -Iinclude/pyrpool -Isrc/common
 ifeq ($(SANITIZE),1)
 CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS_SAN   := -fsanitize=address,undefined
@@ -21,17 +21,20 @@ export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
 endif
 
 # Evaluated when used, i.e. after `deps` has installed pkg-config's packages.
-MASTER_CFLAGS = $(CFLAGS_COMMON) $(shell pkg-config --cflags $(PKGS))
+MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS))
 MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS))
-EXEC_CFLAGS   = $(CFLAGS_COMMON) $(shell pkg-config --cflags msgpack python3-embed)
+EXEC_CFLAGS   = $(CFLAGS_COMMON) -Isrc/executor $(shell pkg-config --cflags msgpack python3-embed)
 EXEC_LIBS     = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack python3-embed)
 TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
 TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 
-MASTER_SRC := main.c config.c route.c mpk.c rpc.c conn.c listener.c pool.c executor.c board_map.c \
-              method.c admin.c call.c reply.c timeouts.c outq.c rbuf.c frame.c log.c xalloc.c \
-              reload.c template.c
-EXEC_SRC   := executor_main.c forkserver.c guard.c pyrun.c pyconv.c mpk.c rbuf.c frame.c log.c
+# Each program from its folder, plus what both link (src/common); the
+# master<->executor contract is in include/pyrpool.
+COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c log.c)
+MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
+              board_map.c method.c admin.c call.c reply.c timeouts.c outq.c reload.c template.c) \
+              $(COMMON_SRC) common/xalloc.c
+EXEC_SRC   := $(addprefix executor/,executor_main.c forkserver.c guard.c pyrun.c pyconv.c) $(COMMON_SRC)
 UNIT_TESTS := test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
@@ -80,23 +83,23 @@ $(BUILD)/pyrpoold: $(MASTER_OBJ)
 $(BUILD)/pyrpool-executor: $(EXEC_OBJ)
 	$(CC) -o $@ $^ $(EXEC_LIBS)
 
-$(BUILD)/master/%.o: src/%.c | $(BUILD)/master
+$(BUILD)/master/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(MASTER_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/exec/%.o: src/%.c | $(BUILD)/exec
+$(BUILD)/exec/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/test_route: tests/unit/test_route.c $(BUILD)/master/route.o $(BUILD)/master/xalloc.o
+$(BUILD)/test_route: tests/unit/master/test_route.c $(BUILD)/master/master/route.o $(BUILD)/master/common/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
-$(BUILD)/test_config: tests/unit/test_config.c $(BUILD)/master/config.o $(BUILD)/master/xalloc.o
+$(BUILD)/test_config: tests/unit/master/test_config.c $(BUILD)/master/master/config.o \
+                      $(BUILD)/master/common/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
-$(BUILD)/test_rpc: tests/unit/test_rpc.c $(BUILD)/master/rpc.o $(BUILD)/master/mpk.o
+$(BUILD)/test_rpc: tests/unit/master/test_rpc.c $(BUILD)/master/master/rpc.o $(BUILD)/master/common/mpk.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
-
-$(BUILD)/master $(BUILD)/exec:
-	mkdir -p $@
 
 clean:
 	rm -rf $(BUILD)

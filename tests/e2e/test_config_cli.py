@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,15 @@ def test_check_good_config(tmp_path):
     assert "eval forbidden" in out
     # --check starts nothing
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["pyrpoold.yaml", "conf/pyrpoold.example.yaml"])
+def test_shipped_configs_check(name):
+    """The default config and the annotated example (every key) load."""
+    cfg = Path(__file__).resolve().parents[2] / name
+    r = run(["--check", "-c", str(cfg)])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == f"{cfg}: ok"
 
 
 def test_check_long_options_and_relative_path(tmp_path):

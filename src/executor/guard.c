@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "board.h"
+#include "frame.h"
 #include "log.h"
 
-#define MASTER_FD 3
 
 __thread uint64_t guard_current_call;
 
@@ -113,7 +113,7 @@ static void in_child(void)
     reap_pipe[0] = reap_pipe[1] = -1;
     fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd >= 0) {
-        dup3(fd, MASTER_FD, O_CLOEXEC);
+        dup3(fd, FRAME_MASTER_FD, O_CLOEXEC);
         close(fd);
     }
     if (board != NULL)
@@ -137,7 +137,7 @@ int guard_serve(struct board *b)
     board = b;
     if (setpgid(0, 0) != 0)
         log_warn("cannot lead a process group of its own: %s", strerror(errno));
-    fcntl(MASTER_FD, F_SETFD, FD_CLOEXEC);
+    fcntl(FRAME_MASTER_FD, F_SETFD, FD_CLOEXEC);
     if (pipe2(reap_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         log_error("pipe: %s", strerror(errno));
         return -1;

@@ -1,4 +1,4 @@
-/* Unit tests for config loading (src/config.c): good files, and bad ones
+/* Unit tests for config loading (src/master/config.c): good files, and bad ones
  * with the exact error text an operator sees. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the routing table (src/route.c). */
+/* Unit tests for the routing table (src/master/route.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

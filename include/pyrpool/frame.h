@@ -71,6 +71,9 @@ enum frame_stop_reason { STOP_TIMEOUT = 0, STOP_CANCEL = 1 };
 
 #define FRAME_PREFIX 5
 
+/* The executor's (and the template's) end of its socket to the master. */
+#define FRAME_MASTER_FD 3
+
 /* Starts a frame at the end of sb: reserves the length prefix. Returns the
  * offset to pass to frame_end. */
 size_t frame_begin(msgpack_sbuffer *sb);

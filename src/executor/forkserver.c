@@ -23,7 +23,6 @@
 #include "log.h"
 #include "mpk.h"
 
-#define MASTER_FD 3
 #define READ_CHUNK 4096
 
 /* Sends one frame to the master, with fd attached when it is not -1. The
@@ -47,7 +46,7 @@ static void send_frame(const msgpack_sbuffer *sb, int fd)
         memcpy(CMSG_DATA(cm), &fd, sizeof fd);
     }
     do
-        n = sendmsg(MASTER_FD, &msg, MSG_NOSIGNAL);
+        n = sendmsg(FRAME_MASTER_FD, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sb->size)
         _exit(0); /* the master is gone (a frame this small goes whole) */
@@ -97,7 +96,7 @@ static void reap(void)
 }
 
 /* Forks one executor. Returns its pid in the template, 0 in the child
- * (which then owns a fresh socket on MASTER_FD), -1 when it failed. */
+ * (which then owns a fresh socket on FRAME_MASTER_FD), -1 when it failed. */
 static pid_t fork_child(uint64_t key)
 {
     pid_t template_pid = getpid(), pid;
@@ -113,7 +112,7 @@ static pid_t fork_child(uint64_t key)
     pid = fork();
     if (pid == 0) {
         PyOS_AfterFork_Child();
-        if (dup2(sv[1], MASTER_FD) < 0)
+        if (dup2(sv[1], FRAME_MASTER_FD) < 0)
             _exit(1);
         close(sv[0]);
         close(sv[1]);
@@ -188,7 +187,7 @@ void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board)
         _exit(1);
     }
     for (;;) {
-        pf[0] = (struct pollfd){.fd = MASTER_FD, .events = POLLIN};
+        pf[0] = (struct pollfd){.fd = FRAME_MASTER_FD, .events = POLLIN};
         pf[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
@@ -204,7 +203,7 @@ void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board)
             continue;
         if (rbuf_reserve(in, READ_CHUNK) != 0)
             _exit(1);
-        n = read(MASTER_FD, rbuf_end(in), rbuf_room(in));
+        n = read(FRAME_MASTER_FD, rbuf_end(in), rbuf_room(in));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)

@@ -1,5 +1,5 @@
-/* Unit tests for the MessagePack cursor/scanner (src/mpk.c) and the
- * MessagePack-RPC envelope decoder (src/rpc.c). */
+/* Unit tests for the MessagePack cursor/scanner (src/common/mpk.c) and the
+ * MessagePack-RPC envelope decoder (src/master/rpc.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -58,7 +58,6 @@
 #include "pyrun.h"
 #include "rbuf.h"
 
-#define MASTER_FD 3
 #define READ_CHUNK 65536
 
 struct init {
@@ -122,7 +121,7 @@ static int64_t read_frame(struct rbuf *in)
         }
         if (rbuf_reserve(in, READ_CHUNK) != 0)
             return -1;
-        n = read(MASTER_FD, rbuf_end(in), rbuf_room(in));
+        n = read(FRAME_MASTER_FD, rbuf_end(in), rbuf_room(in));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -203,7 +202,7 @@ static int write_all(const char *buf, size_t len)
     ssize_t n;
 
     while (len > 0) {
-        n = write(MASTER_FD, buf, len);
+        n = write(FRAME_MASTER_FD, buf, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -556,7 +555,7 @@ static uint64_t now_ns(void)
  * POLLIN alone. */
 static ssize_t recv_from_master(void *buf, size_t room, bool wait)
 {
-    struct pollfd pfd[2] = {{.fd = MASTER_FD, .events = POLLIN}, {.fd = guard_wake_fd(), .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = FRAME_MASTER_FD, .events = POLLIN}, {.fd = guard_wake_fd(), .events = POLLIN}};
 
     if (wait && poll(pfd, 2, -1) < 0)
         return -1;
@@ -564,7 +563,7 @@ static ssize_t recv_from_master(void *buf, size_t room, bool wait)
         errno = EINTR; /* only children to reap: the caller does, and waits again */
         return -1;
     }
-    return recv(MASTER_FD, buf, room, MSG_DONTWAIT);
+    return recv(FRAME_MASTER_FD, buf, room, MSG_DONTWAIT);
 }
 
 /* limits.spin_us: how long to poll before sleeping after a quick batch. */
@@ -1248,12 +1247,12 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     guard_init();
     signal(SIGPIPE, SIG_IGN);
-    flags = fcntl(MASTER_FD, F_GETFL);
+    flags = fcntl(FRAME_MASTER_FD, F_GETFL);
     if (flags < 0) {
-        fprintf(stderr, "pyrpool-executor: run by pyrpoold only (it talks on fd %d)\n", MASTER_FD);
+        fprintf(stderr, "pyrpool-executor: run by pyrpoold only (it talks on fd %d)\n", FRAME_MASTER_FD);
         return 2;
     }
-    fcntl(MASTER_FD, F_SETFL, flags & ~O_NONBLOCK);
+    fcntl(FRAME_MASTER_FD, F_SETFL, flags & ~O_NONBLOCK);
     body = read_frame(&in);
     if (body <= 0 || parse_init(in.data + FRAME_PREFIX, (size_t)body, &init) != 0) {
         log_error("no valid INIT frame from the master");
