@@ -95,7 +95,7 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
                            "register_pool params must be [pool, module] or [pool, module, function]");
         return;
     }
-    p = daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len);
+    p = pool_find(c->d, nm.s[0].ptr, nm.s[0].len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
         conn_respond_error(c, m->msgid, "NoSuchPool", msg);
@@ -183,7 +183,7 @@ static struct pool *pool_param(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, "BadRequest", "params must be [pool]");
         return NULL;
     }
-    p = daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len);
+    p = pool_find(c->d, nm.s[0].ptr, nm.s[0].len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
         conn_respond_error(c, m->msgid, "NoSuchPool", msg);
@@ -199,7 +199,7 @@ static void do_pool_started(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, "BadRequest", "params must be [pool]");
         return;
     }
-    if (daemon_find_pool(c->d, nm.s[0].ptr, nm.s[0].len) != NULL)
+    if (pool_find(c->d, nm.s[0].ptr, nm.s[0].len) != NULL)
         msgpack_pack_true(ok(c, m));
     else
         msgpack_pack_false(ok(c, m));
@@ -401,9 +401,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         }
     }
     cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
-    p = pool_new(d, &cp, &d->cfg);
-    d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
-    d->pools[d->npools++] = p;
+    p = pool_list_add(d, pool_new(d, &cp, &d->cfg));
     pool_answer_when_ready(p, c, m->msgid);
 }
 
@@ -438,7 +436,7 @@ static void do_resize_pool(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, "BadRequest", "resize_pool params must be [pool, size 1 to 1024]");
         return;
     }
-    p = daemon_find_pool(c->d, name.ptr, name.len);
+    p = pool_find(c->d, name.ptr, name.len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(name, pname, sizeof pname));
         conn_respond_error(c, m->msgid, "NoSuchPool", msg);

@@ -26,7 +26,7 @@ struct daemon {
     uv_loop_t *loop;
     struct config cfg;
     struct route_table *routes;
-    struct pool **pools;
+    struct pool **pools;              /* edited by pool.c alone (pool_list_add) */
     size_t npools;
     struct pool *default_pool;
 
@@ -54,8 +54,5 @@ struct daemon {
     size_t nconns;
     char executor_path[PATH_MAX];
 };
-
-/* The pool named name (len bytes), or NULL. */
-struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len);
 
 #endif

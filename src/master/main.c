@@ -44,16 +44,6 @@ static const char usage[] =
     "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a valid --check,\n"
     "1 for a bad config or a failed start, 2 for bad arguments.\n";
 
-struct pool *daemon_find_pool(struct daemon *d, const char *name, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < d->npools; i++)
-        if (!d->pools[i]->stopping && strlen(d->pools[i]->name) == len &&
-            memcmp(d->pools[i]->name, name, len) == 0)
-            return d->pools[i];
-    return NULL;
-}
 
 static void stop(struct daemon *d, const char *why);
 static void flush_once(struct daemon *d);
@@ -282,9 +272,8 @@ static int start(struct daemon *d)
     size_t i;
 
     d->routes = route_new();
-    d->pools = calloc(d->cfg.npools, sizeof *d->pools);
     d->listeners = calloc(d->cfg.nlisten, sizeof *d->listeners);
-    if (d->routes == NULL || d->pools == NULL || d->listeners == NULL) {
+    if (d->routes == NULL || d->listeners == NULL) {
         log_error("out of memory");
         return -1;
     }
@@ -296,14 +285,12 @@ static int start(struct daemon *d)
         }
         d->nlisteners++;
     }
-    for (i = 0; i < d->cfg.npools; i++) {
-        d->pools[d->npools] = pool_new(d, &d->cfg.pools[i], &d->cfg);
-        d->pools[d->npools++]->from_config = true;
-    }
-    d->default_pool = daemon_find_pool(d, "default", 7);
+    for (i = 0; i < d->cfg.npools; i++)
+        pool_list_add(d, pool_new(d, &d->cfg.pools[i], &d->cfg))->from_config = true;
+    d->default_pool = pool_find(d, "default", 7);
     for (i = 0; i < d->cfg.nroutes; i++) {
         const struct config_route *r = &d->cfg.routes[i];
-        struct pool *p = daemon_find_pool(d, r->pool, strlen(r->pool));
+        struct pool *p = pool_find(d, r->pool, strlen(r->pool));
 
         route_register(d->routes, r->module, strlen(r->module), r->function,
                        r->function ? strlen(r->function) : 0, p);
@@ -331,11 +318,7 @@ static int start(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
-    size_t i;
-
-    for (i = 0; i < d->npools; i++)
-        pool_free(d->pools[i]);
-    free(d->pools);
+    pool_list_free(d);
     free(d->listeners);
     route_free(d->routes);
     call_free_cache();

@@ -156,7 +156,7 @@ static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct 
     char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
 
     if (rc->pool.len > 0) {
-        p = daemon_find_pool(d, rc->pool.ptr, rc->pool.len);
+        p = pool_find(d, rc->pool.ptr, rc->pool.len);
         if (p == NULL) {
             snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(rc->pool, name, sizeof name));
             conn_respond_error(c, m->msgid, "NoSuchPool", msg);

@@ -15,6 +15,51 @@
 #include "route.h"
 #include "template.h"
 
+struct pool *pool_find(struct daemon *d, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < d->npools; i++)
+        if (!d->pools[i]->stopping && strlen(d->pools[i]->name) == len &&
+            memcmp(d->pools[i]->name, name, len) == 0)
+            return d->pools[i];
+    return NULL;
+}
+
+struct pool *pool_list_add(struct daemon *d, struct pool *p)
+{
+    d->pools = xrealloc(d->pools, (d->npools + 1) * sizeof *d->pools);
+    d->pools[d->npools++] = p;
+    return p;
+}
+
+static void pool_free(struct pool *p);
+
+void pool_list_free(struct daemon *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->npools; i++)
+        pool_free(d->pools[i]);
+    free(d->pools);
+    d->pools = NULL;
+    d->npools = 0;
+}
+
+/* p is freed: it leaves the daemon's list. */
+static void list_remove(struct daemon *d, struct pool *p)
+{
+    size_t i;
+
+    for (i = 0; i < d->npools; i++) {
+        if (d->pools[i] == p) {
+            memmove(&d->pools[i], &d->pools[i + 1], (d->npools - i - 1) * sizeof *d->pools);
+            d->npools--;
+            return;
+        }
+    }
+}
+
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg)
 {
     struct pool *p = xcalloc(1, sizeof *p);
@@ -622,13 +667,7 @@ void pool_executor_freed(struct pool *p, struct executor *ex)
     }
     if (--p->live > 0 || !p->stopping || d->stopping)
         return; /* at daemon shutdown, main.c frees every pool */
-    for (i = 0; i < d->npools; i++) {
-        if (d->pools[i] == p) {
-            memmove(&d->pools[i], &d->pools[i + 1], (d->npools - i - 1) * sizeof *d->pools);
-            d->npools--;
-            break;
-        }
-    }
+    list_remove(d, p);
     pool_free(p);
 }
 
@@ -651,7 +690,7 @@ void pool_shutdown(struct pool *p)
         template_shutdown(p->template);
 }
 
-void pool_free(struct pool *p)
+static void pool_free(struct pool *p)
 {
     forget_lanes(p);
     board_map_destroy(&p->boards);

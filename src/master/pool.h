@@ -123,6 +123,18 @@ struct pool {
     char last_failure[128];       /* why the last one did */
 };
 
+/* The daemon's list of pools (d->pools) is this module's: */
+
+/* The pool named name (len bytes) that takes calls, or NULL. */
+struct pool *pool_find(struct daemon *d, const char *name, size_t len);
+
+/* Adds p to the daemon's list; returns p. A pool leaves the list when it
+ * is freed after pool_stop (pool_executor_freed). */
+struct pool *pool_list_add(struct daemon *d, struct pool *p);
+
+/* At exit, once every pool's handles are closed: frees them all and the list. */
+void pool_list_free(struct daemon *d);
+
 /* Creates the pool and starts its executors, which get their python and
  * limits settings from cfg. Never NULL (aborts on OOM). */
 struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg);
@@ -199,7 +211,7 @@ void pool_abort(struct call *c, const char *type, const char *message);
 /* Answers every queued call with type/message (used at shutdown). */
 void pool_fail_queue(struct pool *p, const char *type, const char *message);
 
-/* stop_pool: the pool takes no new calls (daemon_find_pool no longer finds
+/* stop_pool: the pool takes no new calls (pool_find no longer finds
  * it); once its queued and running calls are answered its executors stop,
  * and the pool is freed with the last of them. */
 void pool_stop(struct pool *p);
@@ -219,9 +231,9 @@ void pool_executor_freed(struct pool *p, struct executor *ex);
 /* True when p has no call queued or running. */
 bool pool_idle(const struct pool *p);
 
-/* Stops every executor; the pool is freed with pool_free after the loop ran
- * their close callbacks. */
+/* Stops every executor; the pool is freed once the loop ran their close
+ * callbacks (pool_list_free at exit, or with its last executor after
+ * pool_stop). */
 void pool_shutdown(struct pool *p);
-void pool_free(struct pool *p);
 
 #endif

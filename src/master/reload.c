@@ -53,15 +53,14 @@ static void abandon(struct daemon *d, const char *why)
     size_t i;
 
     log_error("reload of %s refused: %s; the running config stays", r->cfg.file, why);
-    d->pools = xrealloc(d->pools, (d->npools + r->npools) * sizeof *d->pools);
     for (i = 0; i < r->npools; i++) {
         struct pool *p = r->pools[i];
 
-        /* a stopping pool in d->pools is freed with its last executor */
+        /* a stopping pool in the daemon's list is freed with its last executor */
         p->pending = false;
         p->stopping = true;
         p->cfg = &d->cfg;
-        d->pools[d->npools++] = p;
+        pool_list_add(d, p);
         pool_shutdown(p);
     }
     free(r->pools);
@@ -171,12 +170,11 @@ static void take_over(struct daemon *d)
         }
         pool_stop(p);
     }
-    d->pools = xrealloc(d->pools, (d->npools + r->npools) * sizeof *d->pools);
     for (i = 0; i < r->npools; i++) {
         r->pools[i]->pending = false;
-        d->pools[d->npools++] = r->pools[i];
+        pool_list_add(d, r->pools[i]);
     }
-    d->default_pool = daemon_find_pool(d, "default", 7);
+    d->default_pool = pool_find(d, "default", 7);
 
     /* the listeners stay as they are, and so does their part of the config */
     old = d->cfg;
