@@ -34,7 +34,8 @@ COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c timeouts.c outq.c reload.c template.c) \
               $(COMMON_SRC) common/xalloc.c
-EXEC_SRC   := $(addprefix executor/,executor_main.c forkserver.c guard.c pyrun.c pyconv.c) $(COMMON_SRC)
+EXEC_SRC   := $(addprefix executor/,main.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
+              pyconv.c) $(COMMON_SRC)
 UNIT_TESTS := test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)

@@ -529,7 +529,7 @@ int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
     if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
         return -1;
     id = it.v.u;
-    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT) /* timeout_ms: executor_main's */
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT) /* timeout_ms: serial.c's */
         return -1;
     if (kind != FRAME_CALL && kind != FRAME_EVAL && kind != FRAME_EXEC && kind != FRAME_MAP)
         return -1;

@@ -10,7 +10,7 @@
  * writes. An executor gets a batch only when it has nothing in flight, so a
  * slow call can hold at most its own batch, and the executor hands those
  * calls back once the batch has held them limits.handback_ms (see
- * executor_main.c); they return to the front of their lanes. Calls whose
+ * src/executor/serial.c); they return to the front of their lanes. Calls whose
  * client has gone are dropped instead of run. A thread-mode pool has one
  * executor, which is sent at most one call per thread.
  *

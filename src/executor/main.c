@@ -1,0 +1,268 @@
+/* main: the pyrpool-executor process, one per executor (and per pool's
+ * template).
+ *
+ * Started by the master with a socketpair on fd 3 and its pool's boards on
+ * fd 4 (board.h). Reads the INIT frame, starts Debian's CPython with the
+ * configured sys.path, imports python.preload, then either forks executors
+ * as its pool's template (forkserver.c) or serves calls: serial.c runs a
+ * process-mode executor's batches, threads.c a thread-mode executor's
+ * calls. guard.c keeps the process accountable to the master (signals, its
+ * process group, fork() in a call). It exits when the master closes the
+ * socket, and dies with the master (PR_SET_PDEATHSIG). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "board.h"
+#include "forkserver.h"
+#include "frame.h"
+#include "guard.h"
+#include "log.h"
+#include "mpk.h"
+#include "pyrun.h"
+#include "serial.h"
+#include "stop.h"
+#include "threads.h"
+#include "wire.h"
+
+struct init {
+    char name[128];
+    char **path;
+    size_t npath;
+    bool allow_eval;
+    unsigned handback_ms;
+    unsigned spin_us;
+    char **preload;
+    size_t npreload;
+    bool threads;
+    bool template;     /* fork executors instead of serving (forkserver.c) */
+    int board;         /* its board in the pool's memfd (board.h); -1: a template's */
+};
+
+static char *dup_str(const struct mpk_item *it)
+{
+    char *s = malloc(it->v.s.len + 1);
+
+    if (s == NULL)
+        abort();
+    memcpy(s, it->v.s.ptr, it->v.s.len);
+    s[it->v.s.len] = '\0';
+    return s;
+}
+
+/* [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool}] */
+static int parse_init(const char *body, size_t len, struct init *init)
+{
+    struct mpk_reader r;
+    struct mpk_item it, key;
+    uint32_t i, j, n;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 2 || mpk_read(&r, &it) != 0 ||
+        it.type != MPK_UINT || it.v.u != FRAME_INIT || mpk_read(&r, &it) != 0 || it.type != MPK_MAP)
+        return -1;
+    n = it.v.n;
+    for (i = 0; i < n; i++) {
+        if (mpk_read(&r, &key) != 0 || key.type != MPK_STR || mpk_read(&r, &it) != 0)
+            return -1;
+        if (key.v.s.len == 4 && memcmp(key.v.s.ptr, "name", 4) == 0 && it.type == MPK_STR) {
+            snprintf(init->name, sizeof init->name, "%.*s", (int)it.v.s.len, it.v.s.ptr);
+        } else if (key.v.s.len == 4 && memcmp(key.v.s.ptr, "path", 4) == 0 && it.type == MPK_ARRAY) {
+            init->npath = it.v.n;
+            init->path = calloc(it.v.n + 1, sizeof(char *));
+            for (j = 0; j < init->npath; j++) {
+                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
+                    return -1;
+                init->path[j] = dup_str(&it);
+            }
+        } else if (key.v.s.len == 10 && memcmp(key.v.s.ptr, "allow_eval", 10) == 0 &&
+                   it.type == MPK_BOOL) {
+            init->allow_eval = it.v.b;
+        } else if (key.v.s.len == 11 && memcmp(key.v.s.ptr, "handback_ms", 11) == 0 &&
+                   it.type == MPK_UINT) {
+            init->handback_ms = (unsigned)it.v.u;
+        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "preload", 7) == 0 && it.type == MPK_ARRAY) {
+            init->npreload = it.v.n;
+            init->preload = calloc(it.v.n + 1, sizeof(char *));
+            for (j = 0; j < init->npreload; j++) {
+                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
+                    return -1;
+                init->preload[j] = dup_str(&it);
+            }
+        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "spin_us", 7) == 0 && it.type == MPK_UINT) {
+            init->spin_us = (unsigned)it.v.u;
+        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "threads", 7) == 0 && it.type == MPK_BOOL) {
+            init->threads = it.v.b;
+        } else if (key.v.s.len == 8 && memcmp(key.v.s.ptr, "template", 8) == 0 && it.type == MPK_BOOL) {
+            init->template = it.v.b;
+        } else if (key.v.s.len == 5 && memcmp(key.v.s.ptr, "board", 5) == 0 &&
+                   (it.type == MPK_UINT || it.type == MPK_INT)) {
+            init->board = it.type == MPK_UINT && it.v.u <= INT32_MAX ? (int)it.v.u : -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int start_python(const char *argv0)
+{
+    PyConfig config;
+    PyStatus status;
+
+    PyConfig_InitPythonConfig(&config);
+    config.install_signal_handlers = 0;
+    config.buffered_stdio = 0;
+    config.parse_argv = 0;
+    status = PyConfig_SetBytesString(&config, &config.program_name, argv0);
+    if (!PyStatus_Exception(status))
+        status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        log_error("cannot start Python: %s", status.err_msg ? status.err_msg : "unknown error");
+        return -1;
+    }
+    return 0;
+}
+
+/* Maps board i of the pool's memfd (BOARD_FD), which it then closes: what
+ * this process's calls start cannot reach the other executors' boards. */
+static struct board *attach_board(int i)
+{
+    void *p;
+
+    if (i < 0) {
+        log_error("no board from the master");
+        return NULL;
+    }
+    p = mmap(NULL, BOARD_STRIDE, PROT_READ | PROT_WRITE, MAP_SHARED, BOARD_FD, (off_t)i * (off_t)BOARD_STRIDE);
+    close(BOARD_FD);
+    if (p == MAP_FAILED) {
+        log_error("cannot map board %d: %s", i, strerror(errno));
+        return NULL;
+    }
+    return p;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+
+/* LeakSanitizer's hook: CPython keeps much of its memory until exit by
+ * design, so leak reports from executors are noise; the master's count. */
+int __lsan_is_turned_off(void);
+
+int __lsan_is_turned_off(void)
+{
+    return 1;
+}
+
+#endif
+
+/* Reads the INIT frame into init. Returns 0, or the exit status (logged):
+ * 2 when fd 3 is not open (run by hand), 1 for no valid INIT frame. */
+static int read_init(struct rbuf *in, struct init *init)
+{
+    int64_t body;
+    int flags = fcntl(FRAME_MASTER_FD, F_GETFL);
+
+    if (flags < 0) {
+        fprintf(stderr, "pyrpool-executor: run by pyrpoold only (it talks on fd %d)\n", FRAME_MASTER_FD);
+        return 2;
+    }
+    fcntl(FRAME_MASTER_FD, F_SETFL, flags & ~O_NONBLOCK);
+    body = wire_read_frame(in);
+    if (body <= 0 || parse_init(in->data + FRAME_PREFIX, (size_t)body, init) != 0) {
+        log_error("no valid INIT frame from the master");
+        return 1;
+    }
+    rbuf_consume(in, FRAME_PREFIX + (size_t)body);
+    return 0;
+}
+
+/* Starts Python with init's sys.path and imports python.preload: READY
+ * only once these are imported. Returns 0, or the exit status: 3 when a
+ * preload fails (the master backs off), 1 otherwise. */
+static int start(const char *argv0, const struct init *init)
+{
+    PyObject *mod;
+    size_t i;
+
+    if (start_python(argv0) != 0 || pyrun_init(init->path, init->npath, init->allow_eval) != 0 ||
+        stop_init() != 0)
+        return 1;
+    for (i = 0; i < init->npreload; i++) {
+        if ((mod = PyImport_ImportModule(init->preload[i])) == NULL) {
+            log_error("preloading %s failed:", init->preload[i]);
+            PyErr_Print();
+            return 3;
+        }
+        Py_DECREF(mod);
+    }
+    return 0;
+}
+
+static void free_init(struct init *init)
+{
+    size_t i;
+
+    for (i = 0; i < init->npath; i++)
+        free(init->path[i]);
+    free(init->path);
+    for (i = 0; i < init->npreload; i++)
+        free(init->preload[i]);
+    free(init->preload);
+}
+
+int main(int argc, char **argv)
+{
+    struct init init = {.name = "executor", .handback_ms = 10, .board = -1};
+    struct rbuf in = {0};
+    struct board *board;
+    char logname[160];
+    int rc;
+
+    if (argc == 3 && strcmp(argv[1], "--name") == 0)
+        snprintf(init.name, sizeof init.name, "%s", argv[2]);
+    snprintf(logname, sizeof logname, "executor %s", init.name);
+    log_set_name(logname);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    guard_init();
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
+        return rc;
+    if (init.template) {
+        /* READY as a template, then fork executors; each child goes on
+         * below, on a socket of its own */
+        if (wire_send_ready() != 0)
+            return 0;
+        forkserver_run(&in, init.name, sizeof init.name, &init.board);
+        snprintf(logname, sizeof logname, "executor %s", init.name);
+        log_set_name(logname);
+    }
+    if ((board = attach_board(init.board)) == NULL || guard_serve(board) != 0)
+        return 1;
+    if (!init.threads && serial_start(board, init.handback_ms, init.spin_us) != 0) {
+        log_error("cannot start the watcher thread");
+        return 1;
+    }
+    if (wire_send_ready() != 0)
+        rc = 1;
+    else
+        rc = init.threads ? threads_serve(&in) : serial_serve(&in);
+    serial_fini();
+    stop_fini();
+    pyrun_fini();
+    if (Py_FinalizeEx() < 0)
+        rc = 1;
+    rbuf_release(&in);
+    free_init(&init);
+    return rc;
+}

@@ -1,0 +1,398 @@
+/* threads: a thread-mode executor's runner. The main thread only reads
+ * frames, with the GIL released; each call goes to a worker thread
+ * (started when none is free: the master sends at most one call per thread
+ * of the pool), which runs it and writes its RESULT frame itself. STOP
+ * frames make the main thread raise TimeoutError or pyrpool.Cancelled in
+ * the thread running that call (PyThreadState_SetAsyncExc); a call stopped
+ * before a worker started it never starts. See threads.h. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "threads.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "guard.h"
+#include "log.h"
+#include "mpk.h"
+#include "pyrun.h"
+#include "stop.h"
+#include "wire.h"
+
+/* A call waiting for a worker thread: its frame body, copied. */
+struct job {
+    struct job *next;
+    size_t len;
+    char body[];
+};
+
+static struct {
+    pthread_mutex_t m;      /* the job queue and the idle count */
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    size_t queued;
+    size_t idle;            /* workers waiting for a job */
+    size_t workers;
+    pthread_mutex_t write;  /* one frame at a time on the socket */
+    uint64_t *taking;       /* ids of jobs a worker took and has not started */
+    size_t ntaking, taking_cap;
+} tp = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0,
+
+        PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+/* Calls stopped (timeout, cancel) before their worker started them: they
+ * never start. Read and written with the GIL held. */
+static struct stopped {
+    uint64_t id;
+    uint64_t reason;   /* enum frame_stop_reason */
+} *stopped_early;
+
+static size_t nstopped_early, stopped_early_cap;
+
+static void write_frames(const char *buf, size_t len);
+
+
+/* Under tp.m: the index of id in tp.taking, or ntaking. */
+static size_t taking_index(uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < tp.ntaking && tp.taking[i] != id; i++)
+        ;
+    return i;
+}
+
+/* With the GIL: true when id, taken by a worker, was stopped before it
+ * started; the master gets what it waits for (the TIMEOUT report of a
+ * timed-out call, and a RESULT it drops) and the call never runs. */
+static bool skip_stopped(uint64_t id)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    uint64_t reason;
+    size_t i, start;
+
+    pthread_mutex_lock(&tp.m);
+    i = taking_index(id);
+    if (i < tp.ntaking)
+        tp.taking[i] = tp.taking[--tp.ntaking];
+    pthread_mutex_unlock(&tp.m);
+    for (i = 0; i < nstopped_early && stopped_early[i].id != id; i++)
+        ;
+    if (i == nstopped_early)
+        return false;
+    reason = stopped_early[i].reason;
+    stopped_early[i] = stopped_early[--nstopped_early];
+    msgpack_sbuffer_init(&sb);
+    if (reason == STOP_TIMEOUT)
+        wire_pack_timeout(&sb, id, NULL, 0);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    start = frame_begin(&sb);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, FRAME_RESULT);
+    msgpack_pack_uint64(&pk, id);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "type", 4);
+    msgpack_pack_str_with_body(&pk, "Cancelled", 9);
+    msgpack_pack_str_with_body(&pk, "message", 7);
+    msgpack_pack_str_with_body(&pk, "stopped before it started", 25);
+    msgpack_pack_str_with_body(&pk, "traceback", 9);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_nil(&pk);
+    frame_end(&sb, start);
+    Py_BEGIN_ALLOW_THREADS
+    write_frames(sb.data, sb.size);
+    Py_END_ALLOW_THREADS
+    msgpack_sbuffer_destroy(&sb);
+    return true;
+}
+
+/* With the GIL: a STOP for id, which no thread runs. If a worker has it
+ * (queued or taken, not started), it is stopped before it starts; if not,
+ * it ended already and its result is on its way. */
+static void stop_early(uint64_t id, uint64_t reason)
+{
+    struct job *j;
+    bool pending;
+
+    pthread_mutex_lock(&tp.m);
+    pending = taking_index(id) < tp.ntaking;
+    for (j = tp.head; !pending && j != NULL; j = j->next) {
+        uint64_t kind, jid;
+
+        pending = wire_frame_id(j->body, j->len, &kind, &jid) == 0 && jid == id;
+    }
+    pthread_mutex_unlock(&tp.m);
+    if (!pending)
+        return;
+    if (nstopped_early == stopped_early_cap) {
+        stopped_early_cap = stopped_early_cap ? 2 * stopped_early_cap : 8;
+        stopped_early = realloc(stopped_early, stopped_early_cap * sizeof *stopped_early);
+        if (stopped_early == NULL)
+            abort();
+    }
+    stopped_early[nstopped_early++] = (struct stopped){id, reason};
+}
+
+/* The calls running now and their threads. Read and written only with the
+ * GIL held, so a STOP finds a call's thread and raises in it before that
+ * thread can move on to another call. */
+static struct running_call {
+    uint64_t id;
+    unsigned long thread;
+} *calls;
+
+static size_t ncalls, calls_cap;
+
+static void calls_add(uint64_t id, unsigned long thread)
+{
+    if (ncalls == calls_cap) {
+        calls_cap = calls_cap ? calls_cap * 2 : 16;
+        calls = realloc(calls, calls_cap * sizeof *calls);
+        if (calls == NULL)
+            abort();
+    }
+    calls[ncalls++] = (struct running_call){id, thread};
+}
+
+static void calls_remove(uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < ncalls; i++) {
+        if (calls[i].id == id) {
+            calls[i] = calls[--ncalls];
+            return;
+        }
+    }
+}
+
+static unsigned long calls_thread(uint64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < ncalls; i++)
+        if (calls[i].id == id)
+            return calls[i].thread;
+    return 0;
+}
+
+/* Writes one or more whole frames, from any thread (GIL released or not). */
+static void write_frames(const char *buf, size_t len)
+{
+    pthread_mutex_lock(&tp.write);
+    if (wire_write_all(buf, len) != 0)
+        _exit(0); /* the master is gone */
+    pthread_mutex_unlock(&tp.write);
+}
+
+/* A worker thread: a Python thread of its own, running one call at a time
+ * from the job queue. */
+static void *work(void *arg)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    unsigned long self = PyThread_get_thread_ident();
+    msgpack_sbuffer res;
+    struct job *j;
+    uint64_t kind, id, seq;
+
+    (void)arg;
+    guard_thread();
+    msgpack_sbuffer_init(&res);
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_mutex_lock(&tp.m);
+        tp.idle++;
+        while (tp.head == NULL)
+            pthread_cond_wait(&tp.cv, &tp.m);
+        tp.idle--;
+        j = tp.head;
+        tp.head = j->next;
+        if (tp.head == NULL)
+            tp.tail = NULL;
+        tp.queued--;
+        if (wire_frame_id(j->body, j->len, &kind, &id) != 0)
+            id = 0;
+        if (tp.ntaking == tp.taking_cap) {
+            tp.taking_cap = tp.taking_cap ? 2 * tp.taking_cap : 8;
+            tp.taking = realloc(tp.taking, tp.taking_cap * sizeof *tp.taking);
+            if (tp.taking == NULL)
+                abort();
+        }
+        tp.taking[tp.ntaking++] = id;
+        pthread_mutex_unlock(&tp.m);
+        Py_END_ALLOW_THREADS
+
+        if (skip_stopped(id)) {
+            free(j);
+            continue;
+        }
+        calls_add(id, self);
+        res.size = 0;
+        seq = guard_call_begin(id);
+        if (pyrun_frame(&res, j->body, j->len) != 0) {
+            log_error("malformed frame from the master");
+            _exit(1);
+        }
+        guard_stray_exit();
+        guard_call_end(seq);
+        /* a stop that came after the call's code returned must not hit the
+         * next call this thread runs: drop it (the GIL is held throughout,
+         * so no STOP for this call can come after this) */
+        PyThreadState_SetAsyncExc(self, NULL);
+        calls_remove(id);
+        free(j);
+        Py_BEGIN_ALLOW_THREADS
+        write_frames(res.data, res.size);
+        Py_END_ALLOW_THREADS
+    }
+    msgpack_sbuffer_destroy(&res);
+    PyGILState_Release(gil);
+    return NULL;
+}
+
+/* Queues a call for the workers; starts one more when none is free. */
+static int add_job(const char *body, size_t len)
+{
+    struct job *j = malloc(sizeof *j + len);
+    sigset_t all, old;
+    pthread_t t;
+    bool start;
+    int rc = 0;
+
+    if (j == NULL)
+        abort();
+    j->next = NULL;
+    j->len = len;
+    memcpy(j->body, body, len);
+    pthread_mutex_lock(&tp.m);
+    if (tp.tail != NULL)
+        tp.tail->next = j;
+    else
+        tp.head = j;
+    tp.tail = j;
+    tp.queued++;
+    start = tp.idle < tp.queued;
+    pthread_cond_signal(&tp.cv);
+    pthread_mutex_unlock(&tp.m);
+    if (!start)
+        return 0;
+    sigfillset(&all); /* signals are for the main thread */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&t, NULL, work, NULL) == 0) {
+        pthread_detach(t);
+        tp.workers++;
+    } else if (tp.workers == 0) {
+        rc = -1;
+    } else {
+        log_warn("cannot start another worker thread: the call waits for a free one");
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* A STOP frame [7, id, reason], with the GIL held: raises TimeoutError (after
+ * reporting the call's stack) or pyrpool.Cancelled in the call's thread. A
+ * call that ended already is left alone: its result is on its way. */
+static int stop_call(const char *body, size_t len)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    msgpack_sbuffer sb;
+    PyObject *stack;
+    const char *text = NULL;
+    Py_ssize_t n = 0;
+    uint64_t id;
+    unsigned long thread;
+
+    mpk_reader_init(&r, body, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 3 || mpk_read(&r, &it) != 0 ||
+        mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    id = it.v.u;
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    if ((thread = calls_thread(id)) == 0) {
+        stop_early(id, it.v.u);
+        return 0;
+    }
+    if (it.v.u == STOP_CANCEL) {
+        PyThreadState_SetAsyncExc(thread, stop_cancelled);
+        return 0;
+    }
+    stack = stop_stack(thread);
+    if (calls_thread(id) != thread) {
+        /* formatting the stack ran Python code, so other threads ran: the
+         * call ended meanwhile and its thread may run another one now */
+        Py_XDECREF(stack);
+        return 0;
+    }
+    if (stack != NULL && (text = PyUnicode_AsUTF8AndSize(stack, &n)) == NULL)
+        PyErr_Clear();
+    msgpack_sbuffer_init(&sb);
+    wire_pack_timeout(&sb, id, text, n);
+    /* no Python code from the check above to here: the call still runs */
+    write_frames(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    PyThreadState_SetAsyncExc(thread, PyExc_TimeoutError);
+    Py_XDECREF(stack);
+    return 0;
+}
+
+/* Thread mode's loop: reads frames (GIL released), queues calls for the
+ * workers, handles STOP frames itself. Returns when the master is gone. */
+int threads_serve(struct rbuf *in)
+{
+    PyThreadState *self = PyEval_SaveThread();
+    size_t off;
+    int64_t body = 0;
+    uint64_t kind, id;
+    ssize_t n;
+    int rc = 0;
+
+    for (;;) {
+        off = 0;
+        while (in->len - off >= FRAME_PREFIX) {
+            body = frame_body_len(in->data + off);
+            if (body < 0 || in->len - off - FRAME_PREFIX < (size_t)body)
+                break;
+            if (wire_frame_id(in->data + off + FRAME_PREFIX, (size_t)body, &kind, &id) != 0) {
+                body = -1;
+                break;
+            }
+            if (kind == FRAME_STOP) {
+                PyEval_RestoreThread(self);
+                rc = stop_call(in->data + off + FRAME_PREFIX, (size_t)body);
+                self = PyEval_SaveThread();
+            } else {
+                rc = add_job(in->data + off + FRAME_PREFIX, (size_t)body);
+            }
+            if (rc != 0)
+                break;
+            off += FRAME_PREFIX + (size_t)body;
+        }
+        if (rc != 0 || (in->len - off >= FRAME_PREFIX && body < 0)) {
+            log_error("malformed frame from the master");
+            rc = 1;
+            break;
+        }
+        rbuf_consume(in, off);
+        if (rbuf_reserve(in, WIRE_READ_CHUNK) != 0)
+            abort();
+        n = wire_recv(rbuf_end(in), rbuf_room(in), true);
+        if (n < 0 && errno == EINTR)
+            guard_reap(); /* a child a call forked ended (SIGCHLD) */
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* the master is gone or closed us: exit quietly */
+        in->len += (size_t)n;
+    }
+    PyEval_RestoreThread(self);
+    return rc;
+}
