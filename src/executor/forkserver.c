@@ -22,6 +22,7 @@
 #include "frame.h"
 #include "log.h"
 #include "mpk.h"
+#include "wire.h"
 
 #define READ_CHUNK 4096
 
@@ -56,17 +57,9 @@ static void send_frame(const msgpack_sbuffer *sb, int fd)
 static void send_numbers(int kind, const uint64_t *v, size_t n, int fd)
 {
     msgpack_sbuffer sb;
-    msgpack_packer pk;
-    size_t start, i;
 
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    start = frame_begin(&sb);
-    msgpack_pack_array(&pk, n + 1);
-    msgpack_pack_uint8(&pk, (uint8_t)kind);
-    for (i = 0; i < n; i++)
-        msgpack_pack_uint64(&pk, v[i]);
-    frame_end(&sb, start);
+    wire_pack_numbers(&sb, (unsigned)kind, v, n);
     send_frame(&sb, fd);
     msgpack_sbuffer_destroy(&sb);
 }

@@ -483,16 +483,9 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
 /* Appends [FRAME_RAN, calls, ns] to sb: the batch just run. */
 static void pack_ran(msgpack_sbuffer *sb, uint32_t calls, uint64_t ns)
 {
-    msgpack_packer pk;
-    size_t start;
+    uint64_t v[2] = {calls, ns};
 
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    start = frame_begin(sb);
-    msgpack_pack_array(&pk, 3);
-    msgpack_pack_uint8(&pk, FRAME_RAN);
-    msgpack_pack_uint32(&pk, calls);
-    msgpack_pack_uint64(&pk, ns);
-    frame_end(sb, start);
+    wire_pack_numbers(sb, FRAME_RAN, v, 2);
 }
 
 int serial_serve(struct rbuf *in)

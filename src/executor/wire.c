@@ -93,6 +93,20 @@ int wire_frame_id(const char *body, size_t len, uint64_t *kind, uint64_t *id)
     return 0;
 }
 
+void wire_pack_numbers(msgpack_sbuffer *sb, unsigned kind, const uint64_t *v, size_t n)
+{
+    msgpack_packer pk;
+    size_t start, i;
+
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    start = frame_begin(sb);
+    msgpack_pack_array(&pk, n + 1);
+    msgpack_pack_uint8(&pk, (uint8_t)kind);
+    for (i = 0; i < n; i++)
+        msgpack_pack_uint64(&pk, v[i]);
+    frame_end(sb, start);
+}
+
 /* Appends [FRAME_TIMEOUT, id, stack text or nil] to sb. */
 void wire_pack_timeout(msgpack_sbuffer *sb, uint64_t id, const char *text, ssize_t n)
 {
@@ -114,18 +128,12 @@ void wire_pack_timeout(msgpack_sbuffer *sb, uint64_t id, const char *text, ssize
 /* [FRAME_READY, pid]: Python is up and python.preload imported. */
 int wire_send_ready(void)
 {
+    uint64_t pid = (uint64_t)getpid();
     msgpack_sbuffer ready;
-    msgpack_packer pk;
-    size_t start;
     int rc;
 
     msgpack_sbuffer_init(&ready);
-    msgpack_packer_init(&pk, &ready, msgpack_sbuffer_write);
-    start = frame_begin(&ready);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint8(&pk, FRAME_READY);
-    msgpack_pack_int(&pk, (int)getpid());
-    frame_end(&ready, start);
+    wire_pack_numbers(&ready, FRAME_READY, &pid, 1);
     rc = wire_write_all(ready.data, ready.size);
     msgpack_sbuffer_destroy(&ready);
     return rc;

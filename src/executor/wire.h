@@ -31,6 +31,10 @@ ssize_t wire_recv(void *buf, size_t room, bool wait);
 /* The kind and call id of a frame body [kind, id, ...]; -1 if malformed. */
 int wire_frame_id(const char *body, size_t len, uint64_t *kind, uint64_t *id);
 
+/* Appends [kind, v[0], ..., v[n-1]] to sb: a frame of numbers (READY,
+ * RAN, and the template's FORK and EXITED). */
+void wire_pack_numbers(msgpack_sbuffer *sb, unsigned kind, const uint64_t *v, size_t n);
+
 /* Appends [FRAME_TIMEOUT, id, stack text (n bytes) or nil] to sb. */
 void wire_pack_timeout(msgpack_sbuffer *sb, uint64_t id, const char *text, ssize_t n);
 
