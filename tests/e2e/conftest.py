@@ -674,6 +674,30 @@ def wait_pool(client, pool, timeout, what=None, **counters):
     return wait_until(check, timeout, what or f"pool {pool} with {counters}")
 
 
+def proc_stat(pid):
+    """State, parent, group and start time of pid from /proc, or None once
+    it is gone (the read itself fails with ESRCH if it goes in between)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = text.rsplit(")", 1)[1].split()
+    return {"state": rest[0], "ppid": int(rest[1]), "pgrp": int(rest[2]), "start": int(rest[19])}
+
+
+def ppid(pid):
+    """The parent of pid, or None once pid is gone."""
+    st = proc_stat(pid)
+    return st and st["ppid"]
+
+
+def pid_alive(pid):
+    """pid runs: not gone, and not a zombie waiting for its parent."""
+    st = proc_stat(pid)
+    return st is not None and st["state"] != "Z"
+
+
 def wait_file(path, timeout, what=None):
     """Waits (bounded) until path exists (e.g. written by started_sleep)."""
     path = Path(path)

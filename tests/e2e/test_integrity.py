@@ -23,7 +23,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from conftest import ACTIVE, start_daemon, wait_pool, wait_until
+from conftest import ACTIVE, proc_stat, start_daemon, wait_pool, wait_until
 
 INTEG_PY = """\
 import ctypes
@@ -135,17 +135,6 @@ def runs(path):
         return collections.Counter(Path(path).read_text().split())
     except FileNotFoundError:
         return collections.Counter()
-
-
-def proc_stat(pid):
-    """State, parent, group and start time of pid, or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    rest = text.rsplit(")", 1)[1].split()
-    return {"state": rest[0], "ppid": int(rest[1]), "pgrp": int(rest[2]), "start": int(rest[19])}
 
 
 def kill_if_alive(pid, first):

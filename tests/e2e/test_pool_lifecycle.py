@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import finish_daemon, module_daemon, wait_pool
+from conftest import finish_daemon, module_daemon, pid_alive, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -12,15 +12,6 @@ def d(request, tmp_path_factory):
                       pools={"default": {"size": 1}, "io": {"size": 1}})
     yield d
     finish_daemon(d)
-
-
-def alive(pid):
-    """pid runs (not gone, not a zombie waiting for its parent to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:  # reaped, even between two reads
-        return False
 
 
 def test_start_pool_then_use_it(d, factor):
@@ -86,7 +77,7 @@ def test_stop_pool_drains_then_stops(d, factor):
         assert c.wait(running, timeout=10 * factor)[2:] == [None, None]
         assert c.wait(queued, timeout=10 * factor)[2:] == [None, 5]
         deadline = time.monotonic() + 10 * factor
-        while any(alive(p) for p in pids):
+        while any(pid_alive(p) for p in pids):
             assert time.monotonic() < deadline, "the stopped pool's executor still runs"
             time.sleep(0.05)
         # the name can be used again, once the old pool is gone for good
@@ -142,7 +133,7 @@ def test_resize_grow_and_shrink_without_losing_calls(d, factor):
         gone = set(all_pids) - set(kept)
         assert len(gone) == 2
         deadline = time.monotonic() + 10 * factor
-        while any(alive(p) for p in gone):
+        while any(pid_alive(p) for p in gone):
             assert time.monotonic() < deadline, "executors removed by a resize still run"
             time.sleep(0.05)
         assert c.ok("call", ["operator", "add", [3, 4], None, {"pool": "elastic"}]) == 7

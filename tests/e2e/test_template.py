@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ACTIVE, Daemon, finish_daemon, slow_factor, wait_pool, wait_until
+from conftest import ACTIVE, Daemon, finish_daemon, ppid, slow_factor, wait_pool, wait_until
 
 MARK = """\
 import os
@@ -25,11 +25,6 @@ def where():
 def draw():
     return random.random()
 """
-
-
-def ppid(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def cmdline(pid):

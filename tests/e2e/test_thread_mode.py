@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import (BINARY, assert_recycled_every, finish_daemon, module_daemon, pool_status, wait_file,
-                      wait_until)
+from conftest import (BINARY, assert_recycled_every, finish_daemon, module_daemon, pid_alive, pool_status,
+                      wait_file, wait_until)
 
 
 # A module of its own on the daemons' python path.
@@ -124,12 +124,6 @@ def new_pid(c, pool, old, timeout):
     assert got == pid, f"contexts says {pid}, the call ran on {got}"
     return pid
 
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -224,7 +218,7 @@ def test_start_pool_thread_mode(d, factor):
         err, _ = c.call("start_pool", ["tp", 1, "thread"])
         assert err["type"] == "PoolExists"
         assert c.ok("stop_pool", ["tp"]) is True
-        wait_for(lambda: not alive(pid), 10 * factor, f"the stopped pool's executor {pid} ends")
+        wait_for(lambda: not pid_alive(pid), 10 * factor, f"the stopped pool's executor {pid} ends")
 
 
 # --------------------------------------------------------- concurrency --
@@ -426,7 +420,7 @@ def test_call_blocked_in_c_past_hard_timeout_replaces_the_executor(d, factor):
         assert when < 4.0 * factor, f"replaced only {when:.2f}s after the call"
         new = new_pid(c, "hard", old, 10 * factor)
         assert new != old
-        wait_for(lambda: not alive(old), 5 * factor, f"the replaced executor {old} ends")
+        wait_for(lambda: not pid_alive(old), 5 * factor, f"the replaced executor {old} ends")
         res = c.request_many([("call", ["tm", "work", [i], None, on("hard")]) for i in range(10)],
                              timeout=20 * factor)
         assert res == [(None, [i, WORK_TOTAL]) for i in range(10)], res
@@ -523,7 +517,7 @@ def test_crash_fails_every_call_running_in_the_process(d, factor):
         assert msg[3] is None and msg[2] is not None and msg[2]["type"] == "WorkerCrashed", msg
         assert time.monotonic() - t < 2.5 * factor, "the other call was not failed at the crash"
         new = new_pid(c, "crash", old, 10 * factor)
-        assert new != old and not alive(old)
+        assert new != old and not pid_alive(old)
         res = c.request_many([("call", ["tm", "work", [i], None, on("crash")]) for i in range(10)],
                              timeout=20 * factor)
         assert res == [(None, [i, WORK_TOTAL]) for i in range(10)]
