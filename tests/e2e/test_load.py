@@ -4,7 +4,6 @@ import os
 import threading
 import time
 
-import msgpack
 import pytest
 
 from conftest import finish_daemon, module_daemon, wait_pool

@@ -2,7 +2,6 @@
 threads (`pools.NAME.mode: thread`), with the per-pool `timeout` and
 `hard_timeout` keys, the admin methods' thread-mode answers, timeouts,
 cancels, crashes and max_requests on such a pool."""
-import os
 import subprocess
 import time
 
