@@ -3,7 +3,6 @@ ready; a preload that keeps failing makes the pools degraded (calls fail
 fast with PoolDegraded) until an executor starts again."""
 import time
 
-
 from conftest import Daemon, finish_daemon, slow_factor
 
 CHECK = """\

@@ -8,7 +8,6 @@ import signal
 import threading
 import time
 
-
 from conftest import ACTIVE, Client, start_daemon, wait_pool, wait_until
 
 VERSIONED = """\
