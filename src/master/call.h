@@ -21,6 +21,11 @@ struct executor;
 struct map_job;
 struct lane;
 
+/* An executor is sent at most this many calls, or about this many bytes
+ * of frames, per batch (pool.c fills them, executor.c sends them). */
+#define BATCH_MAX 64
+#define BATCH_BYTES (64 * 1024)
+
 struct call {
     struct call *next, *prev;  /* pool queue or executor's in-flight list */
     struct call *cnext, *cprev; /* its connection's calls (for cancel) */

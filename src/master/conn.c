@@ -8,8 +8,6 @@
 #include "call.h"
 #include "daemon.h"
 #include "log.h"
-#include "method.h"
-#include "pool.h"
 #include "util.h"
 
 /* Reads ask for at least this much free buffer. */
@@ -21,7 +19,7 @@ static void maybe_free(struct conn *c)
 {
     if (!c->handle_closed || c->ncalls > 0 || c->dirty || c->out.writing)
         return;
-    pool_free_lanes(c);
+    c->handler->freed(c);
     rbuf_release(&c->in);
     outq_destroy(&c->out);
     if (c->prev != NULL)
@@ -106,23 +104,6 @@ void conn_untrack(struct conn *c, struct call *call)
     call->cnext = call->cprev = NULL;
 }
 
-size_t conn_cancel(struct conn *c, uint32_t msgid)
-{
-    struct call *call;
-    size_t n = 0;
-
-    /* aborting one call may requeue or answer others (a map's chunks), so
-     * look again from the start each time; cancels are rare */
-    for (;;) {
-        for (call = c->calls; call != NULL && call->msgid_value != msgid; call = call->cnext)
-            ;
-        if (call == NULL)
-            return n;
-        pool_abort(call, "Cancelled", "the client cancelled this call");
-        n++;
-    }
-}
-
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static int consume_messages(struct conn *c);
@@ -142,7 +123,7 @@ size_t conn_dispatch_room(struct conn *c)
     if (out >= max)
         fit = 0;
     else if (c->answer_est == 0) /* nothing known yet: one batch at a time */
-        fit = POOL_BATCH_MAX;
+        fit = BATCH_MAX;
     else
         fit = (max - out) / c->answer_est;
     if (fit == 0 && out < max && c->dispatched == 0)
@@ -153,16 +134,13 @@ size_t conn_dispatch_room(struct conn *c)
     return 0;
 }
 
-/* Held calls of c may go now: its pools look at its lanes again. */
+/* Held calls of c may go now: its handler looks at its queues again. */
 static void maybe_release(struct conn *c)
 {
-    struct lane *l;
-
     if (!c->held || conn_dispatch_room(c) == 0)
         return;
     c->held = false;
-    for (l = c->lanes; l != NULL; l = l->cnext)
-        pool_lane_ready(l);
+    c->handler->room(c);
 }
 
 void conn_call_dispatched(struct conn *c, struct call *call)
@@ -187,13 +165,29 @@ void conn_call_answered(struct conn *c, size_t len)
         c->answer_est -= (c->answer_est - len + 7) / 8;
 }
 
-/* Resumes reading a paused connection once half of both allowances is
+/* A paused connection may read again once half of both allowances is
  * free, so a busy client does not flip between paused and reading at every
  * answer. */
-static void maybe_resume(struct conn *c)
+static bool may_resume(const struct conn *c)
 {
-    if (!c->paused || c->closing || c->ncalls > c->d->cfg.max_inflight / 2 ||
-        unwritten(c) > c->d->cfg.max_output / 2)
+    return c->paused && !c->closing && c->ncalls <= c->d->cfg.max_inflight / 2 &&
+           unwritten(c) <= c->d->cfg.max_output / 2;
+}
+
+/* Marks c to resume reading at the next flush (see the top of conn.h). */
+static void maybe_resume_later(struct conn *c)
+{
+    if (!c->resume && may_resume(c)) {
+        c->resume = true;
+        mark_dirty(c);
+    }
+}
+
+/* From conn_flush: takes in the requests c holds and reads again. */
+static void resume(struct conn *c)
+{
+    c->resume = false;
+    if (!may_resume(c))
         return;
     c->paused = false;
     log_debug("conn %llu: reading resumed", (unsigned long long)c->id);
@@ -208,7 +202,7 @@ void conn_call_done(struct conn *c)
         maybe_free(c);
         return;
     }
-    maybe_resume(c);
+    maybe_resume_later(c);
 }
 
 static void on_write_done(struct outq *q, int status)
@@ -226,7 +220,7 @@ static void on_write_done(struct outq *q, int status)
     if (c->out.buf.size > 0)
         mark_dirty(c);
     else
-        maybe_resume(c);
+        maybe_resume_later(c);
     maybe_release(c);
 }
 
@@ -245,7 +239,8 @@ void conn_flush(struct conn *c)
         conn_close(c);
         return;
     }
-    maybe_resume(c);
+    if (c->paused)
+        resume(c);
     maybe_release(c);
 }
 
@@ -289,7 +284,7 @@ static int consume_messages(struct conn *c)
             break;
         }
         if (c->scan.pos == 0 &&
-            (n = (ssize_t)method_dispatch_prefix(c, c->in.data + off, c->in.len - off, max)) > 0) {
+            (n = (ssize_t)c->handler->dispatch_prefix(c, c->in.data + off, c->in.len - off, max)) > 0) {
             off += (size_t)n;
             continue;
         }
@@ -306,7 +301,7 @@ static int consume_messages(struct conn *c)
             conn_close(c);
             return -1;
         }
-        method_dispatch(c, c->in.data + off, (size_t)n);
+        c->handler->dispatch(c, c->in.data + off, (size_t)n);
         off += (size_t)n;
         mpk_scan_reset(&c->scan);
     }
@@ -337,7 +332,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         rbuf_release(&c->in);
 }
 
-int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp)
+int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler)
 {
     struct conn *c = calloc(1, sizeof *c);
     int rc;
@@ -345,6 +340,7 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp)
     if (c == NULL)
         return UV_ENOMEM;
     c->d = d;
+    c->handler = handler;
     c->id = ++d->next_conn_id;
     outq_init(&c->out, on_write_done);
     msgpack_packer_init(&c->pk, &c->out.buf, msgpack_sbuffer_write);

@@ -2,14 +2,19 @@
  *
  * Reads bytes into a growing buffer and runs each complete message in it:
  * a whole, well-formed request at the front is decoded and run in one pass
- * (method_dispatch_prefix); anything else is cut out with the resumable
- * scanner, so that a message arriving in many reads is scanned once, and
- * handed to method_dispatch, which says what is wrong with it. Answers
+ * (the handler's dispatch_prefix); anything else is cut out with the
+ * resumable scanner, so that a message arriving in many reads is scanned
+ * once, and handed to the handler's dispatch, which says what is wrong with
+ * it. The handler (method.c's) is given at accept: the connection knows
+ * nothing of methods or pools, it reports to its handler. Answers
  * are appended to one output buffer per connection and written once per loop
  * turn (try-write first, then one uv_write for the rest). With
  * limits.max_inflight calls in flight it stops reading (backpressure) until
- * half of them are answered. A connection is freed only after its handle is
- * closed and no call of it is in flight.
+ * half of them are answered; a paused connection found ready to read again
+ * is only marked, and takes its buffered requests in at the next flush
+ * (conn_flush), so that an answer being relayed never decodes new requests
+ * on the way. A connection is freed only after its handle is closed and no
+ * call of it is in flight.
  *
  * Its unwritten answers also bound what more of its calls go to executors
  * (conn_dispatch_room): over limits.max_output none do until it drains;
@@ -33,7 +38,23 @@
 
 struct daemon;
 struct call;
+struct conn;
 struct lane;
+
+/* What a connection's owner does with it (method.c's method_handler). */
+struct conn_handler {
+    /* The fast way in for a message at the start of buf (len bytes, maybe
+     * more or less than the message): runs it when it is whole, well formed
+     * and at most max bytes long, and returns its length; else 0, and the
+     * connection frames it with the scanner and calls dispatch. */
+    size_t (*dispatch_prefix)(struct conn *c, const char *buf, size_t len, size_t max);
+    /* Handles one complete MessagePack message from c. */
+    void (*dispatch)(struct conn *c, const char *msg, size_t len);
+    /* c may have calls dispatched again (conn_dispatch_room grew). */
+    void (*room)(struct conn *c);
+    /* c is about to be freed: no call of it is left anywhere. */
+    void (*freed)(struct conn *c);
+};
 
 struct conn {
     union {
@@ -43,6 +64,7 @@ struct conn {
         uv_pipe_t pipe;
     } h;
     struct daemon *d;
+    const struct conn_handler *handler;
     uint64_t id;
     struct rbuf in;
     struct mpk_scan scan;   /* progress through the message at in.data */
@@ -58,13 +80,14 @@ struct conn {
     bool held;              /* calls wait: conn_dispatch_room said 0 */
     bool dirty;             /* on d->dirty_conns */
     bool paused;            /* limits.max_inflight reached: not reading */
+    bool resume;            /* paused, and may read again: at the next flush */
     bool closing;           /* uv_close called */
     bool handle_closed;     /* close callback ran */
 };
 
-/* Accepts a client on server (a listening tcp or pipe handle). Returns 0 or a
- * negative libuv error. */
-int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp);
+/* Accepts a client on server (a listening tcp or pipe handle); handler
+ * runs what it sends. Returns 0 or a negative libuv error. */
+int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler);
 
 /* The packer for this connection's output; marks it for flushing. */
 msgpack_packer *conn_out(struct conn *c);
@@ -93,14 +116,11 @@ void conn_call_answered(struct conn *c, size_t len);
 void conn_track(struct conn *c, struct call *call);
 void conn_untrack(struct conn *c, struct call *call);
 
-/* Cancels the calls of c with this msgid: each is answered Cancelled at
- * once and stopped (pool_abort). Returns how many there were. */
-size_t conn_cancel(struct conn *c, uint32_t msgid);
-
 /* Closes the connection (its calls' answers will be discarded). */
 void conn_close(struct conn *c);
 
-/* Writes what c has buffered. Called from the flush hooks only. */
+/* Writes what c has buffered, and takes in the requests a paused c holds
+ * once it may read again. Called from the flush hooks only. */
 void conn_flush(struct conn *c);
 
 #endif

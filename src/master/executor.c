@@ -32,7 +32,7 @@
 #define EXECUTOR_READ_CHUNK 65536
 
 /* A process-mode batch's calls take one board slot each. */
-_Static_assert(POOL_BATCH_MAX <= BOARD_SLOTS, "a batch must fit the board's slots");
+_Static_assert(BATCH_MAX <= BOARD_SLOTS, "a batch must fit the board's slots");
 
 static void spawn(struct executor *ex);
 static void schedule_restart(struct executor *ex);
@@ -365,7 +365,7 @@ size_t executor_room(const struct executor *ex)
 
     if (ex->threaded)
         return (size_t)ex->pool->size > used ? (size_t)ex->pool->size - used : 0;
-    return used == 0 ? POOL_BATCH_MAX : 0;
+    return used == 0 ? BATCH_MAX : 0;
 }
 
 bool executor_running(const struct executor *ex, const struct call *c)
@@ -522,7 +522,7 @@ static int on_timeout(struct executor *ex, struct mpk_reader *r)
 static int on_return(struct executor *ex, struct mpk_reader *r)
 {
     struct mpk_item it;
-    struct call *c, *back[POOL_BATCH_MAX];
+    struct call *c, *back[BATCH_MAX];
     uint32_t i, n, kept = 0;
 
     if (mpk_read(r, &it) != 0 || it.type != MPK_ARRAY)
@@ -532,7 +532,7 @@ static int on_return(struct executor *ex, struct mpk_reader *r)
         if (mpk_read(r, &it) != 0 || it.type != MPK_UINT)
             return -1;
         c = find_running(ex, it.v.u);
-        if (c == NULL || kept == POOL_BATCH_MAX)
+        if (c == NULL || kept == BATCH_MAX)
             continue;
         call_list_remove(&ex->running, c);
         back[kept++] = c;
@@ -859,7 +859,7 @@ void executor_send(struct executor *ex, struct call *c)
         board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }
     call_list_push(&ex->running, c);
-    if (c->frame.size >= POOL_BATCH_BYTES && ex->out.buf.size == 0 && !ex->out.writing) {
+    if (c->frame.size >= BATCH_BYTES && ex->out.buf.size == 0 && !ex->out.writing) {
         /* a large call travels alone in its batch and starts at once, so it
          * is never handed back: its frame can be given away, not copied
          * (its name is kept: a crash is charged to it by name) */

@@ -25,7 +25,7 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    rc = conn_accept(l->d, server, l->kind == LISTEN_TCP);
+    rc = conn_accept(l->d, server, l->kind == LISTEN_TCP, l->handler);
     if (rc < 0)
         log_warn("%s: cannot take a client: %s", l->name, uv_strerror(rc));
 }
@@ -129,7 +129,8 @@ static void on_close(uv_handle_t *h)
     free(l);
 }
 
-struct listener *listener_open(struct daemon *d, const struct config_listen *cl, char *err, size_t errlen)
+struct listener *listener_open(struct daemon *d, const struct config_listen *cl, const struct conn_handler *handler,
+                               char *err, size_t errlen)
 {
     struct listener *l = calloc(1, sizeof *l);
     int rc;
@@ -139,6 +140,7 @@ struct listener *listener_open(struct daemon *d, const struct config_listen *cl,
         return NULL;
     }
     l->d = d;
+    l->handler = handler;
     l->kind = cl->kind;
     if (cl->kind == LISTEN_UNIX)
         snprintf(l->name, sizeof l->name, "unix:%s", cl->path);

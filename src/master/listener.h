@@ -13,6 +13,7 @@
 #include "config.h"
 
 struct daemon;
+struct conn_handler;
 
 struct listener {
     union {
@@ -22,14 +23,16 @@ struct listener {
         uv_pipe_t pipe;
     } h;
     struct daemon *d;
+    const struct conn_handler *handler; /* for each client accepted */
     enum listen_kind kind;
     char name[300];   /* "unix:/path" or "tcp:host:port", for logs */
     char *path;       /* unix: the socket file to remove at exit */
 };
 
-/* Opens and starts listening on l. Returns a listener, or NULL with the reason
- * in err. */
-struct listener *listener_open(struct daemon *d, const struct config_listen *l, char *err, size_t errlen);
+/* Opens and starts listening on l; each client accepted is run by handler.
+ * Returns a listener, or NULL with the reason in err. */
+struct listener *listener_open(struct daemon *d, const struct config_listen *l, const struct conn_handler *handler,
+                               char *err, size_t errlen);
 
 /* Stops accepting, removes the socket file, and frees the listener once its
  * handle is closed. */

@@ -21,6 +21,7 @@
 #include "executor.h"
 #include "listener.h"
 #include "log.h"
+#include "method.h"
 #include "pool.h"
 #include "reload.h"
 #include "route.h"
@@ -278,7 +279,7 @@ static int start(struct daemon *d)
         return -1;
     }
     for (i = 0; i < d->cfg.nlisten; i++) {
-        d->listeners[i] = listener_open(d, &d->cfg.listen[i], err, sizeof err);
+        d->listeners[i] = listener_open(d, &d->cfg.listen[i], &method_handler, err, sizeof err);
         if (d->listeners[i] == NULL) {
             log_error("%s", err);
             return -1;

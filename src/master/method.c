@@ -324,6 +324,25 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     submit(c, c->d->default_pool, call, 0);
 }
 
+/* Cancels the calls of c with this msgid: each is answered Cancelled at
+ * once and stopped (pool_abort). Returns how many there were. */
+static size_t cancel_calls(struct conn *c, uint32_t msgid)
+{
+    struct call *call;
+    size_t n = 0;
+
+    /* aborting one call may requeue or answer others (a map's chunks), so
+     * look again from the start each time; cancels are rare */
+    for (;;) {
+        for (call = c->calls; call != NULL && call->msgid_value != msgid; call = call->cnext)
+            ;
+        if (call == NULL)
+            return n;
+        pool_abort(call, "Cancelled", "the client cancelled this call");
+        n++;
+    }
+}
+
 /* The cancel notification: [2, "cancel", [msgid]]. */
 static void do_cancel(struct conn *c, const struct rpc_msg *m)
 {
@@ -336,7 +355,7 @@ static void do_cancel(struct conn *c, const struct rpc_msg *m)
         log_debug("conn %llu: cancel ignored: params must be [msgid]", (unsigned long long)c->id);
         return;
     }
-    if (conn_cancel(c, (uint32_t)it.v.u) == 0)
+    if (cancel_calls(c, (uint32_t)it.v.u) == 0)
         log_debug("conn %llu: cancel: no call %llu in flight", (unsigned long long)c->id,
                   (unsigned long long)it.v.u);
 }
@@ -371,7 +390,7 @@ static void dispatch(struct conn *c, const struct rpc_msg *m)
     }
 }
 
-void method_dispatch(struct conn *c, const char *msg, size_t len)
+static void method_dispatch(struct conn *c, const char *msg, size_t len)
 {
     struct rpc_msg m;
     char err[ERR_LEN];
@@ -387,7 +406,7 @@ void method_dispatch(struct conn *c, const char *msg, size_t len)
     dispatch(c, &m);
 }
 
-size_t method_dispatch_prefix(struct conn *c, const char *buf, size_t len, size_t max)
+static size_t method_dispatch_prefix(struct conn *c, const char *buf, size_t len, size_t max)
 {
     struct rpc_msg m;
     ssize_t n = rpc_decode_prefix(buf, len, &m);
@@ -397,3 +416,19 @@ size_t method_dispatch_prefix(struct conn *c, const char *buf, size_t len, size_
     dispatch(c, &m);
     return (size_t)n;
 }
+
+/* c drained: its pools look at its lanes again. */
+static void lanes_ready(struct conn *c)
+{
+    struct lane *l;
+
+    for (l = c->lanes; l != NULL; l = l->cnext)
+        pool_lane_ready(l);
+}
+
+const struct conn_handler method_handler = {
+    .dispatch_prefix = method_dispatch_prefix,
+    .dispatch = method_dispatch,
+    .room = lanes_ready,
+    .freed = pool_free_lanes,
+};

@@ -278,7 +278,7 @@ static size_t batch_floor(const struct pool *p)
     if (p->mode != POOL_PROCESS || p->call_ns == 0)
         return 1;
     n = POOL_BATCH_WORK_NS / p->call_ns;
-    return n < 1 ? 1 : n > POOL_BATCH_MAX / 2 ? POOL_BATCH_MAX / 2 : (size_t)n;
+    return n < 1 ? 1 : n > BATCH_MAX / 2 ? BATCH_MAX / 2 : (size_t)n;
 }
 
 void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls)
@@ -308,7 +308,7 @@ static size_t fill_batch(struct pool *p, struct executor *ex, size_t share)
         room = conn_dispatch_room(l->conn);
         for (last = false; !last && n < share && room > 0;) {
             c = l->q.head;
-            if (n > 0 && bytes + c->frame.size > POOL_BATCH_BYTES)
+            if (n > 0 && bytes + c->frame.size > BATCH_BYTES)
                 return taken;
             lane_remove(p, c);
             /* dropping a gone client's last call may free its lanes: l is
@@ -345,8 +345,8 @@ void pool_dispatch(struct pool *p)
         if (use < 1)
             use = 1;
         share = (p->queued + use - 1) / use;
-        if (share > POOL_BATCH_MAX)
-            share = POOL_BATCH_MAX;
+        if (share > BATCH_MAX)
+            share = BATCH_MAX;
         ex = p->idle[--p->nidle];
         if (share > executor_room(ex))
             share = executor_room(ex);

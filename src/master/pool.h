@@ -64,9 +64,6 @@ struct culprit {
     uint64_t last_hold_end;
 };
 
-/* At most this many calls, or about this many bytes of frames, per batch. */
-#define POOL_BATCH_MAX 64
-#define POOL_BATCH_BYTES (64 * 1024)
 /* Process mode: a batch should hold about this much work (by the pool's
  * recent time per call, as its executors measure it), so that quick calls
  * are not spread over every idle executor a few at a time: each batch costs
