@@ -49,7 +49,7 @@ struct call *call_new(void)
     c->lane = NULL;
     c->dispatched = false;
     c->fn_hash = 0;
-    c->heap_index = (size_t)-1;
+    deadline_clear(&c->deadline);
     return c;
 }
 

@@ -13,6 +13,7 @@
 
 #include <msgpack.h>
 
+#include "deadline.h"
 #include "rpc.h"
 
 struct conn;
@@ -40,11 +41,10 @@ struct call {
     uint32_t msgid_value;
     struct map_job *job;       /* set when this call is one chunk of a map */
     double timeout;            /* opts.timeout, seconds; 0 for none */
-    uint64_t deadline;         /* loop time (ms) when it times out */
+    struct deadline deadline;  /* when it times out (d->deadlines) */
     size_t timeout_slot;       /* offset in frame of the 4-byte timeout_ms */
     bool backstop;             /* its deadline passed while running: the
                                 * executor stops it; this is the fallback */
-    size_t heap_index;         /* slot in the timeouts heap, or TIMEOUTS_NONE */
     uint32_t chunk;            /* which chunk */
     uint8_t slot;              /* process mode: its slot on its executor's board */
     bool frame_given;          /* its frame bytes went to the executor's output

@@ -16,7 +16,7 @@
 #include "config.h"
 #include "reload.h"
 #include "route.h"
-#include "timeouts.h"
+#include "deadline.h"
 
 struct pool;
 struct conn;
@@ -42,7 +42,7 @@ struct daemon {
 
     uv_signal_t sigint, sigterm, sighup;
     struct reload reload;             /* SIGHUP */
-    struct timeouts timeouts;
+    struct deadlines deadlines;       /* calls' opts.timeout (pool_call_expired) */
     bool hooks_started;               /* flush hooks and signals are set */
     bool draining;                    /* a signal came: finishing the calls in flight */
     bool stopping;

@@ -18,7 +18,6 @@
 #include "mpk.h"
 #include "pool.h"
 #include "reply.h"
-#include "timeouts.h"
 #include "rpc.h"
 #include "template.h"
 #include "util.h"
@@ -508,7 +507,7 @@ static int on_timeout(struct executor *ex, struct mpk_reader *r)
         stack[it.v.s.len] = '\0';
     }
     snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
-    timeouts_remove(ex->pool->d, c);
+    deadlines_remove(&ex->pool->d->deadlines, &c->deadline);
     executor_give_up(ex, c);
     ex->pool->failed++;
     reply_error_traceback(c, "Timeout", msg, stack);
@@ -839,7 +838,7 @@ static void stamp_timeout(struct executor *ex, struct call *c)
 
     if (c->timeout <= 0)
         return;
-    left = c->deadline > now ? c->deadline - now : 1;
+    left = c->deadline.at > now ? c->deadline.at - now : 1;
     if (left > UINT32_MAX)
         left = UINT32_MAX;
     p[0] = (unsigned char)(left >> 24);

@@ -176,7 +176,7 @@ static void stop(struct daemon *d, const char *why)
         uv_close((uv_handle_t *)&d->sigterm, NULL);
         uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_close((uv_handle_t *)&d->drain_timer, NULL);
-        timeouts_close(d);
+        deadlines_close(&d->deadlines);
     }
 }
 
@@ -312,7 +312,7 @@ static int start(struct daemon *d)
     reload_init(d);
     uv_timer_init(d->loop, &d->drain_timer);
     d->drain_timer.data = d;
-    timeouts_init(d);
+    deadlines_init(&d->deadlines, d->loop, pool_call_expired, d);
     d->hooks_started = true;
     return 0;
 }

@@ -15,7 +15,6 @@
 #include "pool.h"
 #include "reply.h"
 #include "rpc.h"
-#include "timeouts.h"
 
 #define ERR_LEN 512
 
@@ -93,8 +92,8 @@ static void enqueue(struct pool *p, struct call *call, double timeout)
         timeout = p->timeout; /* the pool's default, if it has one */
     if (timeout > 0) {
         call->timeout = timeout;
-        call->deadline = uv_now(p->d->loop) + (uint64_t)(timeout * 1000.0 + 0.5);
-        timeouts_add(p->d, call);
+        call->deadline.at = uv_now(p->d->loop) + (uint64_t)(timeout * 1000.0 + 0.5);
+        deadlines_add(&p->d->deadlines, &call->deadline);
     }
     pool_submit(p, call);
 }

@@ -13,6 +13,7 @@
 #include "reload.h"
 #include "reply.h"
 #include "route.h"
+#include "util.h"
 #include "template.h"
 
 struct pool *pool_find(struct daemon *d, const char *name, size_t len)
@@ -367,6 +368,36 @@ void pool_abort(struct call *c, const char *type, const char *message)
         executor_cancel(c->ex, c);
     c->pool->failed++;
     reply_error(c, type, message);
+}
+
+/* How long past a running call's deadline the master waits for the
+ * executor's own report (which carries the Python stack) before it answers
+ * Timeout itself. */
+#define TIMEOUT_STACK_WAIT_MS 50
+
+void pool_call_expired(struct deadlines *set, struct deadline *e)
+{
+    struct call *c = container_of(e, struct call, deadline);
+    char msg[200];
+
+    if (c->ex != NULL && executor_running(c->ex, c) && !c->backstop) {
+        /* the executor raises TimeoutError in it and reports where it was
+         * (a process-mode executor watches the deadline itself) */
+        if (c->ex->threaded)
+            executor_stop_timeout(c->ex, c);
+        c->backstop = true;
+        e->at += TIMEOUT_STACK_WAIT_MS;
+        deadlines_add(set, e);
+        return;
+    }
+    snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
+    if (c->ex != NULL && executor_running(c->ex, c)) {
+        c->pool->failed++;
+        executor_give_up(c->ex, c);
+        reply_error(c, "Timeout", msg);
+        return;
+    }
+    pool_abort(c, "Timeout", msg);
 }
 
 void pool_answer_when_ready(struct pool *p, struct conn *c, struct rpc_raw msgid)

@@ -32,6 +32,8 @@
 
 struct conn;
 struct daemon;
+struct deadline;
+struct deadlines;
 struct executor;
 
 /* A start_pool request answered once its pool is ready. */
@@ -204,6 +206,16 @@ void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls);
  * not come back within limits.timeout_grace_ms; a call sent but not started
  * is forgotten (its late answer finds no call and is dropped). */
 void pool_abort(struct call *c, const char *type, const char *message);
+
+/* The daemon's policy for a call whose opts.timeout passed (its deadline
+ * set's callback, deadline.h): a queued call, or one sent but not started,
+ * is answered Timeout (pool_abort). A running one is the executor's to stop
+ * first: it raises TimeoutError in the call and sends the Python stack
+ * (FRAME_TIMEOUT), and the answer carries it; without that report within
+ * 50 ms the master answers without it. Either way the executor then has
+ * limits.timeout_grace_ms to come back before it is replaced
+ * (executor_give_up). */
+void pool_call_expired(struct deadlines *set, struct deadline *e);
 
 /* Answers every queued call with type/message (used at shutdown). */
 void pool_fail_queue(struct pool *p, const char *type, const char *message);

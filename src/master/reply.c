@@ -8,7 +8,7 @@
 #include "daemon.h"
 #include "mpk.h"
 #include "pool.h"
-#include "timeouts.h"
+#include "deadline.h"
 #include "xalloc.h"
 
 struct map_job *map_job_new(struct conn *c, struct rpc_raw msgid, uint32_t total)
@@ -120,7 +120,7 @@ static void job_step(struct call *c)
 /* c leaves: off the deadline heap and its connection's lists. */
 static void detach(struct call *c)
 {
-    timeouts_remove(c->pool->d, c);
+    deadlines_remove(&c->pool->d->deadlines, &c->deadline);
     conn_untrack(c->conn, c);
     if (c->dispatched)
         conn_call_undispatched(c->conn, c);
