@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "board_map.h"
+#include "child.h"
 #include "conn.h"
 #include "daemon.h"
 #include "frame.h"
@@ -93,7 +94,7 @@ static void after_close(struct executor *ex)
         return;
     pool = ex->pool;
     board_map_give(&pool->boards, ex->board);
-    pool_executor_freed(pool, ex);
+    ex->ev->freed(ex);
     free(ex->abandoned);
     rbuf_release(&ex->in);
     outq_destroy(&ex->out);
@@ -143,12 +144,12 @@ static void settle_calls(struct executor *ex, const char *why, bool crashed)
             continue;
         }
         if (crashed && (culprit == c->id || (culprit == 0 && !ex->threaded)))
-            pool_call_crashed(ex->pool, c);
+            ex->ev->crashed(ex, c);
         reply_error(c, "WorkerCrashed", msg);
     }
     while ((c = back.tail) != NULL) {
         call_list_remove(&back, c);
-        pool_requeue_front(ex->pool, c);
+        ex->ev->requeue(ex, c);
     }
 }
 
@@ -249,7 +250,7 @@ static void schedule_restart(struct executor *ex)
         return;
     }
     /* a death once it served is replaced at once (what its calls did is
-     * charged to them: pool_call_crashed); only dying young backs off */
+     * charged to them: the crashed event); only dying young backs off */
     if (ex->started_ms == 0 || (ex->served == 0 && now - ex->started_ms < EXECUTOR_YOUNG_MS))
         ex->young_deaths++;
     else
@@ -273,7 +274,9 @@ static void on_proc_closed(uv_handle_t *h)
     after_close(ex);
 }
 
-void executor_exited(struct executor *ex, int64_t status, int sig, const char *reason)
+/* ex's process ended (reason NULL: status or signal tells): its calls are
+ * settled, and it restarts (or is freed when shutting down). */
+static void exited(struct executor *ex, int64_t status, int sig, const char *reason)
 {
     char why[128];
     bool crashed;
@@ -299,10 +302,10 @@ void executor_exited(struct executor *ex, int64_t status, int sig, const char *r
      * OOM killer): it is charged to no call */
     crashed = !ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&
               ex->state != EX_STARTING && sig != SIGKILL && sig != SIGTERM;
-    pool_executor_gone(ex->pool, ex);
+    ex->ev->gone(ex);
     if (ex->state == EX_STARTING) {
         ex->start_failures++;
-        pool_start_failed(ex->pool, ex->start_failures, why);
+        ex->ev->start_failed(ex, why);
     }
     set_state(ex, EX_DEAD);
     /* what it did before dying: results first, then who was running */
@@ -319,7 +322,7 @@ static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
 {
     struct executor *ex = container_of(proc, struct executor, proc);
 
-    executor_exited(ex, status, sig, NULL);
+    exited(ex, status, sig, NULL);
     uv_close((uv_handle_t *)proc, on_proc_closed);
 }
 
@@ -387,7 +390,7 @@ static void take_off(struct executor *ex)
 {
     if (ex->state != EX_IDLE)
         return;
-    pool_executor_gone(ex->pool, ex);
+    ex->ev->gone(ex);
     set_state(ex, EX_BUSY);
 }
 
@@ -425,7 +428,7 @@ static void maybe_idle(struct executor *ex)
         return;
     }
     set_state(ex, EX_IDLE);
-    pool_executor_idle(ex->pool, ex);
+    ex->ev->idle(ex);
 }
 
 void executor_resized(struct executor *ex)
@@ -538,7 +541,7 @@ static int on_return(struct executor *ex, struct mpk_reader *r)
     }
     log_debug("executor %s/%d: %u calls handed back", ex->pool->name, ex->index, kept);
     while (kept > 0)
-        pool_requeue_front(ex->pool, back[--kept]);
+        ex->ev->requeue(ex, back[--kept]);
     maybe_idle(ex);
     return 0;
 }
@@ -551,7 +554,7 @@ static int on_ran(struct executor *ex, struct mpk_reader *r)
     if (mpk_read(r, &calls) != 0 || calls.type != MPK_UINT || mpk_read(r, &ns) != 0 || ns.type != MPK_UINT)
         return -1;
     if (calls.v.u > 0)
-        pool_batch_done(ex->pool, ns.v.u, calls.v.u);
+        ex->ev->batch_ran(ex, ns.v.u, calls.v.u);
     return 0;
 }
 
@@ -578,8 +581,8 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
         ex->start_failures = 0;
         log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->pid);
         set_state(ex, EX_IDLE);
-        pool_executor_idle(ex->pool, ex);
-        pool_executor_ready(ex->pool);
+        ex->ev->idle(ex);
+        ex->ev->ready(ex);
         return 0;
     }
     return -1;
@@ -590,38 +593,25 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct executor *ex = h->data;
 
     (void)suggested;
-    if (rbuf_reserve(&ex->in, EXECUTOR_READ_CHUNK) != 0) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    *buf = uv_buf_init(rbuf_end(&ex->in), (unsigned)rbuf_room(&ex->in));
+    child_alloc(&ex->in, EXECUTOR_READ_CHUNK, buf);
+}
+
+static int frame_of(void *arg, const char *body, size_t len)
+{
+    return on_frame(arg, body, len);
 }
 
 /* Handles every whole frame in ex->in. Returns 0, or -1 (logged, the
  * pipe lost) when a frame is malformed. */
 static int read_frames(struct executor *ex)
 {
-    size_t off = 0;
-    int64_t body;
+    int rc = child_read_frames(&ex->in, frame_of, ex);
 
-    while (ex->in.len - off >= FRAME_PREFIX) {
-        body = frame_body_len(ex->in.data + off);
-        if (body < 0) {
-            lost_pipe(ex, "sent a malformed frame");
-            return -1;
-        }
-        if (ex->in.len - off - FRAME_PREFIX < (size_t)body) {
-            rbuf_reserve(&ex->in, (size_t)body + FRAME_PREFIX - (ex->in.len - off));
-            break;
-        }
-        if (on_frame(ex, ex->in.data + off + FRAME_PREFIX, (size_t)body) != 0) {
-            lost_pipe(ex, "sent a frame the master does not understand");
-            return -1;
-        }
-        off += FRAME_PREFIX + (size_t)body;
-    }
-    rbuf_consume(&ex->in, off);
-    return 0;
+    if (rc == CHILD_EMALFORMED)
+        lost_pipe(ex, "sent a malformed frame");
+    else if (rc == CHILD_EREFUSED)
+        lost_pipe(ex, "sent a frame the master does not understand");
+    return rc == 0 ? 0 : -1;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -660,83 +650,6 @@ void executor_flush(struct executor *ex)
         lost_pipe(ex, uv_strerror(rc));
 }
 
-void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board)
-{
-    bool template = board < 0;
-    const struct config *cfg = p->cfg;
-    msgpack_packer pk;
-    size_t start, i;
-
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    start = frame_begin(sb);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 9);
-    rpc_pack_cstr(&pk, "board");
-    msgpack_pack_int(&pk, board);
-    rpc_pack_cstr(&pk, "template");
-    if (template)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    rpc_pack_cstr(&pk, "threads");
-    if (p->mode == POOL_THREAD)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    rpc_pack_cstr(&pk, "preload");
-    msgpack_pack_array(&pk, cfg->npreload);
-    for (i = 0; i < cfg->npreload; i++)
-        rpc_pack_cstr(&pk, cfg->preload[i]);
-    rpc_pack_cstr(&pk, "spin_us");
-    msgpack_pack_unsigned_int(&pk, cfg->spin_us);
-    rpc_pack_cstr(&pk, "handback_ms");
-    msgpack_pack_unsigned_int(&pk, cfg->handback_ms);
-    rpc_pack_cstr(&pk, "name");
-    rpc_pack_cstr(&pk, name);
-    rpc_pack_cstr(&pk, "path");
-    msgpack_pack_array(&pk, cfg->npython_path);
-    for (i = 0; i < cfg->npython_path; i++)
-        rpc_pack_cstr(&pk, cfg->python_path[i]);
-    rpc_pack_cstr(&pk, "allow_eval");
-    if (cfg->allow_eval)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    frame_end(sb, start);
-}
-
-int executor_start_process(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
-                           uv_exit_cb exit_cb)
-{
-    struct daemon *d = p->d;
-    uv_process_options_t o;
-    uv_stdio_container_t stdio[BOARD_FD + 1];
-    char *args[4];
-
-    args[0] = d->executor_path;
-    args[1] = "--name";
-    args[2] = (char *)name;
-    args[3] = NULL;
-    memset(&o, 0, sizeof o);
-    memset(stdio, 0, sizeof stdio);
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = 1;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
-    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
-    stdio[3].data.stream = (uv_stream_t *)pipe;
-    stdio[BOARD_FD].flags = UV_INHERIT_FD;
-    stdio[BOARD_FD].data.fd = p->boards.fd;
-    o.file = d->executor_path;
-    o.args = args;
-    o.exit_cb = exit_cb;
-    o.stdio = stdio;
-    o.stdio_count = BOARD_FD + 1;
-    return uv_spawn(d->loop, proc, &o);
-}
-
 /* Starts ex as a fresh process (no template, or the template cannot). */
 static void spawn_process(struct executor *ex)
 {
@@ -748,7 +661,7 @@ static void spawn_process(struct executor *ex)
     ex->forked = false;
     uv_pipe_init(d->loop, &ex->pipe, 0);
     ex->pipe.data = ex;
-    rc = executor_start_process(ex->pool, &ex->proc, &ex->pipe, name, on_proc_exit);
+    rc = child_spawn(ex->pool, &ex->proc, &ex->pipe, name, on_proc_exit);
     ex->proc.data = ex;
     ex->pipe_open = ex->proc_open = true;
     if (rc < 0) {
@@ -762,7 +675,7 @@ static void spawn_process(struct executor *ex)
     ex->pid = ex->proc.pid;
     log_debug("executor %s started, pid %d", name, ex->pid);
     uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
-    executor_pack_init(&ex->out.buf, ex->pool, name, ex->board);
+    child_pack_init(&ex->out.buf, ex->pool, name, ex->board);
     mark_dirty(ex);
 }
 
@@ -786,15 +699,18 @@ static void spawn(struct executor *ex)
     rbuf_consume(&ex->in, ex->in.len);
     ex->out.buf.size = 0;
     set_state(ex, EX_STARTING);
-    if (ex->pool->template != NULL && template_fork(ex->pool->template, ex)) {
-        ex->forked = true; /* executor_forked() follows */
+    if (ex->pool->template != NULL && template_fork(ex->pool->template, &ex->fork)) {
+        ex->forked = true; /* on_forked or on_unforked follows */
         return;
     }
     spawn_process(ex);
 }
 
-void executor_forked(struct executor *ex, int pid)
+/* The template's answers to ex's fork request (template.h). */
+static void on_forked(struct fork_req *req, int pid)
 {
+    struct executor *ex = container_of(req, struct executor, fork);
+
     ex->pid = pid;
     ex->pipe_open = true;
     ex->pipe.data = ex;
@@ -802,26 +718,37 @@ void executor_forked(struct executor *ex, int pid)
     uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
 }
 
-void executor_unforked(struct executor *ex, bool template_gone)
+static void on_unforked(struct fork_req *req, bool template_gone)
 {
+    struct executor *ex = container_of(req, struct executor, fork);
+
     if (template_gone) { /* start it the other way */
         spawn_process(ex);
         return;
     }
-    executor_exited(ex, 1, 0, "could not be forked from its template");
+    exited(ex, 1, 0, "could not be forked from its template");
 }
 
-struct executor *executor_new(struct pool *pool, int index)
+static void on_fork_exited(struct fork_req *req, int64_t status, int sig, const char *reason)
+{
+    exited(container_of(req, struct executor, fork), status, sig, reason);
+}
+
+struct executor *executor_new(struct pool *pool, int index, const struct executor_events *ev)
 {
     struct executor *ex = xcalloc(1, sizeof *ex);
 
     ex->pool = pool;
+    ex->ev = ev;
     ex->index = index;
+    ex->fork = (struct fork_req){.index = index, .pipe = &ex->pipe, .forked = on_forked,
+                                 .failed = on_unforked, .exited = on_fork_exited};
     ex->board = board_map_take(&pool->boards);
     if (ex->board < 0) {
         log_error("pool %s: no shared memory for another executor: %s", pool->name, strerror(-ex->board));
         abort();
     }
+    ex->fork.board = ex->board;
     ex->timer_open = true;
     outq_init(&ex->out, on_write_done);
     uv_timer_init(pool->d->loop, &ex->restart_timer);
@@ -876,11 +803,11 @@ void executor_send(struct executor *ex, struct call *c)
 }
 
 /* Kills ex, which did not come back from a stopped call. Once it is dead
- * (executor_exited), the calls it had not started go back to the pool and
+ * (exited), the calls it had not started go back to the pool and
  * those it ran fail with WorkerCrashed. Its process group goes with it. */
 static void kill_stuck(struct executor *ex)
 {
-    pool_executor_gone(ex->pool, ex);
+    ex->ev->gone(ex);
     set_state(ex, EX_DEAD);
     ex->killed = true;
     kill_process(ex, SIGKILL); /* its pipe stays open: what it wrote is read */
@@ -963,11 +890,11 @@ void executor_shutdown(struct executor *ex)
         reply_error(c, "ShuttingDown", "the daemon stopped before this call finished");
     }
     ex->shutting_down = true;
-    pool_executor_gone(ex->pool, ex);
+    ex->ev->gone(ex);
     uv_timer_stop(&ex->restart_timer);
     uv_close((uv_handle_t *)&ex->restart_timer, on_timer_closed);
     if (ex->forked && ex->pid == 0 && !ex->exited) { /* its fork has not come yet */
-        template_forget(ex->pool->template, ex);
+        template_forget(ex->pool->template, &ex->fork);
         ex->exited = true;
     }
     close_pipe(ex);

@@ -6,7 +6,7 @@
  * what it had done is read back (the socket to its end, then its board:
  * board.h): calls that finished get their results, the call that was
  * running fails with WorkerCrashed (naming the exit status or signal) and
- * counts against its function (pool_call_crashed), calls that had not
+ * counts against its function (the crashed event), calls that had not
  * started go back to the pool. A new process starts at once; only an
  * executor that keeps dying young (before READY, or before its first
  * answer) is restarted after a backoff that grows.
@@ -21,6 +21,13 @@
  * (timeout, cancel) gets its exception through a STOP frame; if its thread
  * is still busy with it after the pool's hard_timeout, the whole process
  * is replaced and the other calls it ran fail with WorkerCrashed.
+ *
+ * Events go up, calls go down: the executor calls none of its pool's
+ * functions; it tells its pool what happened through the executor_events
+ * the pool gave it (ready, idle, gone, a start failed, a call to queue
+ * again, a call that crashed it, a batch ran, freed), as libuv's handles
+ * report through callbacks. It reads its pool's settings (name, size,
+ * limits, boards, template) and adds to its counters.
  *
  * States: STARTING (spawned, not READY yet) -> IDLE (on the pool's idle
  * stack: it can take calls; in thread mode it may run some) <-> BUSY (full)
@@ -38,9 +45,30 @@
 #include "call.h"
 #include "outq.h"
 #include "rbuf.h"
+#include "template.h"
 
 struct daemon;
+struct executor;
 struct pool;
+
+/* What an executor tells its owner (see the top), which gives these to
+ * executor_new. */
+struct executor_events {
+    void (*ready)(struct executor *ex);    /* it answered READY (after idle) */
+    void (*idle)(struct executor *ex);     /* it can take calls: executor_room */
+    void (*gone)(struct executor *ex);     /* it cannot (busy, dying, leaving) */
+    /* it died before READY, ex->start_failures times in a row */
+    void (*start_failed)(struct executor *ex, const char *why);
+    /* c never started on it: to the front of its queue, for another one */
+    void (*requeue)(struct executor *ex, struct call *c);
+    /* c crashed it (a fatal signal in its thread, or the process ended while
+     * it ran; not a kill from outside); c is answered WorkerCrashed next */
+    void (*crashed)(struct executor *ex, struct call *c);
+    /* process mode: it ran a batch of calls in ns (its own measure) */
+    void (*batch_ran)(struct executor *ex, uint64_t ns, uint64_t calls);
+    /* it is being freed (shut down, or left after a resize) */
+    void (*freed)(struct executor *ex);
+};
 
 enum executor_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD };
 
@@ -56,6 +84,7 @@ struct executor {
     uv_pipe_t pipe;
     uv_timer_t restart_timer;
     struct pool *pool;
+    const struct executor_events *ev; /* its pool's */
     int index;
     enum executor_state state;
     int pid;
@@ -83,13 +112,14 @@ struct executor {
     bool threaded;             /* thread mode: runs up to pool->size calls at once */
     bool forked;               /* by the pool's template: no uv_process_t; the
                                 * template reports its exit */
-    uint64_t fork_key;         /* names its FORK request to the template */
+    struct fork_req fork;      /* its request to the template */
     bool started_before;       /* a later spawn is a restart */
 };
 
-/* Allocates executor index of pool and starts its process. Returns the
- * executor (never NULL: a failed spawn is retried like a death). */
-struct executor *executor_new(struct pool *pool, int index);
+/* Allocates executor index of pool and starts its process; it reports to
+ * its pool through ev. Returns the executor (never NULL: a failed spawn is
+ * retried like a death). */
+struct executor *executor_new(struct pool *pool, int index, const struct executor_events *ev);
 
 /* Sends call c to ex (which must be IDLE and alive). */
 void executor_send(struct executor *ex, struct call *c);
@@ -136,29 +166,5 @@ void executor_flush(struct executor *ex);
 void executor_shutdown(struct executor *ex);
 
 const char *executor_state_name(enum executor_state s);
-
-/* For the template (template.c): ex's fork is done, its socket accepted
- * into ex->pipe; ex now waits for the child's READY. */
-void executor_forked(struct executor *ex, int pid);
-
-/* For the template: ex could not be forked. template_gone: the template
- * stopped, so ex starts as a fresh process instead; else the fork failed
- * and counts as a death before READY. */
-void executor_unforked(struct executor *ex, bool template_gone);
-
-/* A forked ex's process ended (reported by its template), or died with
- * its template (reason says so): as for any executor's death, its calls
- * fail and it restarts. reason NULL: status or signal tells. */
-void executor_exited(struct executor *ex, int64_t status, int sig, const char *reason);
-
-/* Appends the INIT frame for pool p's executors (or its template) to sb;
- * board: the executor's board index, -1 for a template. */
-void executor_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board);
-
-/* Starts a pyrpool-executor named name with pipe (initialised by the
- * caller) on its fd 3 and p's boards on BOARD_FD. Returns 0 or a libuv
- * error. */
-int executor_start_process(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char *name,
-                           uv_exit_cb exit_cb);
 
 #endif

@@ -36,6 +36,11 @@ struct pool *pool_list_add(struct daemon *d, struct pool *p)
 
 static void pool_free(struct pool *p);
 
+/* How its executors tell a pool what happened (executor.h); defined with
+ * the handlers below. */
+static const struct executor_events executor_events;
+static void template_ended(struct template *t);
+
 void pool_list_free(struct daemon *d)
 {
     size_t i;
@@ -86,11 +91,11 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
         abort();
     }
     if (cp->preload_in_template)
-        p->template = template_new(p); /* first: the executors wait for it */
+        p->template = template_new(p, template_ended); /* first: the executors wait for it */
     p->executors = xcalloc((size_t)p->nexec, sizeof *p->executors);
     p->idle = xcalloc((size_t)p->nexec, sizeof *p->idle);
     for (i = 0; i < p->nexec; i++)
-        p->executors[i] = executor_new(p, i);
+        p->executors[i] = executor_new(p, i, &executor_events);
     p->live = p->nexec + (p->template != NULL);
     if (p->mode == POOL_THREAD)
         log_info("pool %s: %d thread%s in one executor, thread mode", p->name, p->size,
@@ -190,8 +195,11 @@ void pool_submit(struct pool *p, struct call *c)
     lane_push(p, c, false);
 }
 
-void pool_requeue_front(struct pool *p, struct call *c)
+/* ex's event: c never started on it, it goes to the front of its lane. */
+static void requeue_front(struct executor *ex, struct call *c)
 {
+    struct pool *p = ex->pool;
+
     c->ex = NULL;
     if (c->dispatched)
         conn_call_undispatched(c->conn, c);
@@ -243,15 +251,20 @@ static void forget_lanes(struct pool *p)
     }
 }
 
-void pool_executor_idle(struct pool *p, struct executor *ex)
+/* ex's event: it can take calls. */
+static void executor_idle(struct executor *ex)
 {
+    struct pool *p = ex->pool;
+
     p->idle[p->nidle++] = ex;
     if (p->queued > 0)
         mark_dirty(p);
 }
 
-void pool_executor_gone(struct pool *p, struct executor *ex)
+/* ex's event: it cannot take calls; off the idle stack. */
+static void executor_gone(struct executor *ex)
 {
+    struct pool *p = ex->pool;
     size_t i;
 
     for (i = 0; i < p->nidle; i++) {
@@ -282,8 +295,11 @@ static size_t batch_floor(const struct pool *p)
     return n < 1 ? 1 : n > BATCH_MAX / 2 ? BATCH_MAX / 2 : (size_t)n;
 }
 
-void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls)
+/* ex's event: it ran a batch of calls in ns; sizes the next batches. */
+static void batch_ran(struct executor *ex, uint64_t ns, uint64_t calls)
 {
+    struct pool *p = ex->pool;
+
     /* the last batch alone, not an average: one slow call must not keep the
      * quick calls after it from batching for long, and calls that turn slow
      * are spread at once */
@@ -441,8 +457,14 @@ static void answer_waiter(struct pool *p, const char *type, const char *message)
     free(w);
 }
 
-void pool_start_failed(struct pool *p, unsigned failures, const char *why)
+/* ex's event: it died before it was ready (ex->start_failures-th time in
+ * a row). When none of the pool lives, the pool turns degraded and its
+ * calls fail fast with PoolDegraded while executors keep being retried
+ * with backoff. */
+static void start_failed(struct executor *ex, const char *why)
 {
+    struct pool *p = ex->pool;
+    unsigned failures = ex->start_failures;
     char msg[256];
     int i;
 
@@ -524,8 +546,13 @@ static void fail_held_calls(struct pool *p, const struct culprit *u, const char 
     }
 }
 
-void pool_call_crashed(struct pool *p, struct call *c)
+/* ex's event: c crashed it. When c's function has done so crash_limit
+ * times within crash_interval, it is quarantined on the pool: its queued
+ * calls and new calls to it fail at once with Quarantined for a hold-off
+ * (1 s, doubling at each hold in a row, up to 64 s). */
+static void call_crashed(struct executor *ex, struct call *c)
 {
+    struct pool *p = ex->pool;
     uint64_t now = uv_now(p->d->loop), window = (uint64_t)(p->crash_interval * 1000.0 + 0.5);
     uint64_t hash = call_fn_hash(c), hold;
     struct culprit *u;
@@ -587,8 +614,10 @@ bool pool_quarantined(struct pool *p, const char *module, size_t mlen, const cha
     return true;
 }
 
-void pool_executor_ready(struct pool *p)
+/* ex's event: it is ready; the pool is not degraded (any more). */
+static void executor_ready(struct executor *ex)
 {
+    struct pool *p = ex->pool;
     int i;
 
     if (p->pending)
@@ -650,7 +679,7 @@ void pool_resize(struct pool *p, int size)
         p->executors = xrealloc(p->executors, (size_t)size * sizeof *p->executors);
         p->idle = xrealloc(p->idle, (size_t)size * sizeof *p->idle);
         for (i = p->size; i < size; i++)
-            p->executors[i] = executor_new(p, i);
+            p->executors[i] = executor_new(p, i, &executor_events);
         p->live += size - p->size;
         p->size = p->nexec = size;
         return;
@@ -660,7 +689,7 @@ void pool_resize(struct pool *p, int size)
         ex = p->executors[i];
         ex->leaving = true;
         p->leaving[p->nleaving++] = ex;
-        pool_executor_gone(p, ex);
+        executor_gone(ex);
         if (ex->running.len == 0)
             executor_shutdown(ex); /* idle or starting: nothing to finish */
     }
@@ -685,7 +714,8 @@ void pool_check_stopped(struct pool *p)
     }
 }
 
-void pool_executor_freed(struct pool *p, struct executor *ex)
+/* An executor of p (ex), or its template (ex NULL), is freed. */
+static void member_freed(struct pool *p, struct executor *ex)
 {
     struct daemon *d = p->d;
     size_t i;
@@ -701,6 +731,29 @@ void pool_executor_freed(struct pool *p, struct executor *ex)
     list_remove(d, p);
     pool_free(p);
 }
+
+/* ex's event: it is being freed. */
+static void executor_freed(struct executor *ex)
+{
+    member_freed(ex->pool, ex);
+}
+
+/* Its template is gone, its handles closed. */
+static void template_ended(struct template *t)
+{
+    member_freed(t->pool, NULL);
+}
+
+static const struct executor_events executor_events = {
+    .ready = executor_ready,
+    .idle = executor_idle,
+    .gone = executor_gone,
+    .start_failed = start_failed,
+    .requeue = requeue_front,
+    .crashed = call_crashed,
+    .batch_ran = batch_ran,
+    .freed = executor_freed,
+};
 
 void pool_shutdown(struct pool *p)
 {

@@ -15,8 +15,8 @@
  * executor, which is sent at most one call per thread.
  *
  * Crashes are charged to the function that caused them
- * (pool_call_crashed): one that crashes executors crash_limit times within
- * crash_interval is quarantined on this pool for a hold-off; the pool's
+ * (an executor's crashed event): one that crashes executors crash_limit
+ * times within crash_interval is quarantined on this pool for a hold-off; the pool's
  * other calls are served as usual. */
 #ifndef PYRPOOL_POOL_H
 #define PYRPOOL_POOL_H
@@ -55,7 +55,7 @@ struct lane {
     struct lane *cnext;         /* the connection's lanes */
 };
 
-/* A function whose calls crash executors (see pool_call_crashed). */
+/* A function whose calls crash executors (see the top). */
 struct culprit {
     uint64_t hash;            /* of "module.function" (call_fn_hash) */
     char name[96];
@@ -128,7 +128,7 @@ struct pool {
 struct pool *pool_find(struct daemon *d, const char *name, size_t len);
 
 /* Adds p to the daemon's list; returns p. A pool leaves the list when it
- * is freed after pool_stop (pool_executor_freed). */
+ * is freed after pool_stop, with its last executor. */
 struct pool *pool_list_add(struct daemon *d, struct pool *p);
 
 /* At exit, once every pool's handles are closed: frees them all and the list. */
@@ -153,10 +153,6 @@ static inline bool pool_full(const struct pool *p)
  * loop turn. */
 void pool_submit(struct pool *p, struct call *c);
 
-/* Puts c back at the front of its lane (handed back by an executor, or
- * never started by one that died). */
-void pool_requeue_front(struct pool *p, struct call *c);
-
 /* Takes the next queued call off p (any lane), or NULL. */
 struct call *pool_take_queued(struct pool *p);
 
@@ -166,39 +162,13 @@ void pool_lane_ready(struct lane *l);
 /* Frees the lanes of connection c (all empty: it has no call left). */
 void pool_free_lanes(struct conn *c);
 
-/* An executor died before it was ready (the failures-th time in a row):
- * when none of the pool lives, the pool turns degraded and its calls fail
- * fast with PoolDegraded while executors keep being retried with backoff. */
-void pool_start_failed(struct pool *p, unsigned failures, const char *why);
-
-/* An executor of p is ready: p is not degraded (any more). */
-void pool_executor_ready(struct pool *p);
-
-/* c crashed its executor (a fatal signal in its thread, or the process
- * ended while it ran; not a kill from outside). When c's function has done
- * so crash_limit times within crash_interval, it is quarantined on p: its
- * queued calls and new calls to it fail at once with Quarantined for a
- * hold-off (1 s, doubling at each hold in a row, up to 64 s). */
-void pool_call_crashed(struct pool *p, struct call *c);
-
 /* When calls to module.function are held off on p: writes why into msg
  * and returns true. */
 bool pool_quarantined(struct pool *p, const char *module, size_t mlen, const char *function,
                       size_t flen, char *msg, size_t msglen);
 
-/* ex has nothing in flight: it may take the next batch. */
-void pool_executor_idle(struct pool *p, struct executor *ex);
-
-/* ex is dying or starting over: it must not be picked while idle. */
-void pool_executor_gone(struct pool *p, struct executor *ex);
-
 /* Shares the queue out among the idle executors (from the flush hook). */
 void pool_dispatch(struct pool *p);
-
-/* Process mode: an executor ran a batch of calls in ns (its own measure,
- * without the time on the wire); feeds the pool's time per call, which
- * sizes its batches. */
-void pool_batch_done(struct pool *p, uint64_t ns, uint64_t calls);
 
 /* Answers c at once with the daemon error type/message and stops it: a
  * queued call leaves the queue; a call an executor is running gets
@@ -232,10 +202,6 @@ void pool_check_stopped(struct pool *p);
 /* resize_pool: new executors start at once; when shrinking, the last ones
  * leave: idle ones stop now, busy ones after the calls they hold. */
 void pool_resize(struct pool *p, int size);
-
-/* An executor of p was freed (at shutdown, after pool_stop or a resize);
- * ex NULL: p's template is gone. */
-void pool_executor_freed(struct pool *p, struct executor *ex);
 
 /* True when p has no call queued or running. */
 bool pool_idle(const struct pool *p);

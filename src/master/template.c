@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "daemon.h"
-#include "executor.h"
+#include "child.h"
 #include "frame.h"
 #include "log.h"
 #include "mpk.h"
@@ -23,22 +23,22 @@
 
 static void spawn(struct template *t);
 
-/* Sends the FORK frame for ex. */
-static void ask(struct template *t, struct executor *ex)
+/* Sends the FORK frame for req. */
+static void ask(struct template *t, struct fork_req *req)
 {
     msgpack_packer pk;
     char name[128];
     size_t start;
     int rc;
 
-    snprintf(name, sizeof name, "%s/%d", t->pool->name, ex->index);
+    snprintf(name, sizeof name, "%s/%d", t->pool->name, req->index);
     msgpack_packer_init(&pk, &t->out.buf, msgpack_sbuffer_write);
     start = frame_begin(&t->out.buf);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, FRAME_FORK);
-    msgpack_pack_uint64(&pk, ex->fork_key);
+    msgpack_pack_uint64(&pk, req->key);
     msgpack_pack_str_with_body(&pk, name, strlen(name));
-    msgpack_pack_uint32(&pk, (uint32_t)ex->board);
+    msgpack_pack_uint32(&pk, (uint32_t)req->board);
     frame_end(&t->out.buf, start);
     rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe);
     if (rc < 0)
@@ -60,29 +60,29 @@ static void unwait(struct template *t, size_t i)
         t->asked--;
 }
 
-bool template_fork(struct template *t, struct executor *ex)
+bool template_fork(struct template *t, struct fork_req *req)
 {
     static uint64_t keys;
 
     if (t->state != TPL_STARTING && t->state != TPL_READY)
         return false;
-    ex->fork_key = ++keys;
+    req->key = ++keys;
     if (t->nwaiting == t->waiting_cap) {
         t->waiting_cap = t->waiting_cap ? t->waiting_cap * 2 : 8;
         t->waiting = xrealloc(t->waiting, t->waiting_cap * sizeof *t->waiting);
     }
-    t->waiting[t->nwaiting++] = ex;
+    t->waiting[t->nwaiting++] = req;
     if (t->state == TPL_READY)
         ask_all(t);
     return true;
 }
 
-void template_forget(struct template *t, struct executor *ex)
+void template_forget(struct template *t, struct fork_req *req)
 {
     size_t i;
 
     for (i = 0; i < t->nwaiting; i++) {
-        if (t->waiting[i] == ex) {
+        if (t->waiting[i] == req) {
             unwait(t, i);
             return;
         }
@@ -98,7 +98,7 @@ static void on_stray_closed(uv_handle_t *h)
 static int on_forked(struct template *t, struct mpk_reader *r)
 {
     struct mpk_item it;
-    struct executor *ex = NULL;
+    struct fork_req *req = NULL;
     uv_pipe_t *stray;
     uint64_t key;
     size_t i;
@@ -111,20 +111,20 @@ static int on_forked(struct template *t, struct mpk_reader *r)
         return -1;
     pid = (int)it.v.u;
     for (i = 0; i < t->asked; i++) {
-        if (t->waiting[i]->fork_key == key) {
-            ex = t->waiting[i];
+        if (t->waiting[i]->key == key) {
+            req = t->waiting[i];
             unwait(t, i);
             break;
         }
     }
     if (pid == 0) {
-        if (ex != NULL)
-            executor_unforked(ex, false);
+        if (req != NULL)
+            req->failed(req, false);
         return 0;
     }
     if (uv_pipe_pending_count(&t->pipe) < 1)
         return -1;
-    if (ex == NULL) { /* shut down while it was being forked */
+    if (req == NULL) { /* shut down while it was being forked */
         stray = xcalloc(1, sizeof *stray);
         uv_pipe_init(t->pool->d->loop, stray, 0);
         if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)stray) != 0)
@@ -133,33 +133,34 @@ static int on_forked(struct template *t, struct mpk_reader *r)
         kill(pid, SIGKILL);
         return 0;
     }
-    uv_pipe_init(t->pool->d->loop, &ex->pipe, 0);
-    if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)&ex->pipe) != 0) {
-        uv_close((uv_handle_t *)&ex->pipe, NULL);
+    uv_pipe_init(t->pool->d->loop, req->pipe, 0);
+    if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)req->pipe) != 0) {
+        uv_close((uv_handle_t *)req->pipe, NULL);
         kill(pid, SIGKILL);
-        executor_unforked(ex, false);
+        req->failed(req, false);
         return 0;
     }
     if (t->nchildren == t->children_cap) {
         t->children_cap = t->children_cap ? t->children_cap * 2 : 8;
         t->children = xrealloc(t->children, t->children_cap * sizeof *t->children);
     }
-    t->children[t->nchildren++] = ex;
-    executor_forked(ex, pid);
+    req->pid = pid;
+    t->children[t->nchildren++] = req;
+    req->forked(req, pid);
     return 0;
 }
 
 /* Takes the child forked as pid off t's list; NULL if it is not there. */
-static struct executor *take_child(struct template *t, int pid)
+static struct fork_req *take_child(struct template *t, int pid)
 {
-    struct executor *ex;
+    struct fork_req *req;
     size_t i;
 
     for (i = 0; i < t->nchildren; i++) {
         if (t->children[i]->pid == pid) {
-            ex = t->children[i];
+            req = t->children[i];
             t->children[i] = t->children[--t->nchildren];
-            return ex;
+            return req;
         }
     }
     return NULL;
@@ -169,7 +170,7 @@ static struct executor *take_child(struct template *t, int pid)
 static int on_exited(struct template *t, struct mpk_reader *r)
 {
     struct mpk_item it;
-    struct executor *ex;
+    struct fork_req *req;
     uint64_t v[3];
     int i;
 
@@ -178,8 +179,8 @@ static int on_exited(struct template *t, struct mpk_reader *r)
             return -1;
         v[i] = it.v.u;
     }
-    if ((ex = take_child(t, (int)v[0])) != NULL)
-        executor_exited(ex, (int64_t)v[1], (int)v[2], NULL);
+    if ((req = take_child(t, (int)v[0])) != NULL)
+        req->exited(req, (int64_t)v[1], (int)v[2], NULL);
     return 0;
 }
 
@@ -218,18 +219,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct template *t = h->data;
 
     (void)suggested;
-    if (rbuf_reserve(&t->in, TEMPLATE_READ_CHUNK) != 0) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    *buf = uv_buf_init(rbuf_end(&t->in), (unsigned)rbuf_room(&t->in));
+    child_alloc(&t->in, TEMPLATE_READ_CHUNK, buf);
+}
+
+static int frame_of(void *arg, const char *body, size_t len)
+{
+    return on_frame(arg, body, len);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct template *t = s->data;
-    size_t off = 0;
-    int64_t body;
 
     (void)buf;
     if (nread < 0) { /* it exited, or broke its pipe: make sure it goes */
@@ -239,28 +239,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     t->in.len += (size_t)nread;
-    while (t->in.len - off >= FRAME_PREFIX) {
-        body = frame_body_len(t->in.data + off);
-        if (body < 0 || t->in.len - off - FRAME_PREFIX < (size_t)body)
-            break;
-        if (on_frame(t, t->in.data + off + FRAME_PREFIX, (size_t)body) != 0) {
-            log_warn("pool %s: its template sent a frame the master does not understand",
-                     t->pool->name);
-            close_pipe(t);
-            if (t->proc_open)
-                uv_process_kill(&t->proc, SIGKILL);
-            return;
-        }
-        off += FRAME_PREFIX + (size_t)body;
+    if (child_read_frames(&t->in, frame_of, t) != 0) {
+        log_warn("pool %s: its template sent a frame the master does not understand", t->pool->name);
+        close_pipe(t);
+        if (t->proc_open)
+            uv_process_kill(&t->proc, SIGKILL);
     }
-    rbuf_consume(&t->in, off);
 }
 
 /* Both handles closed: start again, give up, or tell the pool it is gone. */
 static void after_close(struct template *t)
 {
     struct pool *p = t->pool;
-    struct executor *ex;
+    struct fork_req *req;
     bool healthy = t->started_ms != 0 && uv_now(p->d->loop) - t->started_ms >= TEMPLATE_HEALTHY_MS;
 
     if (t->pipe_open || t->proc_open)
@@ -275,11 +266,11 @@ static void after_close(struct template *t)
     t->state = TPL_OFF;
     /* executors still waiting for a fork start the other way */
     while (t->nwaiting > 0) {
-        ex = t->waiting[0];
+        req = t->waiting[0];
         unwait(t, 0);
-        executor_unforked(ex, true);
+        req->failed(req, true);
     }
-    pool_executor_freed(p, NULL);
+    t->ended(t);
 }
 
 static void on_pipe_closed(uv_handle_t *h)
@@ -302,7 +293,7 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
 {
     struct template *t = container_of(proc, struct template, proc);
     struct pool *p = t->pool;
-    struct executor *ex;
+    struct fork_req *req;
     char why[128];
 
     if (!t->shutting_down)
@@ -314,8 +305,8 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
      * be reported */
     snprintf(why, sizeof why, "died with its pool's template (pid %d)", t->pid);
     while (t->nchildren > 0) {
-        ex = t->children[--t->nchildren];
-        executor_exited(ex, 0, SIGKILL, why);
+        req = t->children[--t->nchildren];
+        req->exited(req, 0, SIGKILL, why);
     }
     close_pipe(t);
     uv_close((uv_handle_t *)proc, on_proc_closed);
@@ -335,7 +326,7 @@ static void spawn(struct template *t)
     t->out.buf.size = 0;
     uv_pipe_init(d->loop, &t->pipe, 1);
     t->pipe.data = t;
-    rc = executor_start_process(t->pool, &t->proc, &t->pipe, name, on_exit_cb);
+    rc = child_spawn(t->pool, &t->proc, &t->pipe, name, on_exit_cb);
     t->proc.data = t;
     t->pipe_open = t->proc_open = true;
     if (rc < 0) {
@@ -348,7 +339,7 @@ static void spawn(struct template *t)
     t->pid = t->proc.pid;
     log_debug("pool %s: template started, pid %d", t->pool->name, t->pid);
     uv_read_start((uv_stream_t *)&t->pipe, on_alloc, on_read);
-    executor_pack_init(&t->out.buf, t->pool, name, -1);
+    child_pack_init(&t->out.buf, t->pool, name, -1);
     if ((rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe)) < 0)
         log_warn("pool %s: cannot write to its template: %s", t->pool->name, uv_strerror(rc));
 }
@@ -361,11 +352,12 @@ static void on_write_done(struct outq *q, int status)
         outq_flush(q, (uv_stream_t *)&t->pipe);
 }
 
-struct template *template_new(struct pool *p)
+struct template *template_new(struct pool *p, void (*ended)(struct template *t))
 {
     struct template *t = xcalloc(1, sizeof *t);
 
     t->pool = p;
+    t->ended = ended;
     outq_init(&t->out, on_write_done);
     spawn(t);
     return t;
