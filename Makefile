@@ -3,6 +3,7 @@
 #   make test    install what is missing, build, run every test
 #   make SANITIZE=1 test    the same under AddressSanitizer + UBSan
 #   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
+#   make check-calls   no loop in the master's call graph (part of test)
 #   make bench   the daemon side by side with the alternatives (bench/RESULTS.md)
 
 PYTHON    := /usr/bin/python3
@@ -41,7 +42,7 @@ UNIT_TESTS := test_route test_config test_rpc
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 
-.PHONY: all deps run test unit e2e bench clean check-config
+.PHONY: all deps run test unit e2e bench clean check-config check-calls
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
@@ -63,7 +64,12 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory check-calls unit e2e
+
+# No two of the master's files call each other in a loop (events go up
+# through pointers): read from the objects' symbol tables.
+check-calls: $(BUILD)/pyrpoold
+	@$(PYTHON) scripts/check-calls.py $(filter $(BUILD)/master/master/%,$(MASTER_OBJ))
 
 unit-bins: $(UNIT_TESTS:%=$(BUILD)/%)
 

@@ -2,6 +2,7 @@
 #include "admin.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
@@ -363,6 +364,41 @@ static bool valid_pool_name(struct rpc_str s)
     return true;
 }
 
+/* A start_pool request, answered once its pool is ready. */
+struct start_waiter {
+    struct conn *conn;
+    uint8_t msgid_len;
+    char msgid[RPC_MSGID_MAX];
+};
+
+/* The pool of a start_pool got ready (type NULL): answers the executors'
+ * pids; or it will not: answers the error. */
+static void answer_started(struct pool *p, void *arg, const char *type, const char *message)
+{
+    struct start_waiter *w = arg;
+    struct rpc_raw msgid = {w->msgid, w->msgid_len};
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int i;
+
+    if (w->conn->closing) {
+        /* nobody to tell */
+    } else if (type != NULL) {
+        conn_respond_error(w->conn, msgid, type, message);
+    } else {
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_nil(&pk);
+        msgpack_pack_array(&pk, (size_t)p->nexec);
+        for (i = 0; i < p->nexec; i++)
+            msgpack_pack_int(&pk, p->executors[i]->pid);
+        conn_respond_raw(w->conn, msgid, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    conn_call_done(w->conn);
+    free(w);
+}
+
 /* start_pool [name, size, mode?] -> the new executors' pids, once all of
  * them are ready. */
 static void do_start_pool(struct conn *c, const struct rpc_msg *m)
@@ -375,6 +411,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     struct mpk_item it;
     struct rpc_str name, mode = {"process", 7};
     struct daemon *d = c->d;
+    struct start_waiter *w;
     struct pool *p;
     char msg[ERR_LEN];
     int i;
@@ -401,8 +438,13 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         }
     }
     cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
-    p = pool_list_add(d, pool_new(d, &cp, &d->cfg));
-    pool_answer_when_ready(p, c, m->msgid);
+    p = pool_list_add(d, pool_new(d, &cp, &d->cfg, false));
+    w = xcalloc(1, sizeof *w);
+    w->conn = c;
+    w->msgid_len = (uint8_t)m->msgid.len;
+    memcpy(w->msgid, m->msgid.ptr, m->msgid.len);
+    conn_call_started(c); /* the connection lives until the answer */
+    pool_when_ready(p, false, answer_started, w);
 }
 
 /* stop_pool [name]: drains it, then stops it; default and io stay. */

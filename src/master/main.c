@@ -287,7 +287,7 @@ static int start(struct daemon *d)
         d->nlisteners++;
     }
     for (i = 0; i < d->cfg.npools; i++)
-        pool_list_add(d, pool_new(d, &d->cfg.pools[i], &d->cfg))->from_config = true;
+        pool_list_add(d, pool_new(d, &d->cfg.pools[i], &d->cfg, true));
     d->default_pool = pool_find(d, "default", 7);
     for (i = 0; i < d->cfg.nroutes; i++) {
         const struct config_route *r = &d->cfg.routes[i];

@@ -10,7 +10,6 @@
 #include "executor.h"
 #include "log.h"
 #include "xalloc.h"
-#include "reload.h"
 #include "reply.h"
 #include "route.h"
 #include "util.h"
@@ -66,7 +65,7 @@ static void list_remove(struct daemon *d, struct pool *p)
     }
 }
 
-struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg)
+struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg, bool from_config)
 {
     struct pool *p = xcalloc(1, sizeof *p);
     int i;
@@ -74,6 +73,7 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
     p->d = d;
     p->cfg = cfg;
     p->spec = *cp;
+    p->from_config = from_config;
     snprintf(p->name, sizeof p->name, "%s", cp->name);
     p->mode = cp->mode;
     p->size = cp->size;
@@ -416,45 +416,42 @@ void pool_call_expired(struct deadlines *set, struct deadline *e)
     pool_abort(c, "Timeout", msg);
 }
 
-void pool_answer_when_ready(struct pool *p, struct conn *c, struct rpc_raw msgid)
+void pool_when_ready(struct pool *p, bool strict, pool_ready_cb *cb, void *arg)
 {
-    struct pool_waiter *w = xcalloc(1, sizeof *w);
-
-    w->conn = c;
-    w->msgid_len = (uint8_t)msgid.len;
-    memcpy(w->msgid, msgid.ptr, msgid.len);
-    conn_call_started(c); /* the connection lives until the answer */
-    p->waiter = w;
+    p->ready_cb = cb;
+    p->ready_arg = arg;
+    p->ready_strict = strict;
 }
 
-/* Sends start_pool's answer: the pids, or the error type/message. */
-static void answer_waiter(struct pool *p, const char *type, const char *message)
+/* Tells p's ready watcher, if any (once). */
+static void tell_ready(struct pool *p, const char *type, const char *message)
 {
-    struct pool_waiter *w = p->waiter;
-    struct rpc_raw msgid;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    int i;
+    pool_ready_cb *cb = p->ready_cb;
 
-    if (w == NULL)
+    if (cb == NULL)
         return;
-    p->waiter = NULL;
-    msgid = (struct rpc_raw){w->msgid, w->msgid_len};
-    if (type != NULL) {
-        if (!w->conn->closing)
-            conn_respond_error(w->conn, msgid, type, message);
-    } else if (!w->conn->closing) {
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_nil(&pk);
-        msgpack_pack_array(&pk, (size_t)p->nexec);
-        for (i = 0; i < p->nexec; i++)
-            msgpack_pack_int(&pk, p->executors[i]->pid);
-        conn_respond_raw(w->conn, msgid, sb.data, sb.size);
-        msgpack_sbuffer_destroy(&sb);
-    }
-    conn_call_done(w->conn);
-    free(w);
+    p->ready_cb = NULL;
+    cb(p, p->ready_arg, type, message);
+}
+
+void pool_take_counts(struct pool *np, const struct pool *p)
+{
+    np->completed += p->completed;
+    np->failed += p->failed;
+    np->restarts += p->restarts;
+}
+
+void pool_set_config(struct pool *p, const struct config *cfg)
+{
+    p->cfg = cfg;
+}
+
+void pool_discard(struct pool *p, const struct config *cfg)
+{
+    p->stopping = true;
+    p->cfg = cfg;
+    pool_list_add(p->d, p);
+    pool_shutdown(p);
 }
 
 /* ex's event: it died before it was ready (ex->start_failures-th time in
@@ -469,8 +466,8 @@ static void start_failed(struct executor *ex, const char *why)
     int i;
 
     snprintf(p->last_failure, sizeof p->last_failure, "%s", why);
-    if (p->pending) { /* a reload's new generation does not retry: the reload fails */
-        reload_failed(p->d, p, why);
+    if (p->ready_cb != NULL && p->ready_strict) { /* a reload's new generation: it fails */
+        tell_ready(p, "StartFailed", why);
         return;
     }
     if (p->degraded || failures < POOL_DEGRADED_AFTER)
@@ -484,7 +481,7 @@ static void start_failed(struct executor *ex, const char *why)
     snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
              p->name, why);
     pool_fail_queue(p, "PoolDegraded", msg);
-    answer_waiter(p, "PoolDegraded", msg);
+    tell_ready(p, "PoolDegraded", msg);
 }
 
 #define HOLD_MS 1000
@@ -620,14 +617,12 @@ static void executor_ready(struct executor *ex)
     struct pool *p = ex->pool;
     int i;
 
-    if (p->pending)
-        reload_executor_ready(p->d);
-    if (p->waiter != NULL) {
+    if (p->ready_cb != NULL) {
         for (i = 0; i < p->nexec && p->executors[i]->state != EX_STARTING &&
                     p->executors[i]->state != EX_DEAD; i++)
             ;
         if (i == p->nexec)
-            answer_waiter(p, NULL, NULL);
+            tell_ready(p, NULL, NULL);
     }
     if (!p->degraded)
         return;
@@ -699,7 +694,7 @@ void pool_resize(struct pool *p, int size)
 void pool_stop(struct pool *p)
 {
     p->stopping = true;
-    answer_waiter(p, "NoSuchPool", "the pool was stopped before it was ready");
+    tell_ready(p, "NoSuchPool", "the pool was stopped before it was ready");
     route_unregister_value(p->d->routes, p);
     log_info("pool %s: stopping once its %zu queued calls and those running are answered", p->name,
              p->queued);
@@ -763,7 +758,7 @@ void pool_shutdown(struct pool *p)
     if (p->shut)
         return;
     p->shut = true;
-    answer_waiter(p, "ShuttingDown", "the daemon stopped before the pool was ready");
+    tell_ready(p, "ShuttingDown", "the daemon stopped before the pool was ready");
     p->nidle = 0;
     for (j = p->nleaving; j-- > 0;)
         if (!p->leaving[j]->shutting_down)
@@ -779,7 +774,6 @@ static void pool_free(struct pool *p)
     forget_lanes(p);
     board_map_destroy(&p->boards);
     free(p->culprits);
-    free(p->waiter); /* the daemon stopped (its connection is gone) */
     template_free(p->template);
     free(p->leaving);
     free(p->executors);

@@ -36,13 +36,13 @@ struct deadline;
 struct deadlines;
 struct executor;
 
-/* A start_pool request answered once its pool is ready. */
-struct pool_waiter {
-    struct conn *conn;
-    uint8_t msgid_len;
-    char msgid[RPC_MSGID_MAX];
-};
+struct pool;
 struct template;
+
+/* Told once whether a pool got ready (pool_when_ready): type NULL when
+ * every executor is READY, else the daemon error type and message that
+ * stop it. */
+typedef void pool_ready_cb(struct pool *p, void *arg, const char *type, const char *message);
 
 /* One connection's calls waiting in one pool (see the top). A lane belongs
  * to its connection (freed with it), and is on its pool's ring while it
@@ -86,7 +86,9 @@ struct pool {
     int nexec;                /* executors: size, or 1 in thread mode */
     struct executor **executors;
     struct template *template; /* forks its executors; NULL: preload_in_template off */
-    struct pool_waiter *waiter; /* start_pool's answer, sent once every executor is READY */
+    pool_ready_cb *ready_cb;  /* pool_when_ready's watcher, or NULL */
+    void *ready_arg;
+    bool ready_strict;
     struct executor **idle;   /* a stack: the most recently used runs next */
     struct executor **leaving; /* removed by resize_pool, finishing their calls */
     size_t nleaving;
@@ -115,7 +117,6 @@ struct pool {
     size_t nculprits, culprits_cap;
     size_t nheld;                 /* culprits held off now (or until checked) */
     bool stopping;                /* stop_pool: finishing its calls, then gone */
-    bool pending;                 /* a reload's new generation, not serving yet */
     bool from_config;             /* made from the file, not by start_pool */
     bool shut;                    /* its executors were told to stop */
     int live;                     /* executors not freed yet */
@@ -135,13 +136,31 @@ struct pool *pool_list_add(struct daemon *d, struct pool *p);
 void pool_list_free(struct daemon *d);
 
 /* Creates the pool and starts its executors, which get their python and
- * limits settings from cfg. Never NULL (aborts on OOM). */
-struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg);
+ * limits settings from cfg; from_config: made from the file, not by
+ * start_pool (a reload remakes it only if the file still has it). Never
+ * NULL (aborts on OOM). */
+struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const struct config *cfg, bool from_config);
 
-/* start_pool: answers msgid on c with the executors' pids once every one
- * is READY (python.preload imported), or with the error that stops that:
- * PoolDegraded, or ShuttingDown / NoSuchPool when the pool stops first. */
-void pool_answer_when_ready(struct pool *p, struct conn *c, struct rpc_raw msgid);
+/* Tells cb, once, when every executor of p is READY (python.preload
+ * imported), or what stops that: the pool stopped first (NoSuchPool), the
+ * daemon is stopping (ShuttingDown), or its executors fail to start: at
+ * the first failure when strict (StartFailed, the message says how one
+ * died), else once the pool is degraded (PoolDegraded). One watcher per
+ * pool: start_pool's answer (admin.c), or a reload's new generation. */
+void pool_when_ready(struct pool *p, bool strict, pool_ready_cb *cb, void *arg);
+
+/* Reload: np takes over from p (same name): it carries p's counters on. */
+void pool_take_counts(struct pool *np, const struct pool *p);
+
+/* Reload: p's executors start with cfg from now on (the daemon's config,
+ * which replaced the one p was made with). */
+void pool_set_config(struct pool *p, const struct config *cfg);
+
+/* A pool that never served (an abandoned reload's new generation): it
+ * joins the list as stopping, with cfg as its config (the one it was made
+ * with is going), and its executors stop at once; it is freed with the
+ * last of them. */
+void pool_discard(struct pool *p, const struct config *cfg);
 
 /* True when the queue holds max_queue calls: new ones get Overloaded. */
 static inline bool pool_full(const struct pool *p)

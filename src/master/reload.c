@@ -7,7 +7,6 @@
 
 #include "call.h"
 #include "daemon.h"
-#include "executor.h"
 #include "log.h"
 #include "pool.h"
 #include "route.h"
@@ -53,21 +52,13 @@ static void abandon(struct daemon *d, const char *why)
     size_t i;
 
     log_error("reload of %s refused: %s; the running config stays", r->cfg.file, why);
-    for (i = 0; i < r->npools; i++) {
-        struct pool *p = r->pools[i];
-
-        /* a stopping pool in the daemon's list is freed with its last executor */
-        p->pending = false;
-        p->stopping = true;
-        p->cfg = &d->cfg;
-        pool_list_add(d, p);
-        pool_shutdown(p);
-    }
+    r->active = false; /* first: the pools' ready watchers now say ShuttingDown */
+    for (i = 0; i < r->npools; i++)
+        pool_discard(r->pools[i], &d->cfg);
     free(r->pools);
     r->pools = NULL;
     r->npools = 0;
     config_free(&r->cfg);
-    r->active = false;
     uv_timer_stop(&r->timer);
 }
 
@@ -79,15 +70,6 @@ static void on_ready_timeout(uv_timer_t *t)
     abandon(t->data, msg);
 }
 
-void reload_failed(struct daemon *d, struct pool *p, const char *why)
-{
-    char msg[300];
-
-    if (!d->reload.active)
-        return;
-    snprintf(msg, sizeof msg, "an executor of the new pool %s %s before it was ready", p->name, why);
-    abandon(d, msg);
-}
 
 /* A registration to carry into the new route table. */
 struct carry {
@@ -162,18 +144,14 @@ static void take_over(struct daemon *d)
         if (np != NULL) {
             while ((c = pool_take_queued(p)) != NULL)
                 pool_submit(np, c);
-            np->completed += p->completed;
-            np->failed += p->failed;
-            np->restarts += p->restarts;
+            pool_take_counts(np, p);
         } else {
             log_info("reload: pool %s is no longer in the config", p->name);
         }
         pool_stop(p);
     }
-    for (i = 0; i < r->npools; i++) {
-        r->pools[i]->pending = false;
+    for (i = 0; i < r->npools; i++)
         pool_list_add(d, r->pools[i]);
-    }
     d->default_pool = pool_find(d, "default", 7);
 
     /* the listeners stay as they are, and so does their part of the config */
@@ -187,7 +165,7 @@ static void take_over(struct daemon *d)
     d->cfg = r->cfg;
     config_free(&old);
     for (i = 0; i < d->npools; i++)
-        d->pools[i]->cfg = &d->cfg;
+        pool_set_config(d->pools[i], &d->cfg);
 
     free(r->pools);
     r->pools = NULL;
@@ -200,30 +178,33 @@ static void take_over(struct daemon *d)
              r->generation, d->cfg.file);
 }
 
-void reload_executor_ready(struct daemon *d)
+/* A pool of the new generation is ready, or failed to start (type set):
+ * the generation takes over once every one is ready; one failure abandons
+ * the reload. */
+static void on_pool_ready(struct pool *p, void *arg, const char *type, const char *message)
 {
+    struct daemon *d = arg;
     struct reload *r = &d->reload;
-    size_t i;
-    int j;
+    char msg[300];
 
     if (!r->active)
         return;
-    for (i = 0; i < r->npools; i++)
-        for (j = 0; j < r->pools[i]->nexec; j++)
-            if (r->pools[i]->executors[j]->state != EX_IDLE &&
-                r->pools[i]->executors[j]->state != EX_BUSY)
-                return;
-    take_over(d);
+    if (type != NULL) {
+        snprintf(msg, sizeof msg, "an executor of the new pool %s %s before it was ready", p->name, message);
+        abandon(d, msg);
+        return;
+    }
+    if (++r->nready == r->npools)
+        take_over(d);
 }
 
 static struct pool *add_pending(struct daemon *d, const struct config_pool *cp, bool from_config)
 {
     struct reload *r = &d->reload;
-    struct pool *p = pool_new(d, cp, &r->cfg);
+    struct pool *p = pool_new(d, cp, &r->cfg, from_config);
 
-    p->pending = true;
-    p->from_config = from_config;
     r->pools[r->npools++] = p;
+    pool_when_ready(p, true, on_pool_ready, d);
     return p;
 }
 
@@ -248,6 +229,7 @@ void reload_start(struct daemon *d)
     if (!same_listen(&d->cfg, &r->cfg))
         log_warn("reload: the listen list changed; listeners change only on a restart");
     r->active = true;
+    r->nready = 0;
     r->pools = xcalloc(r->cfg.npools + d->npools, sizeof *r->pools);
     for (i = 0; i < r->cfg.npools; i++)
         add_pending(d, &r->cfg.pools[i], true);

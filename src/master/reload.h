@@ -35,6 +35,7 @@ struct reload {
     struct config cfg;    /* the file as just loaded */
     struct pool **pools;  /* the new generation */
     size_t npools;
+    size_t nready;        /* of them, ready */
     uv_timer_t timer;     /* RELOAD_READY_MS */
     unsigned generation;  /* reloads applied so far */
 };
@@ -43,13 +44,6 @@ void reload_init(struct daemon *d);
 
 /* SIGHUP: loads the file and starts the new generation. */
 void reload_start(struct daemon *d);
-
-/* An executor of pending pool p is ready: takes over once all are. */
-void reload_executor_ready(struct daemon *d);
-
-/* An executor of pending pool p died before it was ready: abandons the
- * reload. */
-void reload_failed(struct daemon *d, struct pool *p, const char *why);
 
 /* Abandons a reload in progress (at shutdown) and closes the timer. */
 void reload_close(struct daemon *d);
