@@ -9,6 +9,7 @@
 #include "executor.h"
 #include "daemon.h"
 #include "pool.h"
+#include "protocol.h"
 #include "route.h"
 #include "util.h"
 #include "xalloc.h"
@@ -92,18 +93,18 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
     char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
 
     if (read_names(m, &nm) != 0 || nm.n < 2 || target(&nm, 1, &module, &function) != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest",
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST,
                            "register_pool params must be [pool, module] or [pool, module, function]");
         return;
     }
     p = pool_find(c->d, nm.s[0].ptr, nm.s[0].len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
-        conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+        conn_respond_error(c, m->msgid, ERROR_NO_SUCH_POOL, msg);
         return;
     }
     if (route_register(c->d->routes, module.ptr, module.len, function.ptr, function.len, p) != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest", "cannot register that name");
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "cannot register that name");
         return;
     }
     msgpack_pack_true(ok(c, m));
@@ -116,7 +117,7 @@ static void do_unregister(struct conn *c, const struct rpc_msg *m)
     bool removed;
 
     if (read_names(m, &nm) != 0 || target(&nm, 0, &module, &function) != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest",
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST,
                            "unregister_pool params must be [module] or [module, function]");
         return;
     }
@@ -134,7 +135,7 @@ static void do_lookup(struct conn *c, const struct rpc_msg *m)
     struct pool *p;
 
     if (read_names(m, &nm) != 0 || target(&nm, 0, &module, &function) != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest",
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST,
                            "lookup_pool params must be [module] or [module, function]");
         return;
     }
@@ -165,7 +166,7 @@ static void do_list(struct conn *c, const struct rpc_msg *m)
     msgpack_packer *pk;
 
     if (m->nparams != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest", "list_pool_registrations takes no params");
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "list_pool_registrations takes no params");
         return;
     }
     pk = ok(c, m);
@@ -181,13 +182,13 @@ static struct pool *pool_param(struct conn *c, const struct rpc_msg *m)
     char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
 
     if (read_names(m, &nm) != 0 || nm.n != 1) {
-        conn_respond_error(c, m->msgid, "BadRequest", "params must be [pool]");
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "params must be [pool]");
         return NULL;
     }
     p = pool_find(c->d, nm.s[0].ptr, nm.s[0].len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
-        conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+        conn_respond_error(c, m->msgid, ERROR_NO_SUCH_POOL, msg);
     }
     return p;
 }
@@ -197,7 +198,7 @@ static void do_pool_started(struct conn *c, const struct rpc_msg *m)
     struct names nm;
 
     if (read_names(m, &nm) != 0 || nm.n != 1) {
-        conn_respond_error(c, m->msgid, "BadRequest", "params must be [pool]");
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "params must be [pool]");
         return;
     }
     if (pool_find(c->d, nm.s[0].ptr, nm.s[0].len) != NULL)
@@ -306,7 +307,7 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
     int j, busy, idle, starting;
 
     if (m->nparams != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest", "pools takes no params");
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "pools takes no params");
         return;
     }
     for (i = 0, j = 0; i < c->d->npools; i++)
@@ -421,11 +422,11 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     if (m->nparams < 2 || m->nparams > 3 || rpc_read_name(&r, &name) != 0 || !valid_pool_name(name) ||
         mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u < 1 || it.v.u > CONFIG_POOL_SIZE_MAX ||
         (m->nparams == 3 && rpc_read_name(&r, &mode) != 0)) {
-        conn_respond_error(c, m->msgid, "BadRequest", usage);
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, usage);
         return;
     }
     if (!rpc_str_eq(mode, "process") && !rpc_str_eq(mode, "thread")) {
-        conn_respond_error(c, m->msgid, "BadRequest", usage);
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, usage);
         return;
     }
     config_pool_init(&cp, name.ptr, name.len, (int)it.v.u);
@@ -433,7 +434,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         if (strcmp(d->pools[i]->name, cp.name) == 0) {
             snprintf(msg, sizeof msg, "pool %s %s", cp.name,
                      d->pools[i]->stopping ? "is still stopping" : "already exists");
-            conn_respond_error(c, m->msgid, "PoolExists", msg);
+            conn_respond_error(c, m->msgid, ERROR_POOL_EXISTS, msg);
             return;
         }
     }
@@ -475,13 +476,13 @@ static void do_resize_pool(struct conn *c, const struct rpc_msg *m)
     mpk_read(&r, &it);
     if (m->nparams != 2 || rpc_read_name(&r, &name) != 0 || mpk_read(&r, &it) != 0 ||
         it.type != MPK_UINT || it.v.u < 1 || it.v.u > CONFIG_POOL_SIZE_MAX) {
-        conn_respond_error(c, m->msgid, "BadRequest", "resize_pool params must be [pool, size 1 to 1024]");
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "resize_pool params must be [pool, size 1 to 1024]");
         return;
     }
     p = pool_find(c->d, name.ptr, name.len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(name, pname, sizeof pname));
-        conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+        conn_respond_error(c, m->msgid, ERROR_NO_SUCH_POOL, msg);
         return;
     }
     if ((int)it.v.u != p->size)
@@ -498,19 +499,19 @@ static const struct {
     const char *name;
     void (*fn)(struct conn *c, const struct rpc_msg *m);
 } methods[] = {
-    {"register_pool", do_register},
-    {"unregister_pool", do_unregister},
-    {"lookup_pool", do_lookup},
-    {"list_pool_registrations", do_list},
-    {"pools", do_pools},
-    {"start_pool", do_start_pool},
-    {"stop_pool", do_stop_pool},
-    {"resize_pool", do_resize_pool},
-    {"pool_started", do_pool_started},
-    {"num_contexts", do_num_contexts},
-    {"contexts", do_contexts},
-    {"get_context", do_get_context},
-    {"ping", do_ping},
+    {METHOD_REGISTER_POOL, do_register},
+    {METHOD_UNREGISTER_POOL, do_unregister},
+    {METHOD_LOOKUP_POOL, do_lookup},
+    {METHOD_LIST_POOL_REGISTRATIONS, do_list},
+    {METHOD_POOLS, do_pools},
+    {METHOD_START_POOL, do_start_pool},
+    {METHOD_STOP_POOL, do_stop_pool},
+    {METHOD_RESIZE_POOL, do_resize_pool},
+    {METHOD_POOL_STARTED, do_pool_started},
+    {METHOD_NUM_CONTEXTS, do_num_contexts},
+    {METHOD_CONTEXTS, do_contexts},
+    {METHOD_GET_CONTEXT, do_get_context},
+    {METHOD_PING, do_ping},
 };
 
 int admin_dispatch(struct conn *c, const struct rpc_msg *m)
@@ -528,7 +529,12 @@ int admin_dispatch(struct conn *c, const struct rpc_msg *m)
 
 const char *admin_method_names(void)
 {
-    return "register_pool, unregister_pool, lookup_pool, list_pool_registrations, pools, "
-           "start_pool, stop_pool, resize_pool, pool_started, num_contexts, contexts, get_context, "
-           "ping";
+    static char names[512];
+    size_t i, n = 0;
+
+    if (names[0] != '\0')
+        return names;
+    for (i = 0; i < countof(methods); i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i > 0 ? ", " : "", methods[i].name);
+    return names;
 }

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mpk.h"
 #include "pool.h"
+#include "protocol.h"
 #include "reply.h"
 #include "rpc.h"
 #include "template.h"
@@ -140,12 +141,12 @@ static void settle_calls(struct executor *ex, const char *why, bool crashed)
         }
         ex->pool->failed++;
         if (never_started(ex, c)) {
-            reply_error(c, "WorkerCrashed", "its executor died before this call started; it did not run");
+            reply_error(c, ERROR_WORKER_CRASHED, "its executor died before this call started; it did not run");
             continue;
         }
         if (crashed && (culprit == c->id || (culprit == 0 && !ex->threaded)))
             ex->ev->crashed(ex, c);
-        reply_error(c, "WorkerCrashed", msg);
+        reply_error(c, ERROR_WORKER_CRASHED, msg);
     }
     while ((c = back.tail) != NULL) {
         call_list_remove(&back, c);
@@ -513,7 +514,7 @@ static int on_timeout(struct executor *ex, struct mpk_reader *r)
     deadlines_remove(&ex->pool->d->deadlines, &c->deadline);
     executor_give_up(ex, c);
     ex->pool->failed++;
-    reply_error_traceback(c, "Timeout", msg, stack);
+    reply_error_traceback(c, ERROR_TIMEOUT, msg, stack);
     free(stack);
     return 0;
 }
@@ -887,7 +888,7 @@ void executor_shutdown(struct executor *ex)
 
     while ((c = call_list_pop(&ex->running)) != NULL) {
         ex->pool->failed++;
-        reply_error(c, "ShuttingDown", "the daemon stopped before this call finished");
+        reply_error(c, ERROR_SHUTTING_DOWN, "the daemon stopped before this call finished");
     }
     ex->shutting_down = true;
     ex->ev->gone(ex);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "method.h"
 #include "pool.h"
+#include "protocol.h"
 #include "reload.h"
 #include "route.h"
 
@@ -160,7 +161,7 @@ static void stop(struct daemon *d, const char *why)
         listener_close(d->listeners[i]);
     d->nlisteners = 0;
     for (i = 0; i < d->npools; i++) {
-        pool_fail_queue(d->pools[i], "ShuttingDown", "the daemon is stopping");
+        pool_fail_queue(d->pools[i], ERROR_SHUTTING_DOWN, "the daemon is stopping");
         pool_shutdown(d->pools[i]);
     }
     /* the answers just made (ShuttingDown) go out before the close */

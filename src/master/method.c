@@ -13,6 +13,7 @@
 #include "log.h"
 #include "outq.h"
 #include "pool.h"
+#include "protocol.h"
 #include "reply.h"
 #include "rpc.h"
 
@@ -117,19 +118,19 @@ static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
     char msg[ERR_LEN];
 
     if (c->d->draining) {
-        conn_respond_error(c, m->msgid, "ShuttingDown", "the daemon is stopping: no new calls");
+        conn_respond_error(c, m->msgid, ERROR_SHUTTING_DOWN, "the daemon is stopping: no new calls");
         return true;
     }
     if (p->degraded) {
         snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
                  p->name, p->last_failure);
-        conn_respond_error(c, m->msgid, "PoolDegraded", msg);
+        conn_respond_error(c, m->msgid, ERROR_POOL_DEGRADED, msg);
         return true;
     }
     if (!pool_full(p))
         return false;
     snprintf(msg, sizeof msg, "pool %s has %zu calls waiting (max_queue)", p->name, p->queued);
-    conn_respond_error(c, m->msgid, "Overloaded", msg);
+    conn_respond_error(c, m->msgid, ERROR_OVERLOADED, msg);
     return true;
 }
 
@@ -140,7 +141,7 @@ static bool refused(struct conn *c, const struct rpc_msg *m, struct pool *p, str
 
     if (p->nheld > 0 &&
         pool_quarantined(p, module.ptr, module.len, function.ptr, function.len, msg, sizeof msg)) {
-        conn_respond_error(c, m->msgid, "Quarantined", msg);
+        conn_respond_error(c, m->msgid, ERROR_QUARANTINED, msg);
         return true;
     }
     return overloaded(c, m, p);
@@ -158,7 +159,7 @@ static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct 
         p = pool_find(d, rc->pool.ptr, rc->pool.len);
         if (p == NULL) {
             snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(rc->pool, name, sizeof name));
-            conn_respond_error(c, m->msgid, "NoSuchPool", msg);
+            conn_respond_error(c, m->msgid, ERROR_NO_SUCH_POOL, msg);
             return NULL;
         }
     } else {
@@ -181,7 +182,7 @@ static void do_call(struct conn *c, const struct rpc_msg *m, bool shorthand)
     r = shorthand ? rpc_parse_shorthand(m, &rc, err, sizeof err)
                   : rpc_parse_call(m, RPC_CALL, &rc, err, sizeof err);
     if (r != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest", err);
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, err);
         return;
     }
     if ((p = route(c, m, &rc)) == NULL)
@@ -249,7 +250,7 @@ static void do_map(struct conn *c, const struct rpc_msg *m)
     uint32_t per, base, n;
 
     if (rpc_parse_call(m, RPC_MAP, &rc, err, sizeof err) != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest", err);
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, err);
         return;
     }
     if ((p = route(c, m, &rc)) == NULL)
@@ -297,20 +298,20 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     mpk_reader_init(&r, m->params.ptr, m->params.len);
     mpk_read(&r, &it);
     if (m->nparams < 1 || m->nparams > (exec ? 1u : 2u) || rpc_read_name(&r, &code) != 0) {
-        conn_respond_error(c, m->msgid, "BadRequest", usage);
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, usage);
         return;
     }
     if (m->nparams == 2) {
         locals.ptr = r.p;
         if (mpk_read(&r, &it) != 0 || (it.type != MPK_MAP && it.type != MPK_NIL)) {
-            conn_respond_error(c, m->msgid, "BadRequest", "eval locals must be a map or nil");
+            conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "eval locals must be a map or nil");
             return;
         }
         r.p = locals.ptr;
         mpk_skip(&r);
         locals.len = (size_t)(r.p - locals.ptr);
     }
-    if (refused(c, m, c->d->default_pool, (struct rpc_str){exec ? "exec" : "eval", 4},
+    if (refused(c, m, c->d->default_pool, (struct rpc_str){exec ? METHOD_EXEC : METHOD_EVAL, 4},
                 (struct rpc_str){"", 0}))
         return;
     call = start_call(c, m);
@@ -337,7 +338,7 @@ static size_t cancel_calls(struct conn *c, uint32_t msgid)
             ;
         if (call == NULL)
             return n;
-        pool_abort(call, "Cancelled", "the client cancelled this call");
+        pool_abort(call, ERROR_CANCELLED, "the client cancelled this call");
         n++;
     }
 }
@@ -365,27 +366,28 @@ static void dispatch(struct conn *c, const struct rpc_msg *m)
     char text[ERR_LEN], name[65];
 
     if (m->type == RPC_NOTIFY) {
-        if (rpc_str_eq(m->method, "cancel"))
+        if (rpc_str_eq(m->method, METHOD_CANCEL))
             do_cancel(c, m);
         else
             log_debug("conn %llu: notification '%s' ignored", (unsigned long long)c->id,
                       rpc_printable(m->method, name, sizeof name));
         return;
     }
-    if (rpc_str_eq(m->method, "call"))
+    if (rpc_str_eq(m->method, METHOD_CALL))
         do_call(c, m, false);
-    else if (rpc_str_eq(m->method, "map"))
+    else if (rpc_str_eq(m->method, METHOD_MAP))
         do_map(c, m);
     else if (rpc_is_shorthand(m->method))
         do_call(c, m, true);
-    else if (rpc_str_eq(m->method, "eval"))
+    else if (rpc_str_eq(m->method, METHOD_EVAL))
         do_eval(c, m, false);
-    else if (rpc_str_eq(m->method, "exec"))
+    else if (rpc_str_eq(m->method, METHOD_EXEC))
         do_eval(c, m, true);
     else if (admin_dispatch(c, m) != 0) {
-        snprintf(text, sizeof text, "no method '%s' (methods: call, map, eval, exec, module.function, %s)",
-                 rpc_printable(m->method, name, 65), admin_method_names());
-        conn_respond_error(c, m->msgid, "NoSuchMethod", text);
+        snprintf(text, sizeof text,
+                 "no method '%s' (methods: " METHOD_CALL ", " METHOD_MAP ", " METHOD_EVAL ", " METHOD_EXEC
+                 ", module.function, %s)", rpc_printable(m->method, name, 65), admin_method_names());
+        conn_respond_error(c, m->msgid, ERROR_NO_SUCH_METHOD, text);
     }
 }
 
@@ -399,7 +401,7 @@ static void method_dispatch(struct conn *c, const char *msg, size_t len)
             log_debug("conn %llu: notification ignored: %s", (unsigned long long)c->id, err);
             return;
         }
-        conn_respond_error(c, m.msgid, "BadRequest", err);
+        conn_respond_error(c, m.msgid, ERROR_BAD_REQUEST, err);
         return;
     }
     dispatch(c, &m);

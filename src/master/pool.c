@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "executor.h"
 #include "log.h"
+#include "protocol.h"
 #include "xalloc.h"
 #include "reply.h"
 #include "route.h"
@@ -410,10 +411,10 @@ void pool_call_expired(struct deadlines *set, struct deadline *e)
     if (c->ex != NULL && executor_running(c->ex, c)) {
         c->pool->failed++;
         executor_give_up(c->ex, c);
-        reply_error(c, "Timeout", msg);
+        reply_error(c, ERROR_TIMEOUT, msg);
         return;
     }
-    pool_abort(c, "Timeout", msg);
+    pool_abort(c, ERROR_TIMEOUT, msg);
 }
 
 void pool_when_ready(struct pool *p, bool strict, pool_ready_cb *cb, void *arg)
@@ -467,7 +468,7 @@ static void start_failed(struct executor *ex, const char *why)
 
     snprintf(p->last_failure, sizeof p->last_failure, "%s", why);
     if (p->ready_cb != NULL && p->ready_strict) { /* a reload's new generation: it fails */
-        tell_ready(p, "StartFailed", why);
+        tell_ready(p, ERROR_START_FAILED, why);
         return;
     }
     if (p->degraded || failures < POOL_DEGRADED_AFTER)
@@ -480,8 +481,8 @@ static void start_failed(struct executor *ex, const char *why)
               "until one starts", p->name, why);
     snprintf(msg, sizeof msg, "pool %s cannot start its executors (the last one %s); retrying",
              p->name, why);
-    pool_fail_queue(p, "PoolDegraded", msg);
-    tell_ready(p, "PoolDegraded", msg);
+    pool_fail_queue(p, ERROR_POOL_DEGRADED, msg);
+    tell_ready(p, ERROR_POOL_DEGRADED, msg);
 }
 
 #define HOLD_MS 1000
@@ -539,7 +540,7 @@ static void fail_held_calls(struct pool *p, const struct culprit *u, const char 
     }
     while ((c = call_list_pop(&held)) != NULL) {
         p->failed++;
-        reply_error(c, "Quarantined", msg);
+        reply_error(c, ERROR_QUARANTINED, msg);
     }
 }
 
@@ -694,7 +695,7 @@ void pool_resize(struct pool *p, int size)
 void pool_stop(struct pool *p)
 {
     p->stopping = true;
-    tell_ready(p, "NoSuchPool", "the pool was stopped before it was ready");
+    tell_ready(p, ERROR_NO_SUCH_POOL, "the pool was stopped before it was ready");
     route_unregister_value(p->d->routes, p);
     log_info("pool %s: stopping once its %zu queued calls and those running are answered", p->name,
              p->queued);
@@ -758,7 +759,7 @@ void pool_shutdown(struct pool *p)
     if (p->shut)
         return;
     p->shut = true;
-    tell_ready(p, "ShuttingDown", "the daemon stopped before the pool was ready");
+    tell_ready(p, ERROR_SHUTTING_DOWN, "the daemon stopped before the pool was ready");
     p->nidle = 0;
     for (j = p->nleaving; j-- > 0;)
         if (!p->leaving[j]->shutting_down)
