@@ -302,6 +302,7 @@ static void pack_quarantined(msgpack_packer *pk, const struct pool *p)
 static void do_pools(struct conn *c, const struct rpc_msg *m)
 {
     msgpack_packer *pk;
+    struct exec_counts k;
     struct pool *p;
     size_t i;
     int j, busy, idle, starting;
@@ -336,9 +337,10 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         pack_kv(pk, "idle", (uint64_t)idle);
         pack_kv(pk, "starting", (uint64_t)starting);
         pack_kv(pk, "queued", p->queued);
-        pack_kv(pk, "completed", p->completed);
-        pack_kv(pk, "failed", p->failed);
-        pack_kv(pk, "restarts", p->restarts);
+        k = pool_counts(p);
+        pack_kv(pk, "completed", k.completed);
+        pack_kv(pk, "failed", k.failed);
+        pack_kv(pk, "restarts", k.restarts);
         rpc_pack_cstr(pk, "degraded");
         if (p->degraded)
             msgpack_pack_true(pk);

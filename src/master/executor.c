@@ -139,7 +139,7 @@ static void settle_calls(struct executor *ex, const char *why, bool crashed)
             call_list_push(&back, c);
             continue;
         }
-        ex->pool->failed++;
+        ex->counts.failed++;
         if (never_started(ex, c)) {
             reply_error(c, ERROR_WORKER_CRASHED, "its executor died before this call started; it did not run");
             continue;
@@ -432,6 +432,14 @@ static void maybe_idle(struct executor *ex)
     ex->ev->idle(ex);
 }
 
+void executor_leave(struct executor *ex)
+{
+    ex->leaving = true;
+    take_off(ex);
+    if (ex->running.len == 0)
+        executor_shutdown(ex); /* idle or starting: nothing to finish */
+}
+
 void executor_resized(struct executor *ex)
 {
     maybe_idle(ex);
@@ -482,7 +490,7 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
         return 0;
     }
     call_list_remove(&ex->running, c);
-    ex->pool->completed++;
+    ex->counts.completed++;
     ex->served++;
     reply_result(c, r->p, (size_t)(r->end - r->p));
     maybe_idle(ex);
@@ -513,7 +521,7 @@ static int on_timeout(struct executor *ex, struct mpk_reader *r)
     snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
     deadlines_remove(&ex->pool->d->deadlines, &c->deadline);
     executor_give_up(ex, c);
-    ex->pool->failed++;
+    ex->counts.failed++;
     reply_error_traceback(c, ERROR_TIMEOUT, msg, stack);
     free(stack);
     return 0;
@@ -695,7 +703,7 @@ static void spawn(struct executor *ex)
         ex->recycle_at = ex->pool->max_requests +
                          (ex->pool->max_requests_jitter ? (uint64_t)random() % (ex->pool->max_requests_jitter + 1) : 0);
     if (ex->started_before)
-        ex->pool->restarts++;
+        ex->counts.restarts++;
     ex->started_before = true;
     rbuf_consume(&ex->in, ex->in.len);
     ex->out.buf.size = 0;
@@ -887,7 +895,7 @@ void executor_shutdown(struct executor *ex)
     struct call *c;
 
     while ((c = call_list_pop(&ex->running)) != NULL) {
-        ex->pool->failed++;
+        ex->counts.failed++;
         reply_error(c, ERROR_SHUTTING_DOWN, "the daemon stopped before this call finished");
     }
     ex->shutting_down = true;

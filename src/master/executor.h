@@ -27,7 +27,8 @@
  * the pool gave it (ready, idle, gone, a start failed, a call to queue
  * again, a call that crashed it, a batch ran, freed), as libuv's handles
  * report through callbacks. It reads its pool's settings (name, size,
- * limits, boards, template) and adds to its counters.
+ * limits, boards, template) and counts what it did in its own counts,
+ * which its pool adds up.
  *
  * States: STARTING (spawned, not READY yet) -> IDLE (on the pool's idle
  * stack: it can take calls; in thread mode it may run some) <-> BUSY (full)
@@ -72,6 +73,12 @@ struct executor_events {
 
 enum executor_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD };
 
+/* Calls answered with a result / with an error, and processes started
+ * after the first one (by a pool: by its executors, gone ones included). */
+struct exec_counts {
+    uint64_t completed, failed, restarts;
+};
+
 /* A call that was answered while the executor ran it: its late result is
  * dropped by id; past until_ms the executor is killed and replaced. */
 struct abandoned_call {
@@ -114,6 +121,7 @@ struct executor {
                                 * template reports its exit */
     struct fork_req fork;      /* its request to the template */
     bool started_before;       /* a later spawn is a restart */
+    struct exec_counts counts; /* all its processes' */
 };
 
 /* Allocates executor index of pool and starts its process; it reports to
@@ -137,6 +145,10 @@ bool executor_running(const struct executor *ex, const struct call *c);
  * false when it may have started (executor_give_up / executor_cancel
  * follow). */
 bool executor_unsend(struct executor *ex, struct call *c);
+
+/* resize_pool took ex's slot: it takes no new calls, and stops once the
+ * calls it holds are answered (now, if it holds none). */
+void executor_leave(struct executor *ex);
 
 /* Thread mode: the pool's size changed; ex takes calls by the new size. */
 void executor_resized(struct executor *ex);

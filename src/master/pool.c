@@ -383,7 +383,7 @@ void pool_abort(struct call *c, const char *type, const char *message)
         lane_remove(c->pool, c);
     else if (!executor_unsend(c->ex, c)) /* it may have started: stop it */
         executor_cancel(c->ex, c);
-    c->pool->failed++;
+    c->pool->counts.failed++;
     reply_error(c, type, message);
 }
 
@@ -409,7 +409,7 @@ void pool_call_expired(struct deadlines *set, struct deadline *e)
     }
     snprintf(msg, sizeof msg, "the call did not finish within its timeout of %g s", c->timeout);
     if (c->ex != NULL && executor_running(c->ex, c)) {
-        c->pool->failed++;
+        c->pool->counts.failed++;
         executor_give_up(c->ex, c);
         reply_error(c, ERROR_TIMEOUT, msg);
         return;
@@ -435,11 +435,32 @@ static void tell_ready(struct pool *p, const char *type, const char *message)
     cb(p, p->ready_arg, type, message);
 }
 
+/* Adds k to sum. */
+static void add_counts(struct exec_counts *sum, const struct exec_counts *k)
+{
+    sum->completed += k->completed;
+    sum->failed += k->failed;
+    sum->restarts += k->restarts;
+}
+
+struct exec_counts pool_counts(const struct pool *p)
+{
+    struct exec_counts sum = p->counts;
+    size_t j;
+    int i;
+
+    for (i = 0; i < p->nexec; i++)
+        add_counts(&sum, &p->executors[i]->counts);
+    for (j = 0; j < p->nleaving; j++)
+        add_counts(&sum, &p->leaving[j]->counts);
+    return sum;
+}
+
 void pool_take_counts(struct pool *np, const struct pool *p)
 {
-    np->completed += p->completed;
-    np->failed += p->failed;
-    np->restarts += p->restarts;
+    struct exec_counts k = pool_counts(p);
+
+    add_counts(&np->counts, &k);
 }
 
 void pool_set_config(struct pool *p, const struct config *cfg)
@@ -539,7 +560,7 @@ static void fail_held_calls(struct pool *p, const struct culprit *u, const char 
         }
     }
     while ((c = call_list_pop(&held)) != NULL) {
-        p->failed++;
+        p->counts.failed++;
         reply_error(c, ERROR_QUARANTINED, msg);
     }
 }
@@ -636,7 +657,7 @@ void pool_fail_queue(struct pool *p, const char *type, const char *message)
     struct call *c;
 
     while ((c = pool_take_queued(p)) != NULL) {
-        p->failed++;
+        p->counts.failed++;
         reply_error(c, type, message);
     }
 }
@@ -683,11 +704,9 @@ void pool_resize(struct pool *p, int size)
     p->leaving = xrealloc(p->leaving, (p->nleaving + (size_t)(p->size - size)) * sizeof *p->leaving);
     for (i = size; i < p->size; i++) {
         ex = p->executors[i];
-        ex->leaving = true;
         p->leaving[p->nleaving++] = ex;
         executor_gone(ex);
-        if (ex->running.len == 0)
-            executor_shutdown(ex); /* idle or starting: nothing to finish */
+        executor_leave(ex);
     }
     p->size = p->nexec = size;
 }
@@ -716,6 +735,8 @@ static void member_freed(struct pool *p, struct executor *ex)
     struct daemon *d = p->d;
     size_t i;
 
+    if (ex != NULL)
+        add_counts(&p->counts, &ex->counts);
     for (i = 0; i < p->nleaving; i++) {
         if (p->leaving[i] == ex) {
             p->leaving[i] = p->leaving[--p->nleaving];

@@ -28,6 +28,7 @@
 #include "board_map.h"
 #include "call.h"
 #include "config.h"
+#include "executor.h"
 #include "rpc.h"
 
 struct conn;
@@ -107,9 +108,8 @@ struct pool {
     size_t max_memory;            /* 0: executors are not recycled for memory */
     double timeout;               /* seconds, for calls without opts.timeout; 0: none */
     double hard_timeout;          /* thread mode: see config_pool */
-    uint64_t completed;
-    uint64_t failed;
-    uint64_t restarts;            /* executor processes started after the first ones */
+    struct exec_counts counts;    /* its own (calls it failed itself), plus those
+                                   * of its executors that are gone (pool_counts) */
     bool degraded;                /* its executors keep failing to start */
     unsigned crash_limit;         /* see config_pool */
     double crash_interval;
@@ -148,6 +148,9 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
  * died), else once the pool is degraded (PoolDegraded). One watcher per
  * pool: start_pool's answer (admin.c), or a reload's new generation. */
 void pool_when_ready(struct pool *p, bool strict, pool_ready_cb *cb, void *arg);
+
+/* p's calls answered and failed, and its executor restarts, so far. */
+struct exec_counts pool_counts(const struct pool *p);
 
 /* Reload: np takes over from p (same name): it carries p's counters on. */
 void pool_take_counts(struct pool *np, const struct pool *p);
