@@ -112,16 +112,13 @@ static void carry_registration(void *arg, const char *module, const char *functi
     route_register(k->routes, module, strlen(module), function, function ? strlen(function) : 0, p);
 }
 
-/* Every executor of the new generation is ready: it serves from now on. */
-static void take_over(struct daemon *d)
+/* The new route table: the new file's routes, and the register_pool
+ * registrations whose pool lives on. */
+static void swap_routes(struct daemon *d)
 {
     struct reload *r = &d->reload;
     struct carry k = {d, route_new()};
-    struct config old;
-    struct config_listen *listen;
-    struct pool *p, *np;
-    struct call *c;
-    size_t i, n, nlisten;
+    size_t i;
 
     if (k.routes == NULL)
         abort();
@@ -134,8 +131,17 @@ static void take_over(struct daemon *d)
     }
     route_free(d->routes);
     d->routes = k.routes;
+}
 
-    /* the old generation: queued calls move on, then it drains and stops */
+/* The old generation's queued calls move to the new one, which joins the
+ * daemon's list; the old pools drain and stop. */
+static void swap_pools(struct daemon *d)
+{
+    struct reload *r = &d->reload;
+    struct pool *p, *np;
+    struct call *c;
+    size_t i, n;
+
     for (i = 0, n = d->npools; i < n; i++) {
         p = d->pools[i];
         if (p->stopping)
@@ -153,8 +159,17 @@ static void take_over(struct daemon *d)
     for (i = 0; i < r->npools; i++)
         pool_list_add(d, r->pools[i]);
     d->default_pool = pool_find(d, "default", 7);
+}
 
-    /* the listeners stay as they are, and so does their part of the config */
+/* The new file becomes the daemon's config, but for the listeners, which
+ * stay as they are, and so does their part of the config. */
+static void swap_config(struct daemon *d)
+{
+    struct reload *r = &d->reload;
+    struct config old;
+    struct config_listen *listen;
+    size_t i, nlisten;
+
     old = d->cfg;
     listen = r->cfg.listen;
     nlisten = r->cfg.nlisten;
@@ -166,11 +181,20 @@ static void take_over(struct daemon *d)
     config_free(&old);
     for (i = 0; i < d->npools; i++)
         pool_set_config(d->pools[i], &d->cfg);
+    memset(&r->cfg, 0, sizeof r->cfg);
+}
 
+/* Every executor of the new generation is ready: it serves from now on. */
+static void take_over(struct daemon *d)
+{
+    struct reload *r = &d->reload;
+
+    swap_routes(d);
+    swap_pools(d);
+    swap_config(d);
     free(r->pools);
     r->pools = NULL;
     r->npools = 0;
-    memset(&r->cfg, 0, sizeof r->cfg);
     r->active = false;
     uv_timer_stop(&r->timer);
     r->generation++;
