@@ -226,10 +226,10 @@ static void do_contexts(struct conn *c, const struct rpc_msg *m)
     pk = ok(c, m);
     msgpack_pack_array(pk, (size_t)p->nexec);
     for (i = 0; i < p->nexec; i++) {
-        if (p->executors[i]->state == EX_DEAD || p->executors[i]->pid == 0)
+        if (p->executors[i]->state == EX_DEAD || p->executors[i]->child.pid == 0)
             msgpack_pack_nil(pk);
         else
-            msgpack_pack_int(pk, p->executors[i]->pid);
+            msgpack_pack_int(pk, p->executors[i]->child.pid);
     }
 }
 
@@ -252,10 +252,10 @@ static void do_get_context(struct conn *c, const struct rpc_msg *m)
             best = ex;
     }
     for (i = 0; best == NULL && i < p->nexec; i++)
-        if (p->executors[i]->state == EX_STARTING && p->executors[i]->pid != 0)
+        if (p->executors[i]->state == EX_STARTING && p->executors[i]->child.pid != 0)
             best = p->executors[i];
     if (best != NULL)
-        msgpack_pack_int(ok(c, m), best->pid);
+        msgpack_pack_int(ok(c, m), best->child.pid);
     else
         msgpack_pack_nil(ok(c, m));
 }
@@ -394,7 +394,7 @@ static void answer_started(struct pool *p, void *arg, const char *type, const ch
         msgpack_pack_nil(&pk);
         msgpack_pack_array(&pk, (size_t)p->nexec);
         for (i = 0; i < p->nexec; i++)
-            msgpack_pack_int(&pk, p->executors[i]->pid);
+            msgpack_pack_int(&pk, p->executors[i]->child.pid);
         conn_respond_raw(w->conn, msgid, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
     }

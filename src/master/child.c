@@ -1,15 +1,27 @@
-/* child: spawning a pyrpool-executor, its INIT frame, its frames. See child.h. */
+/* child: spawning or adopting a pyrpool-executor, its INIT frame, its
+ * frames and its handles. See child.h. */
 #include "child.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "board.h"
 #include "daemon.h"
 #include "frame.h"
 #include "pool.h"
 #include "rpc.h"
+#include "util.h"
 
-void child_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board)
+void child_init(struct child *ch, const struct child_ops *ops, size_t read_chunk, outq_done_fn write_done)
+{
+    ch->ops = ops;
+    ch->read_chunk = read_chunk;
+    outq_init(&ch->out, write_done);
+}
+
+/* Appends the INIT frame for p's executors (or its template) to sb. */
+static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board)
 {
     bool template = board < 0;
     const struct config *cfg = p->cfg;
@@ -55,12 +67,108 @@ void child_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name
     frame_end(sb, start);
 }
 
-int child_spawn(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char *name, uv_exit_cb exit_cb)
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct child *ch = h->data;
+
+    (void)suggested;
+    if (rbuf_reserve(&ch->in, ch->read_chunk) != 0) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(rbuf_end(&ch->in), (unsigned)rbuf_room(&ch->in));
+}
+
+int child_read_frames(struct child *ch)
+{
+    size_t off = 0;
+    int64_t body;
+
+    while (ch->in.len - off >= FRAME_PREFIX) {
+        body = frame_body_len(ch->in.data + off);
+        if (body < 0) {
+            ch->ops->lost(ch, 0, "sent a malformed frame");
+            return -1;
+        }
+        if (ch->in.len - off - FRAME_PREFIX < (size_t)body) {
+            rbuf_reserve(&ch->in, (size_t)body + FRAME_PREFIX - (ch->in.len - off));
+            break;
+        }
+        if (ch->ops->frame(ch, ch->in.data + off + FRAME_PREFIX, (size_t)body) != 0) {
+            ch->ops->lost(ch, 0, "sent a frame the master does not understand");
+            return -1;
+        }
+        off += FRAME_PREFIX + (size_t)body;
+    }
+    rbuf_consume(&ch->in, off);
+    return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct child *ch = s->data;
+
+    (void)buf;
+    if (nread < 0) {
+        ch->ops->lost(ch, (int)nread, nread == UV_EOF ? "closed its pipe" : uv_strerror((int)nread));
+        return;
+    }
+    ch->in.len += (size_t)nread;
+    child_read_frames(ch);
+}
+
+void child_drain(struct child *ch)
+{
+    uv_os_fd_t fd;
+    ssize_t n;
+
+    if (!child_pipe_usable(ch) || uv_fileno((uv_handle_t *)&ch->pipe, &fd) != 0)
+        return;
+    for (;;) {
+        if (rbuf_reserve(&ch->in, ch->read_chunk) != 0)
+            return;
+        n = recv(fd, rbuf_end(&ch->in), rbuf_room(&ch->in), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        ch->in.len += (size_t)n;
+        if (child_read_frames(ch) != 0)
+            return;
+    }
+}
+
+static void on_pipe_closed(uv_handle_t *h)
+{
+    struct child *ch = h->data;
+
+    ch->pipe_open = false;
+    ch->ops->closed(ch);
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+    struct child *ch = h->data;
+
+    ch->proc_open = false;
+    ch->ops->closed(ch);
+}
+
+static void on_process_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    struct child *ch = proc->data;
+
+    ch->ops->exit(ch, status, sig);
+    uv_close((uv_handle_t *)proc, on_proc_closed);
+}
+
+int child_spawn(struct child *ch, struct pool *p, const char *name, int board, bool ipc)
 {
     struct daemon *d = p->d;
     uv_process_options_t o;
     uv_stdio_container_t stdio[BOARD_FD + 1];
     char *args[4];
+    int rc;
 
     args[0] = d->executor_path;
     args[1] = "--name";
@@ -73,44 +181,74 @@ int child_spawn(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char 
     stdio[1].data.fd = 1;
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
-    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
-    stdio[3].data.stream = (uv_stream_t *)pipe;
+    stdio[FRAME_MASTER_FD].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+    stdio[FRAME_MASTER_FD].data.stream = (uv_stream_t *)&ch->pipe;
     stdio[BOARD_FD].flags = UV_INHERIT_FD;
     stdio[BOARD_FD].data.fd = p->boards.fd;
     o.file = d->executor_path;
     o.args = args;
-    o.exit_cb = exit_cb;
+    o.exit_cb = on_process_exit;
     o.stdio = stdio;
     o.stdio_count = BOARD_FD + 1;
-    return uv_spawn(d->loop, proc, &o);
-}
-
-void child_alloc(struct rbuf *in, size_t chunk, uv_buf_t *buf)
-{
-    if (rbuf_reserve(in, chunk) != 0) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
+    child_reset(ch);
+    uv_pipe_init(d->loop, &ch->pipe, ipc);
+    ch->pipe.data = ch;
+    rc = uv_spawn(d->loop, &ch->proc, &o);
+    ch->proc.data = ch;
+    ch->pipe_open = ch->proc_open = true;
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&ch->pipe, on_pipe_closed);
+        uv_close((uv_handle_t *)&ch->proc, on_proc_closed);
+        return rc;
     }
-    *buf = uv_buf_init(rbuf_end(in), (unsigned)rbuf_room(in));
-}
-
-int child_read_frames(struct rbuf *in, int (*fn)(void *arg, const char *body, size_t len), void *arg)
-{
-    size_t off = 0;
-    int64_t body;
-
-    while (in->len - off >= FRAME_PREFIX) {
-        body = frame_body_len(in->data + off);
-        if (body < 0)
-            return CHILD_EMALFORMED;
-        if (in->len - off - FRAME_PREFIX < (size_t)body) {
-            rbuf_reserve(in, (size_t)body + FRAME_PREFIX - (in->len - off));
-            break;
-        }
-        if (fn(arg, in->data + off + FRAME_PREFIX, (size_t)body) != 0)
-            return CHILD_EREFUSED;
-        off += FRAME_PREFIX + (size_t)body;
-    }
-    rbuf_consume(in, off);
+    ch->pid = ch->proc.pid;
+    uv_read_start((uv_stream_t *)&ch->pipe, on_alloc, on_read);
+    pack_init(&ch->out.buf, p, name, board);
     return 0;
+}
+
+void child_adopt(struct child *ch, int pid)
+{
+    ch->pid = pid;
+    ch->pipe_open = true;
+    ch->pipe.data = ch;
+    uv_read_start((uv_stream_t *)&ch->pipe, on_alloc, on_read);
+}
+
+bool child_pipe_usable(const struct child *ch)
+{
+    return ch->pipe_open && !uv_is_closing((const uv_handle_t *)&ch->pipe);
+}
+
+void child_close_pipe(struct child *ch)
+{
+    if (child_pipe_usable(ch))
+        uv_close((uv_handle_t *)&ch->pipe, on_pipe_closed);
+}
+
+void child_kill(struct child *ch, int sig)
+{
+    if (ch->proc_open && !uv_is_closing((uv_handle_t *)&ch->proc))
+        uv_process_kill(&ch->proc, sig);
+}
+
+int child_flush(struct child *ch)
+{
+    if (!child_pipe_usable(ch)) {
+        ch->out.buf.size = 0;
+        return 0;
+    }
+    return outq_flush(&ch->out, (uv_stream_t *)&ch->pipe);
+}
+
+void child_reset(struct child *ch)
+{
+    rbuf_consume(&ch->in, ch->in.len);
+    ch->out.buf.size = 0;
+}
+
+void child_destroy(struct child *ch)
+{
+    rbuf_release(&ch->in);
+    outq_destroy(&ch->out);
 }

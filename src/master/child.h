@@ -1,41 +1,94 @@
-/* child: what the master's sides of an executor and of a template share.
+/* child: the master's side of one pyrpool-executor process, the base that
+ * an executor (executor.c) and a template (template.c) embed by value, as
+ * libuv's handles embed its stream.
  *
  * Both are pyrpool-executor processes that talk frames (frame.h) over a
- * socket on their fd 3 and see their pool's boards on BOARD_FD: this module
- * spawns one, packs its INIT frame from the pool's settings, and cuts the
- * frames it sends out of a read buffer. What a frame means, and what a
- * death does, stays with executor.c and template.c. */
+ * socket on their fd 3 and see their pool's boards on BOARD_FD. The base
+ * owns what that takes: spawning the process (or adopting a socket a
+ * template forked), the INIT frame packed from the pool's settings, the
+ * read buffer and the frame loop, the output queue, and the accounting of
+ * its two handles as they close. What a frame means and what a death does
+ * stay with its owner, which hears through child_ops. */
 #ifndef PYRPOOL_CHILD_H
 #define PYRPOOL_CHILD_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include <msgpack.h>
 #include <uv.h>
 
+#include "outq.h"
 #include "rbuf.h"
 
+struct child;
 struct pool;
 
-/* Starts a pyrpool-executor named name for pool p, with pipe (initialised
- * by the caller) on its fd 3 and p's boards on BOARD_FD. Returns 0 or a
- * libuv error. */
-int child_spawn(struct pool *p, uv_process_t *proc, uv_pipe_t *pipe, const char *name, uv_exit_cb exit_cb);
+/* What a child tells its owner. */
+struct child_ops {
+    /* One whole frame (its body, without the prefix). Returns 0, or -1
+     * when the owner does not understand it: the child is then lost. */
+    int (*frame)(struct child *ch, const char *body, size_t len);
+    /* Its socket failed: end of file (err UV_EOF), a read or write error
+     * (a libuv error), a malformed or refused frame (err 0); why says which.
+     * The owner closes it and kills the process. */
+    void (*lost)(struct child *ch, int err, const char *why);
+    /* The process it spawned ended (libuv reaped it); its handle closes
+     * next. Not called for an adopted (forked) child. */
+    void (*exit)(struct child *ch, int64_t status, int sig);
+    /* One of its handles has closed (pipe_open or proc_open went false). */
+    void (*closed)(struct child *ch);
+};
 
-/* Appends the INIT frame for p's executors (or its template) to sb; board:
- * the executor's board index, -1 for a template. */
-void child_pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board);
+struct child {
+    uv_process_t proc;
+    uv_pipe_t pipe;
+    struct rbuf in;
+    struct outq out;           /* frames to it, written by child_flush */
+    const struct child_ops *ops;
+    size_t read_chunk;
+    int pid;                   /* 0: none yet */
+    bool pipe_open, proc_open; /* handles not closed yet */
+};
 
-/* A read buffer's libuv allocation: at least chunk bytes free in in. */
-void child_alloc(struct rbuf *in, size_t chunk, uv_buf_t *buf);
+/* Sets ch up (no process yet); write_done is its output queue's callback. */
+void child_init(struct child *ch, const struct child_ops *ops, size_t read_chunk, outq_done_fn write_done);
 
-#define CHILD_EMALFORMED (-1) /* a frame's length prefix is not one */
-#define CHILD_EREFUSED (-2)   /* the handler refused a frame */
+/* Starts a pyrpool-executor named name for pool p: its socket on fd 3
+ * (an IPC pipe when ipc: a template hands forked executors' sockets
+ * through it), p's boards on BOARD_FD; INIT (board: the executor's board,
+ * -1 for a template) waits in ch->out for child_flush. Returns 0, or a
+ * libuv error: both handles are then closing (ops->closed follows). */
+int child_spawn(struct child *ch, struct pool *p, const char *name, int board, bool ipc);
 
-/* Runs fn on each whole frame at the front of in (body without its
- * prefix), then drops them; for a frame not whole yet, room is reserved.
- * Returns 0, or CHILD_EMALFORMED / CHILD_EREFUSED (in is then left as it
- * is: the caller gives the child up). */
-int child_read_frames(struct rbuf *in, int (*fn)(void *arg, const char *body, size_t len), void *arg);
+/* A forked executor: its socket was accepted into ch->pipe; pid runs. */
+void child_adopt(struct child *ch, int pid);
+
+/* Handles every whole frame in ch->in. Returns 0, or -1 when ch was lost
+ * (ops->lost ran). */
+int child_read_frames(struct child *ch);
+
+/* After the process died: reads what it wrote that the loop has not read
+ * yet (the socket holds it whole) and handles its frames. */
+void child_drain(struct child *ch);
+
+/* True while ch has a socket to write to. */
+bool child_pipe_usable(const struct child *ch);
+
+/* Closes ch's socket (the process sees end of file). */
+void child_close_pipe(struct child *ch);
+
+/* Signals the spawned process, while it has not been reaped. */
+void child_kill(struct child *ch, int sig);
+
+/* Writes ch->out; drops it when the socket is gone. Returns 0, or a libuv
+ * error (the caller gives the child up). */
+int child_flush(struct child *ch);
+
+/* Empties the buffers for a new process. */
+void child_reset(struct child *ch);
+
+/* Frees the buffers (both handles closed). */
+void child_destroy(struct child *ch);
 
 #endif

@@ -2,12 +2,10 @@
  * master. See executor.h for the states. */
 #include "executor.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "board_map.h"
@@ -37,10 +35,8 @@ _Static_assert(BATCH_MAX <= BOARD_SLOTS, "a batch must fit the board's slots");
 
 static void spawn(struct executor *ex);
 static void schedule_restart(struct executor *ex);
-static int read_frames(struct executor *ex);
 static int on_frame(struct executor *ex, const char *body, size_t len);
 
-static bool pipe_usable(struct executor *ex);
 static void maybe_idle(struct executor *ex);
 
 static struct board *board(const struct executor *ex)
@@ -59,7 +55,7 @@ static void set_state(struct executor *ex, enum executor_state s)
 {
     if (ex->state == s)
         return;
-    log_debug("executor %s/%d (pid %d): %s -> %s", ex->pool->name, ex->index, ex->pid,
+    log_debug("executor %s/%d (pid %d): %s -> %s", ex->pool->name, ex->index, ex->child.pid,
               executor_state_name(ex->state), executor_state_name(s));
     ex->state = s;
 }
@@ -81,7 +77,7 @@ static void after_close(struct executor *ex)
 {
     struct pool *pool;
 
-    if (ex->pipe_open || ex->proc_open || (ex->forked && !ex->exited))
+    if (ex->child.pipe_open || ex->child.proc_open || (ex->forked && !ex->exited))
         return;
     if (!ex->shutting_down && ex->leaving) { /* died while leaving: no restart */
         executor_shutdown(ex);
@@ -97,8 +93,7 @@ static void after_close(struct executor *ex)
     board_map_give(&pool->boards, ex->board);
     ex->ev->freed(ex);
     free(ex->abandoned);
-    rbuf_release(&ex->in);
-    outq_destroy(&ex->out);
+    child_destroy(&ex->child);
     free(ex);
 }
 
@@ -132,7 +127,7 @@ static void settle_calls(struct executor *ex, const char *why, bool crashed)
     struct call *c;
 
     snprintf(msg, sizeof msg, "executor %s/%d (pid %d) %s while running this call", ex->pool->name,
-             ex->index, ex->pid, why);
+             ex->index, ex->child.pid, why);
     while ((c = call_list_pop(&ex->running)) != NULL) {
         c->ex = NULL;
         if (never_started(ex, c) && !c->frame_given) {
@@ -151,29 +146,6 @@ static void settle_calls(struct executor *ex, const char *why, bool crashed)
     while ((c = back.tail) != NULL) {
         call_list_remove(&back, c);
         ex->ev->requeue(ex, c);
-    }
-}
-
-/* After a death: the frames it wrote before dying that the loop has not
- * read yet (the socket holds them whole: the process is gone). */
-static void drain_pipe(struct executor *ex)
-{
-    uv_os_fd_t fd;
-    ssize_t n;
-
-    if (!pipe_usable(ex) || uv_fileno((uv_handle_t *)&ex->pipe, &fd) != 0)
-        return;
-    for (;;) {
-        if (rbuf_reserve(&ex->in, EXECUTOR_READ_CHUNK) != 0)
-            return;
-        n = recv(fd, rbuf_end(&ex->in), rbuf_room(&ex->in), MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        ex->in.len += (size_t)n;
-        if (read_frames(ex) != 0)
-            return;
     }
 }
 
@@ -196,24 +168,15 @@ static void recover_results(struct executor *ex)
     }
 }
 
-static void on_pipe_closed(uv_handle_t *h)
+static struct executor *of(struct child *ch)
 {
-    struct executor *ex = h->data;
-
-    ex->pipe_open = false;
-    after_close(ex);
+    return container_of(ch, struct executor, child);
 }
 
-/* True while ex has a pipe to write to. */
-static bool pipe_usable(struct executor *ex)
+/* A handle of its process closed. */
+static void on_closed(struct child *ch)
 {
-    return ex->pipe_open && !uv_is_closing((uv_handle_t *)&ex->pipe);
-}
-
-static void close_pipe(struct executor *ex)
-{
-    if (pipe_usable(ex))
-        uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
+    after_close(of(ch));
 }
 
 /* Signals ex's process, if it has one that has not been reaped. */
@@ -222,18 +185,24 @@ static void kill_process(struct executor *ex, int sig)
     if (ex->exited)
         return;
     if (!ex->forked)
-        uv_process_kill(&ex->proc, sig);
-    else if (ex->pid > 0)
-        kill(ex->pid, sig);
+        child_kill(&ex->child, sig);
+    else if (ex->child.pid > 0)
+        kill(ex->child.pid, sig);
 }
 
 /* The pipe broke (EOF, error, garbage): make sure the process goes too. */
 static void lost_pipe(struct executor *ex, const char *why)
 {
     if (ex->state != EX_DEAD && !ex->shutting_down)
-        log_warn("executor %s/%d (pid %d): %s", ex->pool->name, ex->index, ex->pid, why);
-    close_pipe(ex);
+        log_warn("executor %s/%d (pid %d): %s", ex->pool->name, ex->index, ex->child.pid, why);
+    child_close_pipe(&ex->child);
     kill_process(ex, SIGKILL);
+}
+
+static void on_lost(struct child *ch, int err, const char *why)
+{
+    (void)err;
+    lost_pipe(of(ch), why);
 }
 
 static void on_restart(uv_timer_t *t)
@@ -267,14 +236,6 @@ static void schedule_restart(struct executor *ex)
     uv_timer_start(&ex->restart_timer, on_restart, delay, 0);
 }
 
-static void on_proc_closed(uv_handle_t *h)
-{
-    struct executor *ex = h->data;
-
-    ex->proc_open = false;
-    after_close(ex);
-}
-
 /* ex's process ended (reason NULL: status or signal tells): its calls are
  * settled, and it restarts (or is freed when shutting down). */
 static void exited(struct executor *ex, int64_t status, int sig, const char *reason)
@@ -290,15 +251,15 @@ static void exited(struct executor *ex, int64_t status, int sig, const char *rea
         snprintf(why, sizeof why, "exited with status %lld", (long long)status);
     if (ex->recycling)
         log_info("executor %s/%d (pid %d) retired after %llu calls", ex->pool->name, ex->index,
-                 ex->pid, (unsigned long long)ex->served);
+                 ex->child.pid, (unsigned long long)ex->served);
     else if (!ex->shutting_down)
-        log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->pid, why);
+        log_warn("executor %s/%d (pid %d) %s", ex->pool->name, ex->index, ex->child.pid, why);
     ex->exited = true;
     /* what its calls started: its process group (a forked executor's
      * template kills it before reaping the executor, so the group's number
      * cannot have been reused; libuv reaped this one just now) */
-    if (!ex->forked && ex->pid > 0)
-        kill(-ex->pid, SIGKILL);
+    if (!ex->forked && ex->child.pid > 0)
+        kill(-ex->child.pid, SIGKILL);
     /* a death by SIGKILL or SIGTERM came from outside (an operator, the
      * OOM killer): it is charged to no call */
     crashed = !ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&
@@ -309,22 +270,21 @@ static void exited(struct executor *ex, int64_t status, int sig, const char *rea
         ex->ev->start_failed(ex, why);
     }
     set_state(ex, EX_DEAD);
-    /* what it did before dying: results first, then who was running */
-    drain_pipe(ex);
+    /* what it did before dying (the frames on its socket the loop has not
+     * read yet, then its board's arena): results first, then who was
+     * running */
+    child_drain(&ex->child);
     recover_results(ex);
     ex->nabandoned = 0;
     uv_timer_stop(&ex->restart_timer);
-    close_pipe(ex);
+    child_close_pipe(&ex->child);
     settle_calls(ex, why, crashed);
     after_close(ex); /* a forked one whose pipe closed already */
 }
 
-static void on_proc_exit(uv_process_t *proc, int64_t status, int sig)
+static void on_process_exit(struct child *ch, int64_t status, int sig)
 {
-    struct executor *ex = container_of(proc, struct executor, proc);
-
-    exited(ex, status, sig, NULL);
-    uv_close((uv_handle_t *)proc, on_proc_closed);
+    exited(of(ch), status, sig, NULL);
 }
 
 static struct call *find_running(struct executor *ex, uint64_t id)
@@ -342,7 +302,7 @@ static void retire(struct executor *ex)
 {
     ex->recycling = true;
     set_state(ex, EX_DEAD);
-    close_pipe(ex);
+    child_close_pipe(&ex->child);
 }
 
 /* Resident memory of ex's process in bytes, or 0 if it cannot be read. */
@@ -352,7 +312,7 @@ static size_t rss(const struct executor *ex)
     unsigned long pages = 0, resident = 0;
     FILE *f;
 
-    snprintf(path, sizeof path, "/proc/%d/statm", ex->pid);
+    snprintf(path, sizeof path, "/proc/%d/statm", ex->child.pid);
     f = fopen(path, "r");
     if (f == NULL)
         return 0;
@@ -424,7 +384,7 @@ static void maybe_idle(struct executor *ex)
         return;
     if (empty && ex->pool->max_memory != 0 && (mem = rss(ex)) > ex->pool->max_memory) {
         log_info("executor %s/%d (pid %d) uses %zu MiB (max_memory %zu MiB): replacing it",
-                 ex->pool->name, ex->index, ex->pid, mem >> 20, ex->pool->max_memory >> 20);
+                 ex->pool->name, ex->index, ex->child.pid, mem >> 20, ex->pool->max_memory >> 20);
         retire(ex);
         return;
     }
@@ -588,7 +548,7 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
         ex->start_failures = 0;
-        log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->pid);
+        log_debug("executor %s/%d (pid %d) ready", ex->pool->name, ex->index, ex->child.pid);
         set_state(ex, EX_IDLE);
         ex->ev->idle(ex);
         ex->ev->ready(ex);
@@ -597,64 +557,32 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
     return -1;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static int child_frame(struct child *ch, const char *body, size_t len)
 {
-    struct executor *ex = h->data;
-
-    (void)suggested;
-    child_alloc(&ex->in, EXECUTOR_READ_CHUNK, buf);
+    return on_frame(of(ch), body, len);
 }
 
-static int frame_of(void *arg, const char *body, size_t len)
-{
-    return on_frame(arg, body, len);
-}
-
-/* Handles every whole frame in ex->in. Returns 0, or -1 (logged, the
- * pipe lost) when a frame is malformed. */
-static int read_frames(struct executor *ex)
-{
-    int rc = child_read_frames(&ex->in, frame_of, ex);
-
-    if (rc == CHILD_EMALFORMED)
-        lost_pipe(ex, "sent a malformed frame");
-    else if (rc == CHILD_EREFUSED)
-        lost_pipe(ex, "sent a frame the master does not understand");
-    return rc == 0 ? 0 : -1;
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct executor *ex = s->data;
-
-    (void)buf;
-    if (nread < 0) {
-        lost_pipe(ex, nread == UV_EOF ? "closed its pipe" : uv_strerror((int)nread));
-        return;
-    }
-    ex->in.len += (size_t)nread;
-    read_frames(ex);
-}
+static const struct child_ops child_ops = {
+    .frame = child_frame,
+    .lost = on_lost,
+    .exit = on_process_exit,
+    .closed = on_closed,
+};
 
 static void on_write_done(struct outq *q, int status)
 {
-    struct executor *ex = container_of(q, struct executor, out);
+    struct executor *ex = container_of(q, struct executor, child.out);
 
     if (status < 0 && status != UV_ECANCELED)
         lost_pipe(ex, uv_strerror(status));
-    else if (q->buf.size > 0 && pipe_usable(ex))
+    else if (q->buf.size > 0 && child_pipe_usable(&ex->child))
         mark_dirty(ex);
 }
 
 void executor_flush(struct executor *ex)
 {
-    int rc;
+    int rc = child_flush(&ex->child);
 
-    if (!pipe_usable(ex)) {
-        ex->out.buf.size = 0;
-        return;
-    }
-    rc = outq_flush(&ex->out, (uv_stream_t *)&ex->pipe);
     if (rc < 0)
         lost_pipe(ex, uv_strerror(rc));
 }
@@ -668,31 +596,22 @@ static void spawn_process(struct executor *ex)
 
     snprintf(name, sizeof name, "%s/%d", ex->pool->name, ex->index);
     ex->forked = false;
-    uv_pipe_init(d->loop, &ex->pipe, 0);
-    ex->pipe.data = ex;
-    rc = child_spawn(ex->pool, &ex->proc, &ex->pipe, name, on_proc_exit);
-    ex->proc.data = ex;
-    ex->pipe_open = ex->proc_open = true;
+    rc = child_spawn(&ex->child, ex->pool, name, ex->board, false);
     if (rc < 0) {
         log_error("executor %s: cannot start %s: %s", name, d->executor_path, uv_strerror(rc));
         ex->exited = true;
         set_state(ex, EX_DEAD);
-        uv_close((uv_handle_t *)&ex->pipe, on_pipe_closed);
-        uv_close((uv_handle_t *)&ex->proc, on_proc_closed);
         return;
     }
-    ex->pid = ex->proc.pid;
-    log_debug("executor %s started, pid %d", name, ex->pid);
-    uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
-    child_pack_init(&ex->out.buf, ex->pool, name, ex->board);
-    mark_dirty(ex);
+    log_debug("executor %s started, pid %d", name, ex->child.pid);
+    mark_dirty(ex); /* its INIT frame */
 }
 
 static void spawn(struct executor *ex)
 {
     ex->exited = false;
     ex->killed = false;
-    ex->pid = 0;
+    ex->child.pid = 0;
     ex->served = 0;
     ex->started_ms = 0;
     board_map_reset(&ex->pool->boards, ex->board);
@@ -705,8 +624,7 @@ static void spawn(struct executor *ex)
     if (ex->started_before)
         ex->counts.restarts++;
     ex->started_before = true;
-    rbuf_consume(&ex->in, ex->in.len);
-    ex->out.buf.size = 0;
+    child_reset(&ex->child);
     set_state(ex, EX_STARTING);
     if (ex->pool->template != NULL && template_fork(ex->pool->template, &ex->fork)) {
         ex->forked = true; /* on_forked or on_unforked follows */
@@ -720,11 +638,8 @@ static void on_forked(struct fork_req *req, int pid)
 {
     struct executor *ex = container_of(req, struct executor, fork);
 
-    ex->pid = pid;
-    ex->pipe_open = true;
-    ex->pipe.data = ex;
+    child_adopt(&ex->child, pid);
     log_debug("executor %s/%d forked, pid %d", ex->pool->name, ex->index, pid);
-    uv_read_start((uv_stream_t *)&ex->pipe, on_alloc, on_read);
 }
 
 static void on_unforked(struct fork_req *req, bool template_gone)
@@ -750,7 +665,7 @@ struct executor *executor_new(struct pool *pool, int index, const struct executo
     ex->pool = pool;
     ex->ev = ev;
     ex->index = index;
-    ex->fork = (struct fork_req){.index = index, .pipe = &ex->pipe, .forked = on_forked,
+    ex->fork = (struct fork_req){.index = index, .pipe = &ex->child.pipe, .forked = on_forked,
                                  .failed = on_unforked, .exited = on_fork_exited};
     ex->board = board_map_take(&pool->boards);
     if (ex->board < 0) {
@@ -759,7 +674,7 @@ struct executor *executor_new(struct pool *pool, int index, const struct executo
     }
     ex->fork.board = ex->board;
     ex->timer_open = true;
-    outq_init(&ex->out, on_write_done);
+    child_init(&ex->child, &child_ops, EXECUTOR_READ_CHUNK, on_write_done);
     uv_timer_init(pool->d->loop, &ex->restart_timer);
     ex->restart_timer.data = ex;
     spawn(ex);
@@ -794,17 +709,17 @@ void executor_send(struct executor *ex, struct call *c)
         board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }
     call_list_push(&ex->running, c);
-    if (c->frame.size >= BATCH_BYTES && ex->out.buf.size == 0 && !ex->out.writing) {
+    if (c->frame.size >= BATCH_BYTES && ex->child.out.buf.size == 0 && !ex->child.out.writing) {
         /* a large call travels alone in its batch and starts at once, so it
          * is never handed back: its frame can be given away, not copied
          * (its name is kept: a crash is charged to it by name) */
         call_fn_hash(c);
         c->frame_given = true;
-        tmp = ex->out.buf;
-        ex->out.buf = c->frame;
+        tmp = ex->child.out.buf;
+        ex->child.out.buf = c->frame;
         c->frame = tmp;
     } else {
-        msgpack_sbuffer_write(&ex->out.buf, c->frame.data, c->frame.size);
+        msgpack_sbuffer_write(&ex->child.out.buf, c->frame.data, c->frame.size);
     }
     if (executor_room(ex) == 0)
         take_off(ex);
@@ -835,7 +750,7 @@ static void on_grace_over(uv_timer_t *t)
     struct executor *ex = t->data;
 
     log_warn("executor %s/%d (pid %d) did not come back from a stopped call within %llu ms: "
-             "replacing it%s", ex->pool->name, ex->index, ex->pid, (unsigned long long)grace_ms(ex),
+             "replacing it%s", ex->pool->name, ex->index, ex->child.pid, (unsigned long long)grace_ms(ex),
              ex->threaded && ex->running.len > 0 ? "; the calls it runs fail" : "");
     ex->nabandoned = 0;
     kill_stuck(ex);
@@ -862,15 +777,15 @@ static void send_stop(struct executor *ex, struct call *c, enum frame_stop_reaso
     msgpack_packer pk;
     size_t start;
 
-    if (!pipe_usable(ex))
+    if (!child_pipe_usable(&ex->child))
         return;
-    msgpack_packer_init(&pk, &ex->out.buf, msgpack_sbuffer_write);
-    start = frame_begin(&ex->out.buf);
+    msgpack_packer_init(&pk, &ex->child.out.buf, msgpack_sbuffer_write);
+    start = frame_begin(&ex->child.out.buf);
     msgpack_pack_array(&pk, 3);
     msgpack_pack_uint8(&pk, FRAME_STOP);
     msgpack_pack_uint64(&pk, c->id);
     msgpack_pack_uint8(&pk, (uint8_t)why);
-    frame_end(&ex->out.buf, start);
+    frame_end(&ex->child.out.buf, start);
     mark_dirty(ex);
 }
 
@@ -885,8 +800,8 @@ void executor_cancel(struct executor *ex, struct call *c)
 
     if (ex->threaded)
         send_stop(ex, c, STOP_CANCEL);
-    else if (!ex->exited && ex->pid > 0)
-        sigqueue(ex->pid, SIGRTMIN, v);
+    else if (!ex->exited && ex->child.pid > 0)
+        sigqueue(ex->child.pid, SIGRTMIN, v);
     executor_give_up(ex, c);
 }
 
@@ -902,10 +817,10 @@ void executor_shutdown(struct executor *ex)
     ex->ev->gone(ex);
     uv_timer_stop(&ex->restart_timer);
     uv_close((uv_handle_t *)&ex->restart_timer, on_timer_closed);
-    if (ex->forked && ex->pid == 0 && !ex->exited) { /* its fork has not come yet */
+    if (ex->forked && ex->child.pid == 0 && !ex->exited) { /* its fork has not come yet */
         template_forget(ex->pool->template, &ex->fork);
         ex->exited = true;
     }
-    close_pipe(ex);
+    child_close_pipe(&ex->child);
     kill_process(ex, SIGTERM);
 }

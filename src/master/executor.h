@@ -44,8 +44,7 @@
 #include <uv.h>
 
 #include "call.h"
-#include "outq.h"
-#include "rbuf.h"
+#include "child.h"
 #include "template.h"
 
 struct daemon;
@@ -87,20 +86,16 @@ struct abandoned_call {
 };
 
 struct executor {
-    uv_process_t proc;
-    uv_pipe_t pipe;
+    struct child child;        /* its process, socket and buffers (child.h) */
     uv_timer_t restart_timer;
     struct pool *pool;
     const struct executor_events *ev; /* its pool's */
     int index;
     enum executor_state state;
-    int pid;
-    struct rbuf in;
-    struct outq out;
     struct executor *next_dirty;
     bool dirty;
     struct call_list running;  /* calls sent, not answered yet, in order */
-    bool pipe_open, proc_open, timer_open; /* handles not closed yet */
+    bool timer_open;           /* restart_timer not closed yet */
     bool exited;               /* the exit callback ran */
     bool shutting_down;        /* no restart: the daemon is stopping */
     int board;                 /* its board in the pool's board_map (board.h) */
@@ -117,8 +112,8 @@ struct executor {
                                 * that it is still being stopped in, oldest first */
     size_t nabandoned, abandoned_cap;
     bool threaded;             /* thread mode: runs up to pool->size calls at once */
-    bool forked;               /* by the pool's template: no uv_process_t; the
-                                * template reports its exit */
+    bool forked;               /* by the pool's template: no process handle;
+                                * the template reports its exit */
     struct fork_req fork;      /* its request to the template */
     bool started_before;       /* a later spawn is a restart */
     struct exec_counts counts; /* all its processes' */

@@ -32,15 +32,15 @@ static void ask(struct template *t, struct fork_req *req)
     int rc;
 
     snprintf(name, sizeof name, "%s/%d", t->pool->name, req->index);
-    msgpack_packer_init(&pk, &t->out.buf, msgpack_sbuffer_write);
-    start = frame_begin(&t->out.buf);
+    msgpack_packer_init(&pk, &t->child.out.buf, msgpack_sbuffer_write);
+    start = frame_begin(&t->child.out.buf);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, FRAME_FORK);
     msgpack_pack_uint64(&pk, req->key);
     msgpack_pack_str_with_body(&pk, name, strlen(name));
     msgpack_pack_uint32(&pk, (uint32_t)req->board);
-    frame_end(&t->out.buf, start);
-    rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe);
+    frame_end(&t->child.out.buf, start);
+    rc = child_flush(&t->child);
     if (rc < 0)
         log_warn("pool %s: cannot write to its template: %s", t->pool->name, uv_strerror(rc));
 }
@@ -122,19 +122,19 @@ static int on_forked(struct template *t, struct mpk_reader *r)
             req->failed(req, false);
         return 0;
     }
-    if (uv_pipe_pending_count(&t->pipe) < 1)
+    if (uv_pipe_pending_count(&t->child.pipe) < 1)
         return -1;
     if (req == NULL) { /* shut down while it was being forked */
         stray = xcalloc(1, sizeof *stray);
         uv_pipe_init(t->pool->d->loop, stray, 0);
-        if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)stray) != 0)
+        if (uv_accept((uv_stream_t *)&t->child.pipe, (uv_stream_t *)stray) != 0)
             return -1;
         uv_close((uv_handle_t *)stray, on_stray_closed);
         kill(pid, SIGKILL);
         return 0;
     }
     uv_pipe_init(t->pool->d->loop, req->pipe, 0);
-    if (uv_accept((uv_stream_t *)&t->pipe, (uv_stream_t *)req->pipe) != 0) {
+    if (uv_accept((uv_stream_t *)&t->child.pipe, (uv_stream_t *)req->pipe) != 0) {
         uv_close((uv_handle_t *)req->pipe, NULL);
         kill(pid, SIGKILL);
         req->failed(req, false);
@@ -199,52 +199,33 @@ static int on_frame(struct template *t, const char *body, size_t len)
     if (it.v.u == FRAME_READY && t->state == TPL_STARTING) {
         t->state = TPL_READY;
         t->started_ms = uv_now(t->pool->d->loop);
-        log_debug("pool %s: template (pid %d) ready", t->pool->name, t->pid);
+        log_debug("pool %s: template (pid %d) ready", t->pool->name, t->child.pid);
         ask_all(t);
         return 0;
     }
     return -1;
 }
 
-static void on_pipe_closed(uv_handle_t *h);
-
-static void close_pipe(struct template *t)
+static struct template *of(struct child *ch)
 {
-    if (t->pipe_open && !uv_is_closing((uv_handle_t *)&t->pipe))
-        uv_close((uv_handle_t *)&t->pipe, on_pipe_closed);
+    return container_of(ch, struct template, child);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Its socket broke (it exited, or sent garbage): make sure it goes. */
+static void on_lost(struct child *ch, int err, const char *why)
 {
-    struct template *t = h->data;
+    struct template *t = of(ch);
 
-    (void)suggested;
-    child_alloc(&t->in, TEMPLATE_READ_CHUNK, buf);
+    if (err == 0)
+        log_warn("pool %s: its template %s", t->pool->name, why);
+    child_close_pipe(ch);
+    if (t->state != TPL_DEAD)
+        child_kill(ch, SIGKILL);
 }
 
-static int frame_of(void *arg, const char *body, size_t len)
+static int child_frame(struct child *ch, const char *body, size_t len)
 {
-    return on_frame(arg, body, len);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct template *t = s->data;
-
-    (void)buf;
-    if (nread < 0) { /* it exited, or broke its pipe: make sure it goes */
-        close_pipe(t);
-        if (t->proc_open && t->state != TPL_DEAD)
-            uv_process_kill(&t->proc, SIGKILL);
-        return;
-    }
-    t->in.len += (size_t)nread;
-    if (child_read_frames(&t->in, frame_of, t) != 0) {
-        log_warn("pool %s: its template sent a frame the master does not understand", t->pool->name);
-        close_pipe(t);
-        if (t->proc_open)
-            uv_process_kill(&t->proc, SIGKILL);
-    }
+    return on_frame(of(ch), body, len);
 }
 
 /* Both handles closed: start again, give up, or tell the pool it is gone. */
@@ -254,7 +235,7 @@ static void after_close(struct template *t)
     struct fork_req *req;
     bool healthy = t->started_ms != 0 && uv_now(p->d->loop) - t->started_ms >= TEMPLATE_HEALTHY_MS;
 
-    if (t->pipe_open || t->proc_open)
+    if (t->child.pipe_open || t->child.proc_open)
         return;
     if (!t->shutting_down && healthy) {
         spawn(t);
@@ -273,48 +254,42 @@ static void after_close(struct template *t)
     t->ended(t);
 }
 
-static void on_pipe_closed(uv_handle_t *h)
+static void on_closed(struct child *ch)
 {
-    struct template *t = h->data;
-
-    t->pipe_open = false;
-    after_close(t);
+    after_close(of(ch));
 }
 
-static void on_proc_closed(uv_handle_t *h)
+static void on_process_exit(struct child *ch, int64_t status, int sig)
 {
-    struct template *t = h->data;
-
-    t->proc_open = false;
-    after_close(t);
-}
-
-static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
-{
-    struct template *t = container_of(proc, struct template, proc);
+    struct template *t = of(ch);
     struct pool *p = t->pool;
     struct fork_req *req;
     char why[128];
 
     if (!t->shutting_down)
-        log_warn("pool %s: its template (pid %d) %s %lld", p->name, t->pid,
+        log_warn("pool %s: its template (pid %d) %s %lld", p->name, t->child.pid,
                  sig ? "was killed by signal" : "exited with status", sig ? (long long)sig : (long long)status);
     t->state = TPL_DEAD;
     t->asked = 0; /* forks asked of it will not come */
     /* its children die with it (PR_SET_PDEATHSIG); their exits will not
      * be reported */
-    snprintf(why, sizeof why, "died with its pool's template (pid %d)", t->pid);
+    snprintf(why, sizeof why, "died with its pool's template (pid %d)", t->child.pid);
     while (t->nchildren > 0) {
         req = t->children[--t->nchildren];
         req->exited(req, 0, SIGKILL, why);
     }
-    close_pipe(t);
-    uv_close((uv_handle_t *)proc, on_proc_closed);
+    child_close_pipe(ch);
 }
+
+static const struct child_ops child_ops = {
+    .frame = child_frame,
+    .lost = on_lost,
+    .exit = on_process_exit,
+    .closed = on_closed,
+};
 
 static void spawn(struct template *t)
 {
-    struct daemon *d = t->pool->d;
     char name[128];
     int rc;
 
@@ -322,34 +297,23 @@ static void spawn(struct template *t)
     t->state = TPL_STARTING;
     t->started_ms = 0;
     t->asked = 0;
-    rbuf_consume(&t->in, t->in.len);
-    t->out.buf.size = 0;
-    uv_pipe_init(d->loop, &t->pipe, 1);
-    t->pipe.data = t;
-    rc = child_spawn(t->pool, &t->proc, &t->pipe, name, on_exit_cb);
-    t->proc.data = t;
-    t->pipe_open = t->proc_open = true;
+    rc = child_spawn(&t->child, t->pool, name, -1, true);
     if (rc < 0) {
         log_error("pool %s: cannot start its template: %s", t->pool->name, uv_strerror(rc));
         t->state = TPL_DEAD;
-        uv_close((uv_handle_t *)&t->pipe, on_pipe_closed);
-        uv_close((uv_handle_t *)&t->proc, on_proc_closed);
         return;
     }
-    t->pid = t->proc.pid;
-    log_debug("pool %s: template started, pid %d", t->pool->name, t->pid);
-    uv_read_start((uv_stream_t *)&t->pipe, on_alloc, on_read);
-    child_pack_init(&t->out.buf, t->pool, name, -1);
-    if ((rc = outq_flush(&t->out, (uv_stream_t *)&t->pipe)) < 0)
+    log_debug("pool %s: template started, pid %d", t->pool->name, t->child.pid);
+    if ((rc = child_flush(&t->child)) < 0)
         log_warn("pool %s: cannot write to its template: %s", t->pool->name, uv_strerror(rc));
 }
 
 static void on_write_done(struct outq *q, int status)
 {
-    struct template *t = container_of(q, struct template, out);
+    struct template *t = container_of(q, struct template, child.out);
 
-    if (status >= 0 && q->buf.size > 0 && t->pipe_open && !uv_is_closing((uv_handle_t *)&t->pipe))
-        outq_flush(q, (uv_stream_t *)&t->pipe);
+    if (status >= 0 && q->buf.size > 0)
+        child_flush(&t->child);
 }
 
 struct template *template_new(struct pool *p, void (*ended)(struct template *t))
@@ -358,7 +322,7 @@ struct template *template_new(struct pool *p, void (*ended)(struct template *t))
 
     t->pool = p;
     t->ended = ended;
-    outq_init(&t->out, on_write_done);
+    child_init(&t->child, &child_ops, TEMPLATE_READ_CHUNK, on_write_done);
     spawn(t);
     return t;
 }
@@ -370,17 +334,16 @@ void template_shutdown(struct template *t)
     t->shutting_down = true;
     if (t->state == TPL_OFF)
         return; /* its handles are closed and its pool knows */
-    close_pipe(t); /* it exits at EOF; its remaining children die with it */
-    if (t->proc_open && t->state != TPL_DEAD)
-        uv_process_kill(&t->proc, SIGTERM);
+    child_close_pipe(&t->child); /* it exits at EOF; its remaining children die with it */
+    if (t->state != TPL_DEAD)
+        child_kill(&t->child, SIGTERM);
 }
 
 void template_free(struct template *t)
 {
     if (t == NULL)
         return;
-    rbuf_release(&t->in);
-    outq_destroy(&t->out);
+    child_destroy(&t->child);
     free(t->waiting);
     free(t->children);
     free(t);

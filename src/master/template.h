@@ -29,8 +29,7 @@
 
 #include <uv.h>
 
-#include "outq.h"
-#include "rbuf.h"
+#include "child.h"
 
 struct pool;
 struct template;
@@ -56,13 +55,10 @@ enum template_state { TPL_STARTING, TPL_READY, TPL_DEAD, TPL_OFF };
 struct template {
     struct pool *pool;
     void (*ended)(struct template *t); /* its pool's: its handles are closed */
-    uv_process_t proc;
-    uv_pipe_t pipe;              /* an IPC pipe: forked executors' sockets come through it */
-    struct rbuf in;
-    struct outq out;
+    struct child child;          /* its process; its socket is an IPC pipe:
+                                  * forked executors' sockets come through it */
     enum template_state state;
-    int pid;
-    bool pipe_open, proc_open, shutting_down;
+    bool shutting_down;
     uint64_t started_ms;
     struct fork_req **waiting;   /* to be forked, or forked and not reported yet */
     size_t nwaiting, waiting_cap;
