@@ -30,7 +30,7 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 
 # Each program from its folder, plus what both link (src/common); the
 # master<->executor contract is in include/pyrpool.
-COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c log.c)
+COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c timeouts.c outq.c reload.c template.c) \
               $(COMMON_SRC) common/xalloc.c

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -26,93 +25,13 @@
 #include "forkserver.h"
 #include "frame.h"
 #include "guard.h"
+#include "init.h"
 #include "log.h"
-#include "mpk.h"
 #include "pyrun.h"
 #include "serial.h"
 #include "stop.h"
 #include "threads.h"
 #include "wire.h"
-
-struct init {
-    char name[128];
-    char **path;
-    size_t npath;
-    bool allow_eval;
-    unsigned handback_ms;
-    unsigned spin_us;
-    char **preload;
-    size_t npreload;
-    bool threads;
-    bool template;     /* fork executors instead of serving (forkserver.c) */
-    int board;         /* its board in the pool's memfd (board.h); -1: a template's */
-};
-
-static char *dup_str(const struct mpk_item *it)
-{
-    char *s = malloc(it->v.s.len + 1);
-
-    if (s == NULL)
-        abort();
-    memcpy(s, it->v.s.ptr, it->v.s.len);
-    s[it->v.s.len] = '\0';
-    return s;
-}
-
-/* [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool}] */
-static int parse_init(const char *body, size_t len, struct init *init)
-{
-    struct mpk_reader r;
-    struct mpk_item it, key;
-    uint32_t i, j, n;
-
-    mpk_reader_init(&r, body, len);
-    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 2 || mpk_read(&r, &it) != 0 ||
-        it.type != MPK_UINT || it.v.u != FRAME_INIT || mpk_read(&r, &it) != 0 || it.type != MPK_MAP)
-        return -1;
-    n = it.v.n;
-    for (i = 0; i < n; i++) {
-        if (mpk_read(&r, &key) != 0 || key.type != MPK_STR || mpk_read(&r, &it) != 0)
-            return -1;
-        if (key.v.s.len == 4 && memcmp(key.v.s.ptr, "name", 4) == 0 && it.type == MPK_STR) {
-            snprintf(init->name, sizeof init->name, "%.*s", (int)it.v.s.len, it.v.s.ptr);
-        } else if (key.v.s.len == 4 && memcmp(key.v.s.ptr, "path", 4) == 0 && it.type == MPK_ARRAY) {
-            init->npath = it.v.n;
-            init->path = calloc(it.v.n + 1, sizeof(char *));
-            for (j = 0; j < init->npath; j++) {
-                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
-                    return -1;
-                init->path[j] = dup_str(&it);
-            }
-        } else if (key.v.s.len == 10 && memcmp(key.v.s.ptr, "allow_eval", 10) == 0 &&
-                   it.type == MPK_BOOL) {
-            init->allow_eval = it.v.b;
-        } else if (key.v.s.len == 11 && memcmp(key.v.s.ptr, "handback_ms", 11) == 0 &&
-                   it.type == MPK_UINT) {
-            init->handback_ms = (unsigned)it.v.u;
-        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "preload", 7) == 0 && it.type == MPK_ARRAY) {
-            init->npreload = it.v.n;
-            init->preload = calloc(it.v.n + 1, sizeof(char *));
-            for (j = 0; j < init->npreload; j++) {
-                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
-                    return -1;
-                init->preload[j] = dup_str(&it);
-            }
-        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "spin_us", 7) == 0 && it.type == MPK_UINT) {
-            init->spin_us = (unsigned)it.v.u;
-        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "threads", 7) == 0 && it.type == MPK_BOOL) {
-            init->threads = it.v.b;
-        } else if (key.v.s.len == 8 && memcmp(key.v.s.ptr, "template", 8) == 0 && it.type == MPK_BOOL) {
-            init->template = it.v.b;
-        } else if (key.v.s.len == 5 && memcmp(key.v.s.ptr, "board", 5) == 0 &&
-                   (it.type == MPK_UINT || it.type == MPK_INT)) {
-            init->board = it.type == MPK_UINT && it.v.u <= INT32_MAX ? (int)it.v.u : -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static int start_python(const char *argv0)
 {
@@ -168,7 +87,7 @@ int __lsan_is_turned_off(void)
 
 /* Reads the INIT frame into init. Returns 0, or the exit status (logged):
  * 2 when fd 3 is not open (run by hand), 1 for no valid INIT frame. */
-static int read_init(struct rbuf *in, struct init *init)
+static int read_init(struct rbuf *in, struct frame_init *init)
 {
     int64_t body;
     int flags = fcntl(FRAME_MASTER_FD, F_GETFL);
@@ -179,7 +98,7 @@ static int read_init(struct rbuf *in, struct init *init)
     }
     fcntl(FRAME_MASTER_FD, F_SETFL, flags & ~O_NONBLOCK);
     body = wire_read_frame(in);
-    if (body <= 0 || parse_init(in->data + FRAME_PREFIX, (size_t)body, init) != 0) {
+    if (body <= 0 || init_parse(in->data + FRAME_PREFIX, (size_t)body, init) != 0) {
         log_error("no valid INIT frame from the master");
         return 1;
     }
@@ -190,7 +109,7 @@ static int read_init(struct rbuf *in, struct init *init)
 /* Starts Python with init's sys.path and imports python.preload: READY
  * only once these are imported. Returns 0, or the exit status: 3 when a
  * preload fails (the master backs off), 1 otherwise. */
-static int start(const char *argv0, const struct init *init)
+static int start(const char *argv0, const struct frame_init *init)
 {
     PyObject *mod;
     size_t i;
@@ -209,21 +128,9 @@ static int start(const char *argv0, const struct init *init)
     return 0;
 }
 
-static void free_init(struct init *init)
-{
-    size_t i;
-
-    for (i = 0; i < init->npath; i++)
-        free(init->path[i]);
-    free(init->path);
-    for (i = 0; i < init->npreload; i++)
-        free(init->preload[i]);
-    free(init->preload);
-}
-
 int main(int argc, char **argv)
 {
-    struct init init = {.name = "executor", .handback_ms = 10, .board = -1};
+    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1};
     struct rbuf in = {0};
     struct board *board;
     char logname[160];
@@ -263,6 +170,6 @@ int main(int argc, char **argv)
     if (Py_FinalizeEx() < 0)
         rc = 1;
     rbuf_release(&in);
-    free_init(&init);
+    init_free(&init);
     return rc;
 }
