@@ -36,7 +36,7 @@ MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c) $(COMMON_SRC)
-UNIT_TESTS := test_mpk test_route test_config test_rpc
+UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
@@ -93,6 +93,10 @@ $(BUILD)/exec/%.o: src/%.c
 	$(CC) $(EXEC_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/test_mpk: tests/unit/common/test_mpk.c $(BUILD)/master/common/mpk.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_frame: tests/unit/common/test_frame.c $(BUILD)/master/common/frame.o \
+                     $(BUILD)/master/common/init.o $(BUILD)/master/common/mpk.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_route: tests/unit/master/test_route.c $(BUILD)/master/master/route.o $(BUILD)/master/common/xalloc.o
