@@ -2,13 +2,13 @@
  * template).
  *
  * Started by the master with a socketpair on fd 3 and its pool's boards on
- * fd 4 (board.h). Reads the INIT frame, starts Debian's CPython with the
- * configured sys.path, imports python.preload, then either forks executors
- * as its pool's template (forkserver.c) or serves calls: serial.c runs a
- * process-mode executor's batches, threads.c a thread-mode executor's
- * calls. guard.c keeps the process accountable to the master (signals, its
- * process group, fork() in a call). It exits when the master closes the
- * socket, and dies with the master (PR_SET_PDEATHSIG). */
+ * fd 4 (board.h). Reads the INIT frame (init.h), starts Debian's CPython
+ * with the configured sys.path, imports python.preload, then either forks
+ * executors as its pool's template (forkserver.c) or serves calls:
+ * serial.c runs a process-mode executor's batches, threads.c a thread-mode
+ * executor's calls. guard.c keeps the process accountable to the master
+ * (signals, its process group, fork() in a call). It exits when the master
+ * closes the socket, and dies with the master (PR_SET_PDEATHSIG). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -128,48 +128,82 @@ static int start(const char *argv0, const struct frame_init *init)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Names this process in its log lines: "executor <name>". */
+static void set_log_name(const char *name)
 {
-    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1};
-    struct rbuf in = {0};
-    struct board *board;
     char logname[160];
-    int rc;
 
-    if (argc == 3 && strcmp(argv[1], "--name") == 0)
-        snprintf(init.name, sizeof init.name, "%s", argv[2]);
-    snprintf(logname, sizeof logname, "executor %s", init.name);
+    snprintf(logname, sizeof logname, "executor %s", name);
     log_set_name(logname);
+}
+
+/* Before the INIT frame: the log's name from --name, death with the
+ * master, the guard's signals. */
+static void prepare(int argc, char **argv, struct frame_init *init)
+{
+    if (argc == 3 && strcmp(argv[1], "--name") == 0)
+        snprintf(init->name, sizeof init->name, "%s", argv[2]);
+    set_log_name(init->name);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     guard_init();
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
-        return rc;
-    if (init.template) {
-        /* READY as a template, then fork executors; each child goes on
-         * below, on a socket of its own */
-        if (wire_send_ready() != 0)
-            return 0;
-        forkserver_run(&in, init.name, sizeof init.name, &init.board);
-        snprintf(logname, sizeof logname, "executor %s", init.name);
-        log_set_name(logname);
-    }
-    if ((board = attach_board(init.board)) == NULL || guard_serve(board) != 0)
-        return 1;
-    if (!init.threads && serial_start(board, init.handback_ms, init.spin_us) != 0) {
-        log_error("cannot start the watcher thread");
-        return 1;
-    }
+}
+
+/* A template: READY, then fork executors. Returns 0 in each forked child,
+ * which goes on as an executor on a socket of its own, its name and board
+ * in init; -1 when READY could not be sent (the template then exits 0). */
+static int fork_executors(struct rbuf *in, struct frame_init *init)
+{
     if (wire_send_ready() != 0)
-        rc = 1;
-    else
-        rc = init.threads ? threads_serve(&in) : serial_serve(&in);
+        return -1;
+    forkserver_run(in, init->name, sizeof init->name, &init->board);
+    set_log_name(init->name);
+    return 0;
+}
+
+/* Process mode's watcher thread (serial.c); thread mode starts its threads
+ * per call. Returns 0 or -1 (logged). */
+static int start_runner(struct board *board, const struct frame_init *init)
+{
+    if (!init->threads && serial_start(board, init->handback_ms, init->spin_us) != 0) {
+        log_error("cannot start the watcher thread");
+        return -1;
+    }
+    return 0;
+}
+
+/* After serving: stops the runner and Python and frees the rest. Returns
+ * rc, or 1 when Python did not end cleanly. */
+static int finish(struct rbuf *in, struct frame_init *init, int rc)
+{
     serial_fini();
     stop_fini();
     pyrun_fini();
     if (Py_FinalizeEx() < 0)
         rc = 1;
-    rbuf_release(&in);
-    init_free(&init);
+    rbuf_release(in);
+    init_free(init);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1};
+    struct rbuf in = {0};
+    struct board *board;
+    int rc;
+
+    prepare(argc, argv, &init);
+    if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
+        return rc;
+    if (init.template && fork_executors(&in, &init) != 0)
+        return 0;
+    if ((board = attach_board(init.board)) == NULL || guard_serve(board) != 0 ||
+        start_runner(board, &init) != 0)
+        return 1;
+    if (wire_send_ready() != 0)
+        rc = 1;
+    else
+        rc = init.threads ? threads_serve(&in) : serial_serve(&in);
+    return finish(&in, &init, rc);
 }
