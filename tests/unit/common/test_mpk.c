@@ -487,7 +487,7 @@ static void check_item(const struct vec *v, const struct mpk_item *it, const cha
  * mpk_read_any, ending exactly where the item ends. */
 static void test_read_every_format(void **state)
 {
-    char buf[32];
+    char buf[64];
     struct mpk_reader r;
     struct mpk_item it;
     const char *at;
@@ -505,6 +505,7 @@ static void test_read_every_format(void **state)
         assert_ptr_equal(r.p, at + vecs[i].len);
         check_item(&vecs[i], &it, at);
         /* followed by a nil: that is the next item */
+        assert_true(vecs[i].len < sizeof buf);
         memcpy(buf, vecs[i].bytes, vecs[i].len);
         buf[vecs[i].len] = (char)0xc0;
         at = at_page_end(buf, vecs[i].len + 1);
