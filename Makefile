@@ -31,13 +31,13 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 
 # Each program from its folder, plus what both link (src/common); the
 # master<->executor contract is in include/pyrpool.
-COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c log.c)
+COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c) $(COMMON_SRC)
-UNIT_TESTS := test_route test_config test_rpc
+UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
@@ -97,6 +97,13 @@ $(BUILD)/master/%.o: src/%.c
 $(BUILD)/exec/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(EXEC_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test_mpk: tests/unit/common/test_mpk.c $(BUILD)/master/common/mpk.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_frame: tests/unit/common/test_frame.c $(BUILD)/master/common/frame.o \
+                     $(BUILD)/master/common/init.o $(BUILD)/master/common/mpk.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_route: tests/unit/master/test_route.c $(BUILD)/master/master/route.o $(BUILD)/master/common/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)

@@ -5,13 +5,7 @@
  * throughout and either side finds a frame's end without parsing its body.
  *
  *   master -> executor
- *     [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool,
- *                   "handback_ms": uint, "spin_us": uint, "preload": [str...],
- *                   "threads": bool, "template": bool, "board": int}]
- *       board: the executor's board in the memfd on fd 4 (board.h); -1
- *       for a template, whose children get theirs in their FORK frame
- *       template: this process is a pool's template (forkserver.h has
- *       its FORK and EXITED frames); its forked children inherit the INIT
+ *     [FRAME_INIT, {settings}]   first, once: init.h has its keys
  *     [FRAME_CALL, call_id, timeout_ms, module, function, args array|nil, kwargs map|nil]
  *     [FRAME_EVAL, call_id, timeout_ms, expr, locals map|nil]
  *     [FRAME_EXEC, call_id, timeout_ms, code]

@@ -120,9 +120,10 @@ int mpk_read_any(struct mpk_reader *r, struct mpk_item *it)
 
 /* mpk_skip's quick way: one count of the items still to skip instead of
  * the scanner's count per nesting level. It cannot see how deep the object
- * nests, so it gives up (returns 1) past MPK_MAX_DEPTH arrays and maps in
- * all, and on anything unusual; the scanner then does the work and the
- * checks. Returns 0 with r moved past the object, or 1. */
+ * nests, so it gives up (returns 1) at MPK_MAX_DEPTH arrays and maps in
+ * all (the scanner refuses that many nested ones: the item inside them is
+ * a level too), and on anything unusual; the scanner then does the work
+ * and the checks. Returns 0 with r moved past the object, or 1. */
 static int skip_flat(struct mpk_reader *r)
 {
     const uint8_t *u = (const uint8_t *)r->p;
@@ -143,7 +144,7 @@ static int skip_flat(struct mpk_reader *r)
         } else if ((c & 0xe0) == 0xa0) {
             i += 1 + (size_t)(c & 0x1f);
         } else if ((c & 0xe0) == 0x80) { /* fixmap 0x8X, fixarray 0x9X */
-            if (++containers > MPK_MAX_DEPTH)
+            if (++containers >= MPK_MAX_DEPTH)
                 return 1;
             left += (c & 0x10) ? (uint64_t)(c & 0x0f) : 2 * (uint64_t)(c & 0x0f);
             i++;
@@ -152,7 +153,7 @@ static int skip_flat(struct mpk_reader *r)
             if (n < 0)
                 return 1;
             if (it.type == MPK_ARRAY || it.type == MPK_MAP) {
-                if (++containers > MPK_MAX_DEPTH)
+                if (++containers >= MPK_MAX_DEPTH)
                     return 1;
                 left += it.type == MPK_MAP ? 2 * (uint64_t)it.v.n : it.v.n;
             }

@@ -2,13 +2,13 @@
  * template).
  *
  * Started by the master with a socketpair on fd 3 and its pool's boards on
- * fd 4 (board.h). Reads the INIT frame, starts Debian's CPython with the
- * configured sys.path, imports python.preload, then either forks executors
- * as its pool's template (forkserver.c) or serves calls: serial.c runs a
- * process-mode executor's batches, threads.c a thread-mode executor's
- * calls. guard.c keeps the process accountable to the master (signals, its
- * process group, fork() in a call). It exits when the master closes the
- * socket, and dies with the master (PR_SET_PDEATHSIG). */
+ * fd 4 (board.h). Reads the INIT frame (init.h), starts Debian's CPython
+ * with the configured sys.path, imports python.preload, then either forks
+ * executors as its pool's template (forkserver.c) or serves calls:
+ * serial.c runs a process-mode executor's batches, threads.c a thread-mode
+ * executor's calls. guard.c keeps the process accountable to the master
+ * (signals, its process group, fork() in a call). It exits when the master
+ * closes the socket, and dies with the master (PR_SET_PDEATHSIG). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -26,93 +25,13 @@
 #include "forkserver.h"
 #include "frame.h"
 #include "guard.h"
+#include "init.h"
 #include "log.h"
-#include "mpk.h"
 #include "pyrun.h"
 #include "serial.h"
 #include "stop.h"
 #include "threads.h"
 #include "wire.h"
-
-struct init {
-    char name[128];
-    char **path;
-    size_t npath;
-    bool allow_eval;
-    unsigned handback_ms;
-    unsigned spin_us;
-    char **preload;
-    size_t npreload;
-    bool threads;
-    bool template;     /* fork executors instead of serving (forkserver.c) */
-    int board;         /* its board in the pool's memfd (board.h); -1: a template's */
-};
-
-static char *dup_str(const struct mpk_item *it)
-{
-    char *s = malloc(it->v.s.len + 1);
-
-    if (s == NULL)
-        abort();
-    memcpy(s, it->v.s.ptr, it->v.s.len);
-    s[it->v.s.len] = '\0';
-    return s;
-}
-
-/* [FRAME_INIT, {"name": str, "path": [str...], "allow_eval": bool}] */
-static int parse_init(const char *body, size_t len, struct init *init)
-{
-    struct mpk_reader r;
-    struct mpk_item it, key;
-    uint32_t i, j, n;
-
-    mpk_reader_init(&r, body, len);
-    if (mpk_read(&r, &it) != 0 || it.type != MPK_ARRAY || it.v.n != 2 || mpk_read(&r, &it) != 0 ||
-        it.type != MPK_UINT || it.v.u != FRAME_INIT || mpk_read(&r, &it) != 0 || it.type != MPK_MAP)
-        return -1;
-    n = it.v.n;
-    for (i = 0; i < n; i++) {
-        if (mpk_read(&r, &key) != 0 || key.type != MPK_STR || mpk_read(&r, &it) != 0)
-            return -1;
-        if (key.v.s.len == 4 && memcmp(key.v.s.ptr, "name", 4) == 0 && it.type == MPK_STR) {
-            snprintf(init->name, sizeof init->name, "%.*s", (int)it.v.s.len, it.v.s.ptr);
-        } else if (key.v.s.len == 4 && memcmp(key.v.s.ptr, "path", 4) == 0 && it.type == MPK_ARRAY) {
-            init->npath = it.v.n;
-            init->path = calloc(it.v.n + 1, sizeof(char *));
-            for (j = 0; j < init->npath; j++) {
-                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
-                    return -1;
-                init->path[j] = dup_str(&it);
-            }
-        } else if (key.v.s.len == 10 && memcmp(key.v.s.ptr, "allow_eval", 10) == 0 &&
-                   it.type == MPK_BOOL) {
-            init->allow_eval = it.v.b;
-        } else if (key.v.s.len == 11 && memcmp(key.v.s.ptr, "handback_ms", 11) == 0 &&
-                   it.type == MPK_UINT) {
-            init->handback_ms = (unsigned)it.v.u;
-        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "preload", 7) == 0 && it.type == MPK_ARRAY) {
-            init->npreload = it.v.n;
-            init->preload = calloc(it.v.n + 1, sizeof(char *));
-            for (j = 0; j < init->npreload; j++) {
-                if (mpk_read(&r, &it) != 0 || it.type != MPK_STR)
-                    return -1;
-                init->preload[j] = dup_str(&it);
-            }
-        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "spin_us", 7) == 0 && it.type == MPK_UINT) {
-            init->spin_us = (unsigned)it.v.u;
-        } else if (key.v.s.len == 7 && memcmp(key.v.s.ptr, "threads", 7) == 0 && it.type == MPK_BOOL) {
-            init->threads = it.v.b;
-        } else if (key.v.s.len == 8 && memcmp(key.v.s.ptr, "template", 8) == 0 && it.type == MPK_BOOL) {
-            init->template = it.v.b;
-        } else if (key.v.s.len == 5 && memcmp(key.v.s.ptr, "board", 5) == 0 &&
-                   (it.type == MPK_UINT || it.type == MPK_INT)) {
-            init->board = it.type == MPK_UINT && it.v.u <= INT32_MAX ? (int)it.v.u : -1;
-        } else {
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static int start_python(const char *argv0)
 {
@@ -168,7 +87,7 @@ int __lsan_is_turned_off(void)
 
 /* Reads the INIT frame into init. Returns 0, or the exit status (logged):
  * 2 when fd 3 is not open (run by hand), 1 for no valid INIT frame. */
-static int read_init(struct rbuf *in, struct init *init)
+static int read_init(struct rbuf *in, struct frame_init *init)
 {
     int64_t body;
     int flags = fcntl(FRAME_MASTER_FD, F_GETFL);
@@ -179,7 +98,7 @@ static int read_init(struct rbuf *in, struct init *init)
     }
     fcntl(FRAME_MASTER_FD, F_SETFL, flags & ~O_NONBLOCK);
     body = wire_read_frame(in);
-    if (body <= 0 || parse_init(in->data + FRAME_PREFIX, (size_t)body, init) != 0) {
+    if (body <= 0 || init_parse(in->data + FRAME_PREFIX, (size_t)body, init) != 0) {
         log_error("no valid INIT frame from the master");
         return 1;
     }
@@ -190,7 +109,7 @@ static int read_init(struct rbuf *in, struct init *init)
 /* Starts Python with init's sys.path and imports python.preload: READY
  * only once these are imported. Returns 0, or the exit status: 3 when a
  * preload fails (the master backs off), 1 otherwise. */
-static int start(const char *argv0, const struct init *init)
+static int start(const char *argv0, const struct frame_init *init)
 {
     PyObject *mod;
     size_t i;
@@ -209,60 +128,82 @@ static int start(const char *argv0, const struct init *init)
     return 0;
 }
 
-static void free_init(struct init *init)
+/* Names this process in its log lines: "executor <name>". */
+static void set_log_name(const char *name)
 {
-    size_t i;
+    char logname[160];
 
-    for (i = 0; i < init->npath; i++)
-        free(init->path[i]);
-    free(init->path);
-    for (i = 0; i < init->npreload; i++)
-        free(init->preload[i]);
-    free(init->preload);
+    snprintf(logname, sizeof logname, "executor %s", name);
+    log_set_name(logname);
 }
 
-int main(int argc, char **argv)
+/* Before the INIT frame: the log's name from --name, death with the
+ * master, the guard's signals. */
+static void prepare(int argc, char **argv, struct frame_init *init)
 {
-    struct init init = {.name = "executor", .handback_ms = 10, .board = -1};
-    struct rbuf in = {0};
-    struct board *board;
-    char logname[160];
-    int rc;
-
     if (argc == 3 && strcmp(argv[1], "--name") == 0)
-        snprintf(init.name, sizeof init.name, "%s", argv[2]);
-    snprintf(logname, sizeof logname, "executor %s", init.name);
-    log_set_name(logname);
+        snprintf(init->name, sizeof init->name, "%s", argv[2]);
+    set_log_name(init->name);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     guard_init();
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
-        return rc;
-    if (init.template) {
-        /* READY as a template, then fork executors; each child goes on
-         * below, on a socket of its own */
-        if (wire_send_ready() != 0)
-            return 0;
-        forkserver_run(&in, init.name, sizeof init.name, &init.board);
-        snprintf(logname, sizeof logname, "executor %s", init.name);
-        log_set_name(logname);
-    }
-    if ((board = attach_board(init.board)) == NULL || guard_serve(board) != 0)
-        return 1;
-    if (!init.threads && serial_start(board, init.handback_ms, init.spin_us) != 0) {
-        log_error("cannot start the watcher thread");
-        return 1;
-    }
+}
+
+/* A template: READY, then fork executors. Returns 0 in each forked child,
+ * which goes on as an executor on a socket of its own, its name and board
+ * in init; -1 when READY could not be sent (the template then exits 0). */
+static int fork_executors(struct rbuf *in, struct frame_init *init)
+{
     if (wire_send_ready() != 0)
-        rc = 1;
-    else
-        rc = init.threads ? threads_serve(&in) : serial_serve(&in);
+        return -1;
+    forkserver_run(in, init->name, sizeof init->name, &init->board);
+    set_log_name(init->name);
+    return 0;
+}
+
+/* Process mode's watcher thread (serial.c); thread mode starts its threads
+ * per call. Returns 0 or -1 (logged). */
+static int start_runner(struct board *board, const struct frame_init *init)
+{
+    if (!init->threads && serial_start(board, init->handback_ms, init->spin_us) != 0) {
+        log_error("cannot start the watcher thread");
+        return -1;
+    }
+    return 0;
+}
+
+/* After serving: stops the runner and Python and frees the rest. Returns
+ * rc, or 1 when Python did not end cleanly. */
+static int finish(struct rbuf *in, struct frame_init *init, int rc)
+{
     serial_fini();
     stop_fini();
     pyrun_fini();
     if (Py_FinalizeEx() < 0)
         rc = 1;
-    rbuf_release(&in);
-    free_init(&init);
+    rbuf_release(in);
+    init_free(init);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1};
+    struct rbuf in = {0};
+    struct board *board;
+    int rc;
+
+    prepare(argc, argv, &init);
+    if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
+        return rc;
+    if (init.template && fork_executors(&in, &init) != 0)
+        return 0;
+    if ((board = attach_board(init.board)) == NULL || guard_serve(board) != 0 ||
+        start_runner(board, &init) != 0)
+        return 1;
+    if (wire_send_ready() != 0)
+        rc = 1;
+    else
+        rc = init.threads ? threads_serve(&in) : serial_serve(&in);
+    return finish(&in, &init, rc);
 }

@@ -439,76 +439,107 @@ static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
     Py_DECREF(result);
 }
 
-/* MAP: module, function, base_index, [args...], kwargs. Packs [nil, results]
- * or the first item's error with its index. */
-static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r)
-{
+/* A MAP frame's chunk: one function over a run of argument arrays. */
+struct map_chunk {
     const char *module, *function;
-    uint32_t mlen, flen, i, n;
+    uint32_t mlen, flen;
+    uint64_t base;              /* the first item's index in the whole map */
+    uint32_t n;                 /* items */
+    struct mpk_reader items;    /* at the first item's args array */
+};
+
+/* Reads module, function, base_index and the items (skipped over: items
+ * points at them) of a MAP chunk, leaving r at its kwargs. Returns 0, or
+ * -1 when they are not there. */
+static int read_map_chunk(struct mpk_reader *r, struct map_chunk *c)
+{
     struct mpk_item it;
-    struct mpk_reader items, kw;
-    PyObject *callable, *kwargs = NULL, *result;
-    uint64_t base;
+    uint32_t i;
+
+    if (read_str(r, &c->module, &c->mlen) != 0 || read_str(r, &c->function, &c->flen) != 0 ||
+        mpk_read(r, &it) != 0 || it.type != MPK_UINT)
+        return -1;
+    c->base = it.v.u;
+    if (mpk_read(r, &it) != 0 || it.type != MPK_ARRAY)
+        return -1;
+    c->n = it.v.n;
+    c->items = *r;
+    for (i = 0; i < c->n; i++)
+        mpk_skip(r);
+    return 0;
+}
+
+/* The kwargs at r, decoded: *kwargs is NULL for nil or none. Returns 0, or
+ * -1 with a Python exception set. */
+static int read_map_kwargs(struct mpk_reader *r, PyObject **kwargs)
+{
+    *kwargs = NULL;
+    if (r->p >= r->end || *(const unsigned char *)r->p == 0xc0)
+        return 0;
+    *kwargs = pyconv_decode(r);
+    return *kwargs != NULL ? 0 : -1;
+}
+
+/* Calls callable on each item of c in turn, packing [nil, [results...]];
+ * at the first item that fails, what was packed is dropped for that
+ * item's [error, nil] (its error map carries map_index). */
+static void map_items(msgpack_sbuffer *out, msgpack_packer *pk, PyObject *callable,
+                      struct map_chunk *c, PyObject *kwargs)
+{
     size_t mark = out->size;
     char err[512];
+    PyObject *result;
+    uint32_t i;
     bool bad;
+    int rc;
 
-    if (read_str(r, &module, &mlen) != 0 || read_str(r, &function, &flen) != 0 ||
-        mpk_read(r, &it) != 0 || it.type != MPK_UINT || (base = it.v.u, mpk_read(r, &it)) != 0 ||
-        it.type != MPK_ARRAY) {
+    msgpack_pack_nil(pk);
+    msgpack_pack_array(pk, c->n);
+    for (i = 0; i < c->n; i++) {
+        map_index = (int64_t)(c->base + i);
+        result = call_with(callable, &c->items, kwargs, &bad);
+        if (result == NULL) {
+            out->size = mark;
+            pack_exception(pk, bad ? "BadRequest" : NULL, bad ? "cannot decode args" : NULL);
+            msgpack_pack_nil(pk);
+            return;
+        }
+        rc = pyconv_encode(pk, result, "result", err, sizeof err);
+        Py_DECREF(result);
+        if (rc != 0) {
+            out->size = mark;
+            pack_error(pk, "EncodeError", err);
+            msgpack_pack_nil(pk);
+            return;
+        }
+    }
+}
+
+/* MAP: module, function, base_index, [args...], kwargs. Packs [nil, results]
+ * or the first failing item's error with its index. */
+static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader *r)
+{
+    struct map_chunk c;
+    PyObject *callable, *kwargs;
+
+    if (read_map_chunk(r, &c) != 0) {
         pack_error(pk, "BadRequest", "malformed map chunk");
         msgpack_pack_nil(pk);
         return;
     }
-    n = it.v.n;
-    items = *r;
-    for (i = 0; i < n; i++)
-        mpk_skip(r);
-    kw = *r;
-    map_index = (int64_t)base;
-    if ((callable = lookup(module, mlen, function, flen)) == NULL)
-        goto exception;
-    if (kw.p < kw.end && *(const unsigned char *)kw.p != 0xc0) {
-        kwargs = pyconv_decode(&kw);
-        if (kwargs == NULL) {
-            Py_DECREF(callable);
-            pack_exception(pk, "BadRequest", "cannot decode kwargs");
-            msgpack_pack_nil(pk);
-            map_index = -1;
-            return;
-        }
+    map_index = (int64_t)c.base;
+    if ((callable = lookup(c.module, c.mlen, c.function, c.flen)) == NULL) {
+        pack_exception(pk, NULL, NULL);
+        msgpack_pack_nil(pk);
+    } else if (read_map_kwargs(r, &kwargs) != 0) {
+        Py_DECREF(callable);
+        pack_exception(pk, "BadRequest", "cannot decode kwargs");
+        msgpack_pack_nil(pk);
+    } else {
+        map_items(out, pk, callable, &c, kwargs);
+        Py_DECREF(callable);
+        Py_XDECREF(kwargs);
     }
-    msgpack_pack_nil(pk);
-    msgpack_pack_array(pk, n);
-    for (i = 0; i < n; i++) {
-        map_index = (int64_t)(base + i);
-        result = call_with(callable, &items, kwargs, &bad);
-        if (result == NULL) {
-            out->size = mark;
-            if (bad)
-                pack_exception(pk, "BadRequest", "cannot decode args");
-            else
-                pack_exception(pk, NULL, NULL);
-            msgpack_pack_nil(pk);
-            goto done;
-        }
-        if (pyconv_encode(pk, result, "result", err, sizeof err) != 0) {
-            Py_DECREF(result);
-            out->size = mark;
-            pack_error(pk, "EncodeError", err);
-            msgpack_pack_nil(pk);
-            goto done;
-        }
-        Py_DECREF(result);
-    }
-done:
-    Py_DECREF(callable);
-    Py_XDECREF(kwargs);
-    map_index = -1;
-    return;
-exception:
-    pack_exception(pk, NULL, NULL);
-    msgpack_pack_nil(pk);
     map_index = -1;
 }
 

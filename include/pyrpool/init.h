@@ -1,0 +1,65 @@
+/* init: the INIT frame, the first frame the master sends an executor (or a
+ * pool's template) on fd 3: everything it needs before it can serve.
+ *
+ *   [FRAME_INIT, {"board": int, "template": bool, "threads": bool,
+ *                 "preload": [str...], "spin_us": uint, "handback_ms": uint,
+ *                 "name": str, "path": [str...], "allow_eval": bool}]
+ *
+ *   board: the executor's board in the memfd on fd 4 (board.h); -1 for a
+ *     template, whose children get theirs in their FORK frame
+ *   template: this process is a pool's template (forkserver.h has its
+ *     FORK and EXITED frames); its forked children inherit the INIT
+ *   threads: thread mode (frame.h) instead of process mode
+ *   preload: modules imported before READY (python.preload)
+ *   spin_us, handback_ms: process mode's limits.spin_us and
+ *     limits.handback_ms (serial.c)
+ *   name: the executor's name in its log lines
+ *   path: entries put first on sys.path (python.path)
+ *   allow_eval: EVAL and EXEC frames are run, not refused
+ *
+ * The master packs it with init_pack, the executor reads it with
+ * init_parse: one struct and one table of keys (init.c) for both ends, so
+ * the two cannot drift apart. */
+#ifndef PYRPOOL_INIT_H
+#define PYRPOOL_INIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <msgpack.h>
+
+struct frame_init {
+    char name[128];
+    char **path;
+    size_t npath;
+    char **preload;
+    size_t npreload;
+    bool allow_eval;
+    bool threads;
+    bool template;
+    unsigned handback_ms;
+    unsigned spin_us;
+    int board;
+};
+
+/* Appends one whole FRAME_INIT frame (frame.h's prefix included) to sb.
+ * Reads init only: path and preload are borrowed (the master points them
+ * at its config's arrays) and stay the caller's. */
+void init_pack(msgpack_sbuffer *sb, const struct frame_init *init);
+
+/* Reads the body of a FRAME_INIT frame (after its prefix) into init.
+ * Fields whose key the body lacks keep the values init had (the caller's
+ * defaults); path and preload start empty. The arrays and strings it
+ * stores in path and preload are its own copies, NULL-terminated, which
+ * init_free releases. A negative board, or one past INT32_MAX, is read as
+ * -1. Returns 0, or -1 for anything else than a FRAME_INIT array holding a
+ * map of known keys with the types above, uints fitting an unsigned
+ * (nothing is left allocated then). */
+int init_parse(const char *body, size_t len, struct frame_init *init);
+
+/* Releases what init_parse allocated and empties path and preload. Only
+ * for a struct init_parse filled: one filled for init_pack borrows its
+ * arrays. */
+void init_free(struct frame_init *init);
+
+#endif
