@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "mpk.h"
+#include "protocol.h"
 #include "pyconv.h"
 
 /* More distinct callables than this and the cache starts over. */
@@ -262,7 +263,7 @@ static void pack_result(msgpack_sbuffer *out, msgpack_packer *pk, PyObject *resu
     if (pyconv_encode(pk, result, "result", err, sizeof err) == 0)
         return;
     out->size = mark;
-    pack_error(pk, "EncodeError", err);
+    pack_error(pk, ERROR_ENCODE, err);
     msgpack_pack_nil(pk);
 }
 
@@ -342,14 +343,14 @@ static void run_eval(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
         return;
     }
     if (read_str(r, &code, &len) != 0) {
-        pack_error(pk, "BadRequest", "code must be a str");
+        pack_error(pk, ERROR_BAD_REQUEST, "code must be a str");
         msgpack_pack_nil(pk);
         return;
     }
     if (!exec && r->p < r->end && *(const unsigned char *)r->p != 0xc0) {
         locals = pyconv_decode(r);
         if (locals == NULL) {
-            pack_exception(pk, "BadRequest", "cannot decode locals");
+            pack_exception(pk, ERROR_BAD_REQUEST, "cannot decode locals");
             msgpack_pack_nil(pk);
             return;
         }
@@ -403,7 +404,7 @@ static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
     bool bad;
 
     if (read_str(r, &module, &mlen) != 0 || read_str(r, &function, &flen) != 0) {
-        pack_error(pk, "BadRequest", "module and function must be str");
+        pack_error(pk, ERROR_BAD_REQUEST, "module and function must be str");
         msgpack_pack_nil(pk);
         return;
     }
@@ -422,7 +423,7 @@ static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
                 PyErr_SetString(PyExc_TypeError, "kwargs must be a map");
             Py_XDECREF(kwargs);
             Py_DECREF(callable);
-            pack_exception(pk, "BadRequest", "cannot decode kwargs");
+            pack_exception(pk, ERROR_BAD_REQUEST, "cannot decode kwargs");
             msgpack_pack_nil(pk);
             return;
         }
@@ -431,7 +432,7 @@ static void run_call(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader
     Py_DECREF(callable);
     Py_XDECREF(kwargs);
     if (result == NULL) {
-        pack_exception(pk, bad ? "BadRequest" : NULL, bad ? "cannot decode args" : NULL);
+        pack_exception(pk, bad ? ERROR_BAD_REQUEST : NULL, bad ? "cannot decode args" : NULL);
         msgpack_pack_nil(pk);
         return;
     }
@@ -500,7 +501,7 @@ static void map_items(msgpack_sbuffer *out, msgpack_packer *pk, PyObject *callab
         result = call_with(callable, &c->items, kwargs, &bad);
         if (result == NULL) {
             out->size = mark;
-            pack_exception(pk, bad ? "BadRequest" : NULL, bad ? "cannot decode args" : NULL);
+            pack_exception(pk, bad ? ERROR_BAD_REQUEST : NULL, bad ? "cannot decode args" : NULL);
             msgpack_pack_nil(pk);
             return;
         }
@@ -508,7 +509,7 @@ static void map_items(msgpack_sbuffer *out, msgpack_packer *pk, PyObject *callab
         Py_DECREF(result);
         if (rc != 0) {
             out->size = mark;
-            pack_error(pk, "EncodeError", err);
+            pack_error(pk, ERROR_ENCODE, err);
             msgpack_pack_nil(pk);
             return;
         }
@@ -523,7 +524,7 @@ static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader 
     PyObject *callable, *kwargs;
 
     if (read_map_chunk(r, &c) != 0) {
-        pack_error(pk, "BadRequest", "malformed map chunk");
+        pack_error(pk, ERROR_BAD_REQUEST, "malformed map chunk");
         msgpack_pack_nil(pk);
         return;
     }
@@ -533,7 +534,7 @@ static void run_map(msgpack_sbuffer *out, msgpack_packer *pk, struct mpk_reader 
         msgpack_pack_nil(pk);
     } else if (read_map_kwargs(r, &kwargs) != 0) {
         Py_DECREF(callable);
-        pack_exception(pk, "BadRequest", "cannot decode kwargs");
+        pack_exception(pk, ERROR_BAD_REQUEST, "cannot decode kwargs");
         msgpack_pack_nil(pk);
     } else {
         map_items(out, pk, callable, &c, kwargs);

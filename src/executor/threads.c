@@ -20,6 +20,7 @@
 #include "guard.h"
 #include "log.h"
 #include "mpk.h"
+#include "protocol.h"
 #include "pyrun.h"
 #include "stop.h"
 #include "wire.h"
@@ -98,7 +99,7 @@ static bool skip_stopped(uint64_t id)
     msgpack_pack_uint64(&pk, id);
     msgpack_pack_map(&pk, 3);
     msgpack_pack_str_with_body(&pk, "type", 4);
-    msgpack_pack_str_with_body(&pk, "Cancelled", 9);
+    msgpack_pack_str_with_body(&pk, ERROR_CANCELLED, sizeof ERROR_CANCELLED - 1);
     msgpack_pack_str_with_body(&pk, "message", 7);
     msgpack_pack_str_with_body(&pk, "stopped before it started", 25);
     msgpack_pack_str_with_body(&pk, "traceback", 9);

@@ -3,14 +3,15 @@
 #include "child.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "board.h"
 #include "daemon.h"
 #include "frame.h"
+#include "init.h"
 #include "pool.h"
-#include "rpc.h"
 #include "util.h"
 
 void child_init(struct child *ch, const struct child_ops *ops, size_t read_chunk, outq_done_fn write_done)
@@ -23,48 +24,22 @@ void child_init(struct child *ch, const struct child_ops *ops, size_t read_chunk
 /* Appends the INIT frame for p's executors (or its template) to sb. */
 static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *name, int board)
 {
-    bool template = board < 0;
     const struct config *cfg = p->cfg;
-    msgpack_packer pk;
-    size_t start, i;
+    struct frame_init init = {
+        .path = cfg->python_path,
+        .npath = cfg->npython_path,
+        .preload = cfg->preload,
+        .npreload = cfg->npreload,
+        .allow_eval = cfg->allow_eval,
+        .threads = p->mode == POOL_THREAD,
+        .template = board < 0,
+        .handback_ms = cfg->handback_ms,
+        .spin_us = cfg->spin_us,
+        .board = board,
+    };
 
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    start = frame_begin(sb);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 9);
-    rpc_pack_cstr(&pk, "board");
-    msgpack_pack_int(&pk, board);
-    rpc_pack_cstr(&pk, "template");
-    if (template)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    rpc_pack_cstr(&pk, "threads");
-    if (p->mode == POOL_THREAD)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    rpc_pack_cstr(&pk, "preload");
-    msgpack_pack_array(&pk, cfg->npreload);
-    for (i = 0; i < cfg->npreload; i++)
-        rpc_pack_cstr(&pk, cfg->preload[i]);
-    rpc_pack_cstr(&pk, "spin_us");
-    msgpack_pack_unsigned_int(&pk, cfg->spin_us);
-    rpc_pack_cstr(&pk, "handback_ms");
-    msgpack_pack_unsigned_int(&pk, cfg->handback_ms);
-    rpc_pack_cstr(&pk, "name");
-    rpc_pack_cstr(&pk, name);
-    rpc_pack_cstr(&pk, "path");
-    msgpack_pack_array(&pk, cfg->npython_path);
-    for (i = 0; i < cfg->npython_path; i++)
-        rpc_pack_cstr(&pk, cfg->python_path[i]);
-    rpc_pack_cstr(&pk, "allow_eval");
-    if (cfg->allow_eval)
-        msgpack_pack_true(&pk);
-    else
-        msgpack_pack_false(&pk);
-    frame_end(sb, start);
+    snprintf(init.name, sizeof init.name, "%s", name);
+    init_pack(sb, &init);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

@@ -81,6 +81,9 @@ def test_reload_applies_a_changed_config(daemon_factory, factor):
     write_module(d, 1)
     with d.connect() as c:
         assert c.ok("versioned.version", []) == 1
+        # imported on the default pool's executor too, so that the call that
+        # runs across the reload has the old code whenever it starts
+        assert c.ok("call", ["versioned", "version", [], None, {"pool": "default"}]) == 1
         old_default = c.ok("contexts", ["default"])
         running = c.send("call", ["versioned", "slow_version", [1.0], None, {"pool": "default"}])
         wait_pool(c, "default", 0.8 * factor, busy=1)   # it runs when the reload comes
