@@ -285,7 +285,7 @@ static void count_threads(const struct pool *p, int *busy, int *idle, int *start
 
 /* One map per pool: name, mode, size, busy, idle, starting, queued,
  * completed, failed, restarts, degraded. */
-/* The functions p holds off now (pool_call_crashed), by name. */
+/* The functions p holds off now (quarantined after crashes: pool.h), by name. */
 static void pack_quarantined(msgpack_packer *pk, const struct pool *p)
 {
     uint64_t now = uv_now(p->d->loop);

@@ -1,6 +1,8 @@
 /* admin: methods the master answers itself, without an executor: routing
  * (register_pool, unregister_pool, lookup_pool, list_pool_registrations),
- * pool status (pools, pool_started, num_contexts, contexts, get_context) and
+ * pool status (pools, pool_started, num_contexts, contexts, get_context),
+ * pools started and stopped at run time (start_pool, whose answer waits
+ * for the pool to be ready: pool_when_ready; stop_pool, resize_pool) and
  * ping. Registration changes apply to every call that arrives after them. */
 #ifndef PYRPOOL_ADMIN_H
 #define PYRPOOL_ADMIN_H

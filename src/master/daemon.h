@@ -3,7 +3,24 @@
  * The master is a single libuv loop: it accepts clients (listener), decodes
  * their requests (conn, method), routes calls (route) to pools, whose
  * executors (executor) run Python in child processes. Output to clients and
- * executors is buffered and flushed once per loop turn (daemon_flush). */
+ * executors is buffered and flushed once per loop turn (main.c's flush
+ * hooks).
+ *
+ * Its files call each other downwards only (make check-calls):
+ *   main                      boot, signals, the loop and its flush hooks
+ *   listener reload method    accept clients; SIGHUP; run requests
+ *   admin                     the methods the master answers itself
+ *   pool                      queues, batches, quarantine, timeout policy
+ *   executor                  one executor process, supervised
+ *   template                  a pool's fork server
+ *   child                     the base both of those embed: spawn, frames
+ *   reply                     a call's answer (map chunks gathered)
+ *   conn                      one client connection
+ *   call deadline route rpc config board_map outq    the leaves
+ * What goes up travels through pointers its owner handed down: a
+ * connection's handler (conn_handler), an executor's executor_events, a
+ * fork request's callbacks (fork_req), a template's ended callback, a
+ * pool's ready watcher (pool_when_ready), the deadline set's callback. */
 #ifndef PYRPOOL_DAEMON_H
 #define PYRPOOL_DAEMON_H
 
