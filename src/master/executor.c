@@ -705,6 +705,8 @@ void executor_send(struct executor *ex, struct call *c)
     stamp_timeout(ex, c);
     c->ex = ex;
     if (!ex->threaded) { /* a batch's calls take slots 0, 1, ... in order */
+        if (ex->running.len == 0) /* the first of a batch: nothing of ex's is in flight */
+            board_clear_slots(board(ex));
         c->slot = (uint8_t)ex->running.len;
         board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }

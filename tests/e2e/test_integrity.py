@@ -728,6 +728,32 @@ def test_a_call_stopped_behind_a_slow_one_never_runs(daemon_factory, factor, tmp
         assert count == {"slow-start": 1, "slow": 1, "flush": 1}, dict(count)
 
 
+def test_a_call_handed_back_then_sent_again_to_the_same_executor_runs_once(daemon_factory, factor,
+                                                                           tmp_path):
+    """A one-executor pool, handback_ms 50; one write: a 0.3 s call, then a
+    call that marks a file and segfaults. The executor hands the second call
+    back while the first runs, and gets it again, alone, once the first is
+    answered. Its board still held the call's slot from the first batch:
+    whichever slot the executor claims, the master must see the call started,
+    so it is answered WorkerCrashed and runs once, not requeued and run
+    again."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}, "solo": {"size": 1}},
+                       modules=MODULES, extra_yaml="limits:\n  handback_ms: 50\n")
+    path = str(tmp_path / "runs.txt")
+    with d.connect() as c:
+        warm_up(c, "solo", factor)
+        data = pack_call(1, "integ", "slow_mark", [path, "slow", 0.3], "solo")
+        data += pack_call(2, "integ", "mark_crash", [path, "crash"], "solo")
+        c.send_raw(data)
+        assert c.wait(1, timeout=10 * factor)[2:] == [None, "slow"]
+        msg = c.wait(2, timeout=10 * factor)
+        assert err_type(msg[2]) == "WorkerCrashed", msg
+        assert c.ok("call", ["integ", "mark", [path, "flush"], None, {"pool": "solo"}],
+                    timeout=10 * factor) == "flush"
+        count = runs(path)
+        assert count == {"slow-start": 1, "slow": 1, "crash": 1, "flush": 1}, dict(count)
+
+
 # ----------------------------------------------- 10. head of line, sum --
 
 def test_medium_calls_do_not_hold_a_quick_one_for_long(daemon_factory, factor):
