@@ -80,16 +80,17 @@ static inline bool board_claim(struct board *b, unsigned i, uint64_t id, enum bo
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* The master, before it sends a batch: every slot FREE, so that no slot of
- * an earlier batch can match a call again. A call the executor handed back
- * keeps its (id, SENT) slot; sent again to the same executor, it would
- * hold two, and the executor could claim the stale one while the master
- * watches the new one, still SENT, and take the call for never started. */
-static inline void board_clear_slots(struct board *b)
+/* The master, before it sends a batch: slots 0..n-1 (those the last batch
+ * used) FREE, so that no slot of an earlier batch can match a call again.
+ * A call the executor handed back keeps its (id, SENT) slot; sent again to
+ * the same executor, it would hold two, and the executor could claim the
+ * stale one while the master watches the new one, still SENT, and take the
+ * call for never started. */
+static inline void board_clear_slots(struct board *b, unsigned n)
 {
     unsigned i;
 
-    for (i = 0; i < BOARD_SLOTS; i++)
+    for (i = 0; i < n && i < BOARD_SLOTS; i++)
         board_store(&b->slot[i], board_word(0, SLOT_FREE));
 }
 

@@ -413,21 +413,23 @@ static int read_more(struct rbuf *in, bool quick_batch)
     return rc;
 }
 
+/* Where claim looks first: the master gives a batch's calls slots 0, 1,
+ * ... in the order they arrive, so the slot after the last one claimed is
+ * almost always the one; a batch starts at 0. */
+static unsigned next_slot;
+
 /* Claims call id on the board before it starts (board.h): false when the
- * master answered it first (Timeout, Cancelled) and it must not run. The
- * master gives a batch's calls slots 0, 1, ... in the order they arrive,
- * so the slot after the last one claimed is almost always the one. */
+ * master answered it first (Timeout, Cancelled) and it must not run. */
 static bool claim(uint64_t id)
 {
-    static unsigned next;
     unsigned i, k;
 
     for (k = 0; k < BOARD_SLOTS; k++) {
-        i = (next + k) % BOARD_SLOTS;
+        i = (next_slot + k) % BOARD_SLOTS;
         if (board_word_state(board_load(&board->slot[i])) == SLOT_FREE ||
             board_load(&board->slot[i]) >> 2 != id)
             continue;
-        next = i + 1;
+        next_slot = i + 1;
         return board_claim(board, i, id, SLOT_STARTED);
     }
     return false;
@@ -441,6 +443,7 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
     struct pending p;
     uint64_t seq;
 
+    next_slot = 0;
     for (;;) {
         pthread_mutex_lock(&q.m);
         if (q.head == q.count) {

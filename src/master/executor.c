@@ -615,6 +615,7 @@ static void spawn(struct executor *ex)
     ex->served = 0;
     ex->started_ms = 0;
     board_map_reset(&ex->pool->boards, ex->board);
+    ex->slots_used = 0;
     ex->nabandoned = 0;
     ex->threaded = ex->pool->mode == POOL_THREAD;
     ex->recycle_at = 0;
@@ -705,9 +706,12 @@ void executor_send(struct executor *ex, struct call *c)
     stamp_timeout(ex, c);
     c->ex = ex;
     if (!ex->threaded) { /* a batch's calls take slots 0, 1, ... in order */
-        if (ex->running.len == 0) /* the first of a batch: nothing of ex's is in flight */
-            board_clear_slots(board(ex));
+        if (ex->running.len == 0) { /* the first of a batch: nothing of ex's is in flight */
+            board_clear_slots(board(ex), ex->slots_used);
+            ex->slots_used = 0;
+        }
         c->slot = (uint8_t)ex->running.len;
+        ex->slots_used++;
         board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }
     call_list_push(&ex->running, c);

@@ -99,6 +99,7 @@ struct executor {
     bool exited;               /* the exit callback ran */
     bool shutting_down;        /* no restart: the daemon is stopping */
     int board;                 /* its board in the pool's board_map (board.h) */
+    unsigned slots_used;       /* process mode: slots its last batch took (0..n-1) */
     uint64_t started_ms;       /* when it was READY; 0: not yet */
     unsigned young_deaths;     /* deaths in a row before READY or before its
                                 * first answer within EXECUTOR_YOUNG_MS of it */
