@@ -30,6 +30,7 @@
 /* Error types ({"type": ..., "message": ..., "traceback": ...}). */
 #define ERROR_BAD_REQUEST "BadRequest"         /* malformed, or bad params */
 #define ERROR_NO_SUCH_METHOD "NoSuchMethod"
+#define ERROR_FORBIDDEN "Forbidden"           /* not allowed by the config */
 #define ERROR_NO_SUCH_POOL "NoSuchPool"
 #define ERROR_POOL_EXISTS "PoolExists"
 #define ERROR_POOL_DEGRADED "PoolDegraded"     /* its executors fail to start */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "board.h"
+#include "confine.h"
 #include "forkserver.h"
 #include "frame.h"
 #include "guard.h"
@@ -193,6 +194,8 @@ int main(int argc, char **argv)
     struct board *board;
     int rc;
 
+    if (confine() != 0)
+        return 1;
     prepare(argc, argv, &init);
     if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
         return rc;

@@ -97,6 +97,11 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
                            "register_pool params must be [pool, module] or [pool, module, function]");
         return;
     }
+    if (!config_allows(&c->d->cfg, module.ptr, module.len)) {
+        snprintf(msg, sizeof msg, "module '%s' is not in python.allow", rpc_printable(module, name, sizeof name));
+        conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, msg);
+        return;
+    }
     p = pool_find(c->d, nm.s[0].ptr, nm.s[0].len);
     if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", rpc_printable(nm.s[0], name, sizeof name));
@@ -458,7 +463,7 @@ static void do_stop_pool(struct conn *c, const struct rpc_msg *m)
     if (p == NULL)
         return;
     if (strcmp(p->name, "default") == 0 || strcmp(p->name, "io") == 0) {
-        conn_respond_error(c, m->msgid, "Forbidden", "the default and io pools cannot be stopped");
+        conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, "the default and io pools cannot be stopped");
         return;
     }
     pool_stop(p);

@@ -493,9 +493,59 @@ static int parse_preload(struct ctx *c, const char *path, yaml_node_t *v, void *
     return 0;
 }
 
+/* python.allow: module names, or "package.*" for a package and all under it. */
+static int parse_allow(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    yaml_node_item_t *i;
+    const char *name, *dot;
+    size_t n;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail_at(c, v, "%s: expected a list of module names (\"json\", \"myapp.*\"), got %s", path,
+                       kind_name(v));
+    cfg->allow_set = true;
+    for (i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        yaml_node_t *item = node(c, *i);
+
+        name = scalar(item);
+        n = name ? strlen(name) : 0;
+        dot = n > 2 && strcmp(name + n - 2, ".*") == 0 ? name + n - 2 : NULL;
+        if (name == NULL || n == 0 || n > 255 || strchr(name, ':') != NULL || name[0] == '.' ||
+            (dot == NULL && (name[n - 1] == '.' || strchr(name, '*') != NULL)) ||
+            (dot != NULL && strchr(name, '*') != dot + 1))
+            return fail_at(c, item, "%s[%td]: expected a module name or \"package.*\", got %s%s%s", path,
+                           i - v->data.sequence.items.start, name ? "'" : "",
+                           name ? name : kind_name(item), name ? "'" : "");
+        cfg->allow = xrealloc(cfg->allow, (cfg->nallow + 1) * sizeof(char *));
+        cfg->allow[cfg->nallow++] = xstrdup(name);
+    }
+    return 0;
+}
+
+bool config_allows(const struct config *cfg, const char *module, size_t len)
+{
+    size_t i, n;
+
+    if (!cfg->allow_set)
+        return true;
+    for (i = 0; i < cfg->nallow; i++) {
+        n = strlen(cfg->allow[i]);
+        if (n > 2 && strcmp(cfg->allow[i] + n - 2, ".*") == 0) {
+            n -= 2; /* "pkg.*": pkg itself, or pkg.anything */
+            if (len >= n && memcmp(module, cfg->allow[i], n) == 0 && (len == n || module[n] == '.'))
+                return true;
+        } else if (len == n && memcmp(module, cfg->allow[i], n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static const struct key_spec python_keys[] = {
     {"path", parse_python_path},
     {"allow_eval", parse_allow_eval},
+    {"allow", parse_allow},
     {"preload", parse_preload},
     {NULL, NULL},
 };
@@ -615,7 +665,13 @@ static int parse_max_inflight(struct ctx *c, const char *path, yaml_node_t *v, v
     return parse_uint(c, path, v, 1, 1000000, "calls", &((struct config *)target)->max_inflight);
 }
 
+static int parse_core_files(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_bool(c, path, v, &((struct config *)target)->core_files);
+}
+
 static const struct key_spec limit_keys[] = {
+    {"core_files", parse_core_files},
     {"max_message_size", parse_max_message},
     {"handback_ms", parse_handback},
     {"spin_us", parse_spin},
@@ -647,6 +703,13 @@ static int check_routes(struct ctx *c)
     size_t i;
 
     for (i = 0; i < c->cfg->nroutes; i++) {
+        const char *module = c->cfg->routes[i].module;
+
+        if (!config_allows(c->cfg, module, strlen(module))) {
+            snprintf(c->err, c->errlen, "%s:%zu:%zu: routes: module '%s' is not in python.allow", c->file,
+                     c->route_marks[i].line + 1, c->route_marks[i].column + 1, module);
+            return -1;
+        }
         if (config_find_pool(c->cfg, c->cfg->routes[i].pool) == NULL) {
             snprintf(c->err, c->errlen, "%s:%zu:%zu: routes: no pool named '%s'", c->file,
                      c->route_marks[i].line + 1, c->route_marks[i].column + 1, c->cfg->routes[i].pool);
@@ -748,6 +811,9 @@ void config_free(struct config *cfg)
     for (i = 0; i < cfg->npreload; i++)
         free(cfg->preload[i]);
     free(cfg->preload);
+    for (i = 0; i < cfg->nallow; i++)
+        free(cfg->allow[i]);
+    free(cfg->allow);
     for (i = 0; i < cfg->nroutes; i++) {
         free(cfg->routes[i].module);
         free(cfg->routes[i].function);

@@ -59,6 +59,9 @@ struct config {
     char **preload;     /* python.preload: modules every executor imports at start */
     size_t npreload;
     bool allow_eval;
+    char **allow;       /* python.allow: "module" or "package.*" entries */
+    size_t nallow;
+    bool allow_set;     /* python.allow given: only what it names is callable */
     struct config_route *routes;
     size_t nroutes;
     size_t max_message_size;  /* limits.max_message_size, bytes */
@@ -68,6 +71,7 @@ struct config {
     size_t max_output;        /* limits.max_output: unwritten answer bytes per connection */
     unsigned shutdown_timeout; /* limits.shutdown_timeout, seconds */
     unsigned timeout_grace_ms; /* limits.timeout_grace_ms */
+    bool core_files;          /* limits.core_files: executors may dump core */
 };
 
 /* Defaults that the documentation quotes. */
@@ -97,5 +101,10 @@ void config_pool_init(struct config_pool *p, const char *name, size_t len, int s
 
 /* The pool named name, or NULL. */
 const struct config_pool *config_find_pool(const struct config *cfg, const char *name);
+
+/* True when calls to module (len bytes) are allowed: python.allow is not
+ * set, or one of its entries names it ("json" names json; "myapp.*" names
+ * myapp and every module under it). */
+bool config_allows(const struct config *cfg, const char *module, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,6 +229,25 @@ static void raise_nofile(void)
         log_warn("cannot raise the open-files limit: %s", strerror(errno));
 }
 
+/* What code in an executor (the master's uid) could do to the master: it
+ * is not dumpable, so ptrace, /proc/<pid>/mem and pidfd_getfd on it take
+ * CAP_SYS_PTRACE, which executors give up (src/executor/confine.h). Core
+ * files are off unless limits.core_files: executors inherit the limit. */
+static void harden(const struct config *cfg)
+{
+    struct rlimit rl;
+
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn("cannot make the daemon non-dumpable: %s", strerror(errno));
+    if (!cfg->core_files && getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur != 0) {
+        rl.rlim_cur = 0;
+        if (setrlimit(RLIMIT_CORE, &rl) != 0)
+            log_warn("cannot turn core files off: %s", strerror(errno));
+    }
+    if (cfg->allow_set && cfg->allow_eval)
+        log_warn("python.allow_eval is true: eval and exec reach every module, whatever python.allow says");
+}
+
 /* The executor binary sits next to this one. */
 static int find_executor(struct daemon *d)
 {
@@ -366,6 +386,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* max_requests_jitter */
     raise_nofile();
+    harden(&d.cfg);
     d.loop = uv_default_loop();
     if (find_executor(&d) != 0 || start(&d) != 0) {
         stop(&d, "start-up failed");

@@ -155,6 +155,12 @@ static struct pool *route(struct conn *c, const struct rpc_msg *m, const struct 
     struct pool *p;
     char msg[ERR_LEN], name[RPC_NAME_MAX + 1];
 
+    if (!config_allows(&d->cfg, rc->module.ptr, rc->module.len)) {
+        snprintf(msg, sizeof msg, "module '%s' is not in python.allow",
+                 rpc_printable(rc->module, name, sizeof name));
+        conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, msg);
+        return NULL;
+    }
     if (rc->pool.len > 0) {
         p = pool_find(d, rc->pool.ptr, rc->pool.len);
         if (p == NULL) {
@@ -290,7 +296,7 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     size_t start;
 
     if (!c->d->cfg.allow_eval) {
-        conn_respond_error(c, m->msgid, "Forbidden",
+        conn_respond_error(c, m->msgid, ERROR_FORBIDDEN,
                            exec ? "exec is disabled (set python.allow_eval: true to allow it)"
                                 : "eval is disabled (set python.allow_eval: true to allow it)");
         return;

@@ -375,7 +375,8 @@ class Daemon:
 
     def __init__(self, folder, *, valgrind=False, factor=1.0, pools=None, routes=None,
                  allow_eval=False, max_message_size=None, tcp=False, modules=None,
-                 extra_yaml="", socket_name="run/pyrpoold.sock", new_session=False):
+                 extra_yaml="", socket_name="run/pyrpoold.sock", new_session=False, allow=None,
+                 popen_kw=None):
         self.folder = Path(folder)
         self.new_session = new_session   # its own session and process group
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -384,6 +385,8 @@ class Daemon:
         self.pools = dict(self.DEFAULT_POOLS if pools is None else pools)
         self.routes = dict(routes or {})
         self.allow_eval = allow_eval
+        self.allow = allow                 # python.allow, when not None
+        self.popen_kw = dict(popen_kw or {})   # more for subprocess.Popen (pass_fds, ...)
         self.max_message_size = max_message_size
         self.pydir = self.folder / "py"
         self.pydir.mkdir(exist_ok=True)
@@ -421,6 +424,8 @@ class Daemon:
             inner = ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in spec.items())
             lines.append(f"  {name}: {{{inner}}}")
         lines += ["python:", "  path: [py]", f"  allow_eval: {yaml_scalar(self.allow_eval)}"]
+        if self.allow is not None:
+            lines.append("  allow: [" + ", ".join(yaml_scalar(a) for a in self.allow) + "]")
         if self.routes:
             lines.append("routes:")
             for k, v in self.routes.items():
@@ -441,7 +446,7 @@ class Daemon:
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=self._err, cwd="/",
-                                     start_new_session=self.new_session)
+                                     start_new_session=self.new_session, **self.popen_kw)
         if wait:
             self.wait_ready()
         return self
@@ -480,8 +485,13 @@ class Daemon:
             try:
                 with Client(self.socket_path, timeout=5 * self.factor) as c:
                     assert c.ok("ping", []) == "pong"
+                    if self.allow is not None and "helpers.*" not in self.allow:
+                        if not self._pools_started(c):   # python.allow: no call to make
+                            time.sleep(0.05)
+                            continue
+                        return self
                     for pool in self.pools:
-                        pid = c.ok("call", ["os", "getpid", [], None, {"pool": pool}])
+                        pid = c.ok("call", ["helpers", "pid", [], None, {"pool": pool}])
                         assert isinstance(pid, int) and pid > 0
                 return self
             except (OSError, ConnectionClosed, socket.timeout) as e:
@@ -489,6 +499,12 @@ class Daemon:
                 time.sleep(0.05)
         raise AssertionError(f"pyrpoold not ready after {timeout}s ({last!r})\n"
                              f"--- stderr ---\n{self.stderr_text()}")
+
+    def _pools_started(self, c):
+        """Every pool of the config has its executors up (from `pools`)."""
+        info = {p["name"]: p for p in c.ok("pools", [])}
+        return all(name in info and info[name]["starting"] == 0 and info[name]["idle"] + info[name]["busy"] > 0
+                   for name in self.pools)
 
     def pool_mode(self, pool):
         """The mode pool was configured with (io defaults to thread mode)."""

@@ -210,6 +210,72 @@ static void test_bad_files(void **state)
     expect_error("- a\n- b\n", "1:1: (top level): expected a mapping, got a list");
 }
 
+/* python.allow: what it accepts, what it names, and its errors. */
+static void test_allow(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(load("listen: [{unix: a}]\n", &cfg, err), 0);
+    assert_false(cfg.allow_set);
+    assert_true(config_allows(&cfg, "os", 2)); /* no allow: everything */
+    config_free(&cfg);
+
+    assert_int_equal(load("listen: [{unix: a}]\npython:\n  allow: [math, json, \"myapp.*\", a.b]\n"
+                          "routes:\n  myapp.x: default\n", &cfg, err), 0);
+    assert_true(cfg.allow_set);
+    assert_int_equal(cfg.nallow, 4);
+    assert_true(config_allows(&cfg, "math", 4));
+    assert_true(config_allows(&cfg, "json", 4));
+    assert_false(config_allows(&cfg, "json.decoder", 12)); /* "json" is json alone */
+    assert_false(config_allows(&cfg, "jso", 3));
+    assert_false(config_allows(&cfg, "jsonx", 5));
+    assert_true(config_allows(&cfg, "myapp", 5));
+    assert_true(config_allows(&cfg, "myapp.models.x", 14));
+    assert_false(config_allows(&cfg, "myappx", 6));
+    assert_false(config_allows(&cfg, "myapp_x.y", 9));
+    assert_true(config_allows(&cfg, "a.b", 3));
+    assert_false(config_allows(&cfg, "a", 1));
+    assert_false(config_allows(&cfg, "os", 2));
+    assert_false(config_allows(&cfg, "builtins", 8));
+    assert_false(config_allows(&cfg, "", 0));
+    config_free(&cfg);
+
+    assert_int_equal(load("listen: [{unix: a}]\npython:\n  allow: []\n", &cfg, err), 0);
+    assert_true(cfg.allow_set);
+    assert_false(config_allows(&cfg, "math", 4)); /* an empty list allows nothing */
+    config_free(&cfg);
+
+    expect_error("listen: [{unix: a}]\npython:\n  allow: math\n",
+                 "3:10: python.allow: expected a list of module names (\"json\", \"myapp.*\"), got a scalar");
+    expect_error("listen: [{unix: a}]\npython:\n  allow: [\"*\"]\n",
+                 "3:11: python.allow[0]: expected a module name or \"package.*\", got '*'");
+    expect_error("listen: [{unix: a}]\npython:\n  allow: [math, \"a.*.b\"]\n",
+                 "3:17: python.allow[1]: expected a module name or \"package.*\", got 'a.*.b'");
+    expect_error("listen: [{unix: a}]\npython:\n  allow: [os., .os, \"a:b\"]\n",
+                 "3:11: python.allow[0]: expected a module name or \"package.*\", got 'os.'");
+    expect_error("listen: [{unix: a}]\npython:\n  allow: [math]\nroutes:\n  requests: io\n",
+                 "5:13: routes: module 'requests' is not in python.allow");
+}
+
+/* limits.core_files: off unless set. */
+static void test_core_files(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(load("listen: [{unix: a}]\n", &cfg, err), 0);
+    assert_false(cfg.core_files);
+    config_free(&cfg);
+    assert_int_equal(load("listen: [{unix: a}]\nlimits:\n  core_files: true\n", &cfg, err), 0);
+    assert_true(cfg.core_files);
+    config_free(&cfg);
+    expect_error("listen: [{unix: a}]\nlimits:\n  core_files: 1\n",
+                 "3:15: limits.core_files: expected true or false, got '1'");
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -234,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_minimal_config_gets_defaults),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_allow),
+        cmocka_unit_test(test_core_files),
     };
 
     return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);

@@ -1,0 +1,266 @@
+"""Who may do what (README "Security"): what code in a call can reach of
+the daemon and of the machine, and what python.allow lets a client call.
+
+Each door is tried the way a call or a client would, not by looking at the
+code: a call tries pidfd_getfd and /proc on the master; the executors'
+descriptors and core-file limit are read from /proc; a client calls
+os.system."""
+import os
+import resource
+import shutil
+import tempfile
+
+import pytest
+
+from conftest import finish_daemon, start_daemon, wait_until
+
+PROBE_PY = """\
+import ctypes
+import os
+
+SYS_PIDFD_GETFD = 438
+
+
+def grab(pid):
+    \"\"\"What this call can take from process pid: each attempt's outcome.\"\"\"
+    out = {}
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, 0, 0)
+        out["pidfd_getfd"] = "ok" if fd >= 0 else os.strerror(ctypes.get_errno())
+        if fd >= 0:
+            os.close(fd)
+    finally:
+        os.close(pidfd)
+    try:
+        with open(f"/proc/{pid}/mem", "rb"):   # opening it takes ptrace rights
+            out["mem"] = "ok"
+    except OSError as e:
+        out["mem"] = e.strerror
+    try:
+        os.readlink(f"/proc/{pid}/fd/0")
+        out["fd"] = "ok"
+    except OSError as e:
+        out["fd"] = e.strerror
+    return out
+
+
+def fds():
+    # this process's descriptors: fd -> what it is
+    out = {}
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            out[int(n)] = os.readlink(f"/proc/self/fd/{n}")
+        except OSError:   # the descriptor listdir itself used
+            pass
+    return out
+
+
+def core_limit():
+    import resource
+    return list(resource.getrlimit(resource.RLIMIT_CORE))
+
+
+def segfault():
+    ctypes.string_at(0)
+"""
+
+SIDE_EFFECT_PY = """\
+import os
+
+open(os.environ.get("SIDE_EFFECT_MARK", "/nonexistent/mark"), "w").close()
+
+
+def f():
+    return "imported"
+"""
+
+
+def err_type(err):
+    return err["type"] if isinstance(err, dict) else err
+
+
+# --------------------------------------------- what a call can reach --
+
+def test_a_call_cannot_take_the_masters_sockets_or_memory(daemon_factory, factor):
+    """The master is not dumpable and executors give up CAP_SYS_PTRACE, so
+    even with the daemon running as root a call cannot take the master's
+    descriptors (pidfd_getfd: a client's socket, to forge answers) nor read
+    its memory or the descriptors it holds. The same probe on a process it
+    may reach (its own executor, from another one) works."""
+    d = daemon_factory(modules={"probe.py": PROBE_PY},
+                       pools={"default": {"size": 1}, "io": {"size": 1, "mode": "thread"}})
+    with d.connect() as c:
+        for pool in ("default", "io"):
+            got = c.ok("call", ["probe", "grab", [d.proc.pid], None, {"pool": pool}], timeout=10 * factor)
+            assert got == {"pidfd_getfd": "Operation not permitted", "mem": "Permission denied",
+                           "fd": "Permission denied"}, (pool, got)
+        other = c.ok("call", ["os", "getpid", [], None, {"pool": "default"}], timeout=10 * factor)
+        got = c.ok("call", ["probe", "grab", [other], None, {"pool": "io"}], timeout=10 * factor)
+        assert got == {"pidfd_getfd": "ok", "mem": "ok", "fd": "ok"}, got
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def as_nobody(request):
+    """A daemon run as the unprivileged user nobody (so that nothing but
+    the daemon's own measures stands between a call and the master), in a
+    folder nobody may use; skipped when the tests do not run as root."""
+    if os.geteuid() != 0:
+        pytest.skip("starting the daemon as another user takes root")
+    folder = tempfile.mkdtemp(prefix="pyrp-nobody-")
+    os.chmod(folder, 0o755)
+    started = []
+
+    def make(**kw):
+        sub = os.path.join(folder, f"d{len(started)}")
+        os.makedirs(os.path.join(sub, "py"))
+        for path in (sub, os.path.join(sub, "py")):
+            os.chown(path, NOBODY, NOBODY)
+        d = start_daemon(sub, request.config, popen_kw={"user": NOBODY, "group": NOBODY, "extra_groups": []},
+                         **kw)
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        finish_daemon(d)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_as_an_unprivileged_user_a_call_cannot_reach_the_master(as_nobody, factor):
+    """The daemon as an ordinary user: its executors have no capability to
+    give up, so only the master being non-dumpable keeps a call (same uid)
+    from taking its client sockets with pidfd_getfd, opening its memory or
+    reading its descriptors; another executor of the same user stays
+    reachable, as any process of that user would be."""
+    d = as_nobody(modules={"probe.py": PROBE_PY}, pools={"default": {"size": 1}, "io": {"size": 1}})
+    with d.connect() as c:
+        assert c.ok("call", ["os", "getuid", [], None, None]) == NOBODY
+        got = c.ok("call", ["probe", "grab", [d.proc.pid], None, {"pool": "default"}], timeout=10 * factor)
+        assert got == {"pidfd_getfd": "Operation not permitted", "mem": "Permission denied",
+                       "fd": "Permission denied"}, got
+        other = c.ok("call", ["os", "getpid", [], None, {"pool": "default"}], timeout=10 * factor)
+        got = c.ok("call", ["probe", "grab", [other], None, {"pool": "io"}], timeout=10 * factor)
+        assert got == {"pidfd_getfd": "ok", "mem": "ok", "fd": "ok"}, got
+
+
+def test_executors_keep_only_their_own_descriptors(daemon_factory, factor, tmp_path):
+    """A descriptor the daemon's launcher left open (here: a file passed to
+    it) does not reach any executor, forked or spawned, process or thread
+    mode: a call sees stdio, its socket to the master on fd 3, and the pipe
+    its executor made for itself (reaping what calls start), nothing else."""
+    leaked = str(tmp_path / "leak.txt")
+    leak = os.open(leaked, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        d = daemon_factory(modules={"probe.py": PROBE_PY}, popen_kw={"pass_fds": (leak,)},
+                           pools={"default": {"size": 1}, "io": {"size": 1, "mode": "thread"},
+                                  "fresh": {"size": 1, "preload_in_template": False}})
+        assert os.path.exists(f"/proc/{d.proc.pid}/fd/{leak}"), "the daemon did not get the descriptor"
+        with d.connect() as c:
+            for pool in ("default", "io", "fresh"):
+                got = {int(k): v for k, v in c.ok("call", ["probe", "fds", [], None, {"pool": pool}],
+                                                   timeout=10 * factor).items()}
+                assert leaked not in got.values(), (pool, got)
+                assert got[0] == "/dev/null" and got[1] == str(d.stdout_path) and got[2] == str(d.stderr_path)
+                assert got[3].startswith("socket:"), (pool, got)
+                assert all(v.startswith("pipe:") for k, v in got.items() if k > 3), (pool, got)
+    finally:
+        os.close(leak)
+
+
+def _raise_core_limit():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def test_no_core_files_unless_asked(daemon_factory, factor):
+    """Started with core files allowed, the daemon still runs its executors
+    with RLIMIT_CORE 0 (a segfault in a call writes no core file);
+    limits.core_files: true leaves the limit as the daemon got it."""
+    d = daemon_factory(modules={"probe.py": PROBE_PY}, popen_kw={"preexec_fn": _raise_core_limit},
+                       pools={"default": {"size": 1}, "io": {"size": 1}})
+    with d.connect() as c:
+        got = c.ok("call", ["probe", "core_limit", [], None, {"pool": "default"}], timeout=10 * factor)
+        assert got[0] == 0, got
+        before = set(os.listdir("/"))
+        err, _ = c.call("call", ["probe", "segfault", [], None, {"pool": "default"}], timeout=10 * factor)
+        assert err_type(err) == "WorkerCrashed", err
+        assert not {n for n in set(os.listdir("/")) - before if n.startswith("core")}
+
+    d2 = daemon_factory(modules={"probe.py": PROBE_PY}, popen_kw={"preexec_fn": _raise_core_limit},
+                        pools={"default": {"size": 1}, "io": {"size": 1}},
+                        extra_yaml="limits:\n  core_files: true\n")
+    with d2.connect() as c:
+        got = c.ok("call", ["probe", "core_limit", [], None, {"pool": "default"}], timeout=10 * factor)
+        assert got[0] == resource.RLIM_INFINITY, got
+
+
+# ------------------------------------------------------ python.allow --
+
+@pytest.fixture
+def allowed(daemon_factory, tmp_path, monkeypatch):
+    """A daemon whose python.allow names math, json and helpers.* only."""
+    monkeypatch.setenv("SIDE_EFFECT_MARK", str(tmp_path / "imported.mark"))
+    d = daemon_factory(modules={"sidefx.py": SIDE_EFFECT_PY, "probe.py": PROBE_PY},
+                       allow=["math", "json", "helpers.*"],
+                       pools={"default": {"size": 1}, "io": {"size": 1}})
+    d.mark = tmp_path / "imported.mark"
+    return d
+
+
+def test_allow_refuses_every_other_module(allowed, factor):
+    """os.system, builtins.eval, subprocess.run, pickle.loads: Forbidden,
+    naming the module; math, json and helpers work; nothing else is even
+    imported (a module with an import side effect leaves no trace)."""
+    d = allowed
+    with d.connect() as c:
+        assert c.ok("math.sqrt", [16.0]) == 4.0
+        assert c.ok("call", ["json", "dumps", [[1]], None, None]) == "[1]"
+        assert c.ok("call", ["helpers", "pid", [], None, None]) > 0
+        for module, function, args in [("os", "system", ["id"]), ("builtins", "eval", ["1"]),
+                                       ("subprocess", "run", [["id"]]), ("pickle", "loads", [b"x"]),
+                                       ("json.decoder", "JSONDecoder", []), ("mathx", "f", []),
+                                       ("sidefx", "f", [])]:
+            err, res = c.call("call", [module, function, args, None, None], timeout=10 * factor)
+            assert err_type(err) == "Forbidden" and res is None, (module, err, res)
+            assert f"module '{module}' is not in python.allow" in err["message"], err
+        err, _ = c.call("os.system", ["id"])
+        assert err_type(err) == "Forbidden", err
+        err, _ = c.call("map", ["os", "getpid", [[], []], None, None])
+        assert err_type(err) == "Forbidden", err
+        err, _ = c.call("call", ["os", "getpid", [], None, {"pool": "io"}])
+        assert err_type(err) == "Forbidden", err
+    assert not d.mark.exists(), "a module not in python.allow was imported"
+
+
+def test_allow_refuses_registrations_and_eval(allowed, factor):
+    """register_pool of a module outside python.allow is Forbidden (it
+    could only route calls that are refused anyway, but says so at once);
+    eval and exec stay Forbidden with allow_eval off."""
+    d = allowed
+    with d.connect() as c:
+        err, _ = c.call("register_pool", ["io", "os"])
+        assert err_type(err) == "Forbidden", err
+        assert c.ok("register_pool", ["io", "math"]) is True
+        assert c.ok("lookup_pool", ["math", "sqrt"]) == "io"
+        err, _ = c.call("eval", ["__import__('os').getpid()"])
+        assert err_type(err) == "Forbidden", err
+
+
+def test_allow_eval_with_allow_is_warned(daemon_factory):
+    """allow_eval: true reaches every module whatever python.allow says:
+    the daemon says so when it starts."""
+    d = daemon_factory(allow=["math"], allow_eval=True, pools={"default": {"size": 1}, "io": {"size": 1}})
+    assert wait_until(lambda: "eval and exec reach every module" in d.stderr_text(), 5,
+                      "the warning in the log")
+
+
+def test_an_empty_allow_list_allows_no_call(daemon_factory, factor):
+    d = daemon_factory(allow=[], pools={"default": {"size": 1}, "io": {"size": 1}})
+    with d.connect() as c:
+        err, _ = c.call("math.sqrt", [4.0])
+        assert err_type(err) == "Forbidden", err
+        assert c.ok("ping", []) == "pong"   # the admin methods still answer
