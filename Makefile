@@ -16,8 +16,9 @@ ifeq ($(SANITIZE),1)
 CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS_SAN   := -fsanitize=address,undefined
 # crash tests kill executors with SIGSEGV on purpose: let the signal through;
-# any undefined behaviour stops the process, so the test sees it
-export ASAN_OPTIONS  := handle_segv=0:detect_leaks=1
+# any undefined behaviour stops the process, so the test sees it. The core
+# file limit stays the daemon's to set (limits.core_files)
+export ASAN_OPTIONS  := handle_segv=0:detect_leaks=1:disable_coredump=0
 export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
 endif
 

@@ -11,6 +11,7 @@
 #define METHOD_EVAL "eval"
 #define METHOD_EXEC "exec"
 #define METHOD_CANCEL "cancel" /* a notification: [2, "cancel", [msgid]] */
+#define METHOD_AUTH "auth"     /* [token]: a TCP connection's first request */
 
 /* Admin methods: answered by the master. */
 #define METHOD_REGISTER_POOL "register_pool"
@@ -31,6 +32,7 @@
 #define ERROR_BAD_REQUEST "BadRequest"         /* malformed, or bad params */
 #define ERROR_NO_SUCH_METHOD "NoSuchMethod"
 #define ERROR_FORBIDDEN "Forbidden"           /* not allowed by the config */
+#define ERROR_UNAUTHORIZED "Unauthorized"     /* no auth, or a wrong token: then closed */
 #define ERROR_NO_SUCH_POOL "NoSuchPool"
 #define ERROR_POOL_EXISTS "PoolExists"
 #define ERROR_POOL_DEGRADED "PoolDegraded"     /* its executors fail to start */

@@ -505,20 +505,21 @@ static void do_ping(struct conn *c, const struct rpc_msg *m)
 static const struct {
     const char *name;
     void (*fn)(struct conn *c, const struct rpc_msg *m);
+    bool admin; /* changes what others get: only on an admin listener */
 } methods[] = {
-    {METHOD_REGISTER_POOL, do_register},
-    {METHOD_UNREGISTER_POOL, do_unregister},
-    {METHOD_LOOKUP_POOL, do_lookup},
-    {METHOD_LIST_POOL_REGISTRATIONS, do_list},
-    {METHOD_POOLS, do_pools},
-    {METHOD_START_POOL, do_start_pool},
-    {METHOD_STOP_POOL, do_stop_pool},
-    {METHOD_RESIZE_POOL, do_resize_pool},
-    {METHOD_POOL_STARTED, do_pool_started},
-    {METHOD_NUM_CONTEXTS, do_num_contexts},
-    {METHOD_CONTEXTS, do_contexts},
-    {METHOD_GET_CONTEXT, do_get_context},
-    {METHOD_PING, do_ping},
+    {METHOD_REGISTER_POOL, do_register, true},
+    {METHOD_UNREGISTER_POOL, do_unregister, true},
+    {METHOD_LOOKUP_POOL, do_lookup, false},
+    {METHOD_LIST_POOL_REGISTRATIONS, do_list, false},
+    {METHOD_POOLS, do_pools, false},
+    {METHOD_START_POOL, do_start_pool, true},
+    {METHOD_STOP_POOL, do_stop_pool, true},
+    {METHOD_RESIZE_POOL, do_resize_pool, true},
+    {METHOD_POOL_STARTED, do_pool_started, false},
+    {METHOD_NUM_CONTEXTS, do_num_contexts, false},
+    {METHOD_CONTEXTS, do_contexts, false},
+    {METHOD_GET_CONTEXT, do_get_context, false},
+    {METHOD_PING, do_ping, false},
 };
 
 int admin_dispatch(struct conn *c, const struct rpc_msg *m)
@@ -527,6 +528,13 @@ int admin_dispatch(struct conn *c, const struct rpc_msg *m)
 
     for (i = 0; i < countof(methods); i++) {
         if (rpc_str_eq(m->method, methods[i].name)) {
+            if (methods[i].admin && !c->access.admin) {
+                char msg[ERR_LEN];
+
+                snprintf(msg, sizeof msg, "%s is an admin method: this listener has admin: false", methods[i].name);
+                conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, msg);
+                return 0;
+            }
             methods[i].fn(c, m);
             return 0;
         }

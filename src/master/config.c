@@ -4,11 +4,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -193,6 +195,138 @@ static int parse_tcp_address(struct ctx *c, const char *path, yaml_node_t *v, st
     return 0;
 }
 
+/* A unix listener's mode: an octal string such as "0660". */
+static int parse_listen_mode(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v);
+    char *end;
+    long m;
+
+    if (l->kind != LISTEN_UNIX)
+        return fail_at(c, v, "%s: applies to unix listeners only", path);
+    errno = 0;
+    m = s ? strtol(s, &end, 8) : -1;
+    if (s == NULL || s[0] != '0' || errno != 0 || *end != '\0' || m < 0 || m > 0777)
+        return fail_at(c, v, "%s: expected an octal mode such as \"0660\", got %s%s%s", path, s ? "'" : "",
+                       s ? s : kind_name(v), s ? "'" : "");
+    if (m & 0007)
+        return fail_at(c, v, "%s: mode %s lets every user on the machine connect (and so run code as the "
+                       "daemon's user); use a group instead", path, s);
+    l->mode = (unsigned)m;
+    return 0;
+}
+
+static int parse_listen_group(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v);
+    struct group *g;
+
+    if (l->kind != LISTEN_UNIX)
+        return fail_at(c, v, "%s: applies to unix listeners only", path);
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a group name, got %s", path, s ? "an empty string" : kind_name(v));
+    g = getgrnam(s);
+    if (g == NULL)
+        return fail_at(c, v, "%s: no group named '%s' on this machine", path, s);
+    l->gid = (int)g->gr_gid;
+    l->group = xstrdup(s);
+    return 0;
+}
+
+static int parse_listen_admin(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_bool(c, path, v, &((struct config_listen *)target)->admin);
+}
+
+/* Reads the token a TCP listener's clients must send (auth). The file must
+ * not be readable by others, and holds one line of at least
+ * CONFIG_TOKEN_MIN characters. */
+static int parse_listen_token_file(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v);
+    char buf[CONFIG_TOKEN_MAX + 2];
+    struct stat st;
+    size_t n;
+    FILE *f;
+
+    if (l->kind != LISTEN_TCP)
+        return fail_at(c, v, "%s: applies to tcp listeners only", path);
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a file path, got %s", path, s ? "an empty string" : kind_name(v));
+    l->token_file = resolve_path(c, s);
+    f = fopen(l->token_file, "r");
+    if (f == NULL)
+        return fail_at(c, v, "%s: cannot read '%s': %s", path, l->token_file, strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 0007)) {
+        fclose(f);
+        return fail_at(c, v, "%s: '%s' is readable by every user (mode %04o): chmod 600 it", path,
+                       l->token_file, (unsigned)(st.st_mode & 07777));
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        buf[--n] = '\0';
+    if (n < CONFIG_TOKEN_MIN || n > CONFIG_TOKEN_MAX || strchr(buf, '\n') != NULL)
+        return fail_at(c, v, "%s: '%s' must hold one line of %d to %d characters (e.g. from `openssl rand "
+                       "-hex 32`), it has %zu", path, l->token_file, CONFIG_TOKEN_MIN, CONFIG_TOKEN_MAX, n);
+    l->token = xstrdup(buf);
+    return 0;
+}
+
+static const struct key_spec listen_keys[] = {
+    {"mode", parse_listen_mode},
+    {"group", parse_listen_group},
+    {"admin", parse_listen_admin},
+    {"token_file", parse_listen_token_file},
+    {NULL, NULL},
+};
+
+/* A listener's own address key (unix or tcp), then its options. */
+static int parse_one_listener(struct ctx *c, const char *path, yaml_node_t *item, struct config_listen *l)
+{
+    yaml_node_pair_t *p;
+    yaml_node_t *k, *val;
+    const char *key;
+    size_t j;
+
+    for (p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
+        k = node(c, p->key);
+        key = scalar(k) ? scalar(k) : "";
+        if (strcmp(key, "unix") != 0 && strcmp(key, "tcp") != 0)
+            continue;
+        if (p != item->data.mapping.pairs.start)
+            return fail_at(c, k, "%s: '%s': a listener has one address (unix: or tcp:), written first", path,
+                           key);
+    }
+    k = node(c, item->data.mapping.pairs.start->key);
+    key = scalar(k) ? scalar(k) : "";
+    if (strcmp(key, "unix") != 0 && strcmp(key, "tcp") != 0)
+        return fail_at(c, k, "%s: unknown listener kind '%s' (expected unix or tcp)", path, key);
+    for (p = item->data.mapping.pairs.start + 1; p < item->data.mapping.pairs.top; p++) {
+        char sub[256];
+
+        k = node(c, p->key);
+        val = node(c, p->value);
+        key = scalar(k) ? scalar(k) : "";
+        for (j = 0; listen_keys[j].name != NULL && strcmp(listen_keys[j].name, key) != 0; j++)
+            ;
+        if (listen_keys[j].name == NULL)
+            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, group, admin for unix; "
+                           "token_file, admin for tcp)", path, key);
+        snprintf(sub, sizeof sub, "%s.%s", path, key);
+        if (listen_keys[j].parse(c, sub, val, l) != 0)
+            return -1;
+    }
+    if (l->kind == LISTEN_TCP && l->token == NULL)
+        return fail_at(c, item, "%s: a tcp listener needs token_file (anyone who can connect can run code "
+                       "as the daemon's user)", path);
+    return 0;
+}
+
 static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     struct config *cfg = target;
@@ -204,9 +338,9 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
         yaml_node_t *item = node(c, *i), *k, *val;
         struct config_listen *l;
         const char *key;
+        char where[64];
 
-        if (item->type != YAML_MAPPING_NODE ||
-            item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
+        if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top == item->data.mapping.pairs.start)
             return fail_at(c, item, "%s[%td]: expected one of 'unix: PATH' or 'tcp: HOST:PORT'", path,
                            i - v->data.sequence.items.start);
         k = node(c, item->data.mapping.pairs.start->key);
@@ -215,6 +349,9 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
         cfg->listen = xrealloc(cfg->listen, (cfg->nlisten + 1) * sizeof *cfg->listen);
         l = &cfg->listen[cfg->nlisten];
         memset(l, 0, sizeof *l);
+        l->mode = 0600;
+        l->gid = -1;
+        snprintf(where, sizeof where, "%s[%td]", path, i - v->data.sequence.items.start);
         if (strcmp(key, "unix") == 0) {
             const char *p = scalar(val);
 
@@ -222,7 +359,9 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
                 return fail_at(c, val, "%s.unix: expected a socket path, got %s", path,
                                p ? "an empty string" : kind_name(val));
             l->kind = LISTEN_UNIX;
+            l->admin = true;
             l->path = resolve_path(c, p);
+            cfg->nlisten++; /* freed with the config from here on */
             if (strlen(l->path) >= 108)
                 return fail_at(c, val, "%s.unix: socket path '%s' is longer than 107 bytes", path,
                                l->path);
@@ -230,12 +369,14 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
             char sub[256];
 
             snprintf(sub, sizeof sub, "%s.tcp", path);
+            cfg->nlisten++;
             if (parse_tcp_address(c, sub, val, l) != 0)
                 return -1;
         } else {
             return fail_at(c, k, "%s: unknown listener kind '%s' (expected unix or tcp)", path, key);
         }
-        cfg->nlisten++;
+        if (parse_one_listener(c, where, item, l) != 0)
+            return -1;
     }
     return 0;
 }
@@ -805,6 +946,11 @@ void config_free(struct config *cfg)
     for (i = 0; i < cfg->nlisten; i++) {
         free(cfg->listen[i].path);
         free(cfg->listen[i].host);
+        free(cfg->listen[i].group);
+        free(cfg->listen[i].token_file);
+        if (cfg->listen[i].token != NULL)
+            explicit_bzero(cfg->listen[i].token, strlen(cfg->listen[i].token));
+        free(cfg->listen[i].token);
     }
     for (i = 0; i < cfg->npython_path; i++)
         free(cfg->python_path[i]);

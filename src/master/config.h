@@ -16,11 +16,21 @@
 
 enum listen_kind { LISTEN_UNIX, LISTEN_TCP };
 
+/* A token shorter than this is refused (a token_file's content). */
+#define CONFIG_TOKEN_MIN 16
+#define CONFIG_TOKEN_MAX 1024
+
 struct config_listen {
     enum listen_kind kind;
     char *path;   /* unix: absolute path */
     char *host;   /* tcp: address as written, without brackets */
     int port;     /* tcp */
+    bool admin;   /* admin methods allowed (default: unix yes, tcp no) */
+    unsigned mode; /* unix: the socket file's mode (default 0600) */
+    int gid;      /* unix: its group (-1: the daemon's) */
+    char *group;  /* unix: that group's name, as written */
+    char *token_file; /* tcp: where the token was read from */
+    char *token;  /* tcp: what a connection's first request (auth) must carry */
 };
 
 enum pool_mode { POOL_PROCESS, POOL_THREAD };

@@ -50,6 +50,24 @@ void conn_close(struct conn *c)
     uv_close(&c->h.handle, on_close);
 }
 
+static void mark_dirty(struct conn *c);
+
+/* close_after_write: everything answered is written. */
+static void close_if_written(struct conn *c)
+{
+    if (c->close_after_write && !c->closing && c->out.buf.size == 0 && !c->out.writing)
+        conn_close(c);
+}
+
+void conn_close_after_write(struct conn *c)
+{
+    if (c->closing || c->close_after_write)
+        return;
+    c->close_after_write = true;
+    uv_read_stop(&c->h.stream);
+    mark_dirty(c);
+}
+
 static void mark_dirty(struct conn *c)
 {
     if (c->dirty)
@@ -222,6 +240,7 @@ static void on_write_done(struct outq *q, int status)
     else
         maybe_resume_later(c);
     maybe_release(c);
+    close_if_written(c);
 }
 
 void conn_flush(struct conn *c)
@@ -242,6 +261,7 @@ void conn_flush(struct conn *c)
     if (c->paused)
         resume(c);
     maybe_release(c);
+    close_if_written(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -271,7 +291,7 @@ static int consume_messages(struct conn *c)
     size_t off = 0, max = c->d->cfg.max_message_size;
     ssize_t n;
 
-    while (!c->closing && off < c->in.len) {
+    while (!c->closing && !c->close_after_write && off < c->in.len) {
         if (c->ncalls >= c->d->cfg.max_inflight || unwritten(c) > c->d->cfg.max_output) {
             /* backpressure: stop reading until answers drain; the client
              * sees a full socket, not errors */
@@ -332,7 +352,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         rbuf_release(&c->in);
 }
 
-int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler)
+int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler,
+                const struct conn_access *access)
 {
     struct conn *c = calloc(1, sizeof *c);
     int rc;
@@ -341,6 +362,8 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
         return UV_ENOMEM;
     c->d = d;
     c->handler = handler;
+    c->access = *access;
+    c->authed = access->token == NULL;
     c->id = ++d->next_conn_id;
     outq_init(&c->out, on_write_done);
     msgpack_packer_init(&c->pk, &c->out.buf, msgpack_sbuffer_write);

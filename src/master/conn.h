@@ -41,6 +41,12 @@ struct call;
 struct conn;
 struct lane;
 
+/* What a client on this connection may do, from its listener. */
+struct conn_access {
+    bool admin;          /* admin methods allowed */
+    const char *token;   /* NULL: none needed; else its first request must be auth [token] */
+};
+
 /* What a connection's owner does with it (method.c's method_handler). */
 struct conn_handler {
     /* The fast way in for a message at the start of buf (len bytes, maybe
@@ -65,6 +71,9 @@ struct conn {
     } h;
     struct daemon *d;
     const struct conn_handler *handler;
+    struct conn_access access;
+    bool authed;            /* access.token is NULL, or auth carried it */
+    bool close_after_write; /* closes once its answers are written */
     uint64_t id;
     struct rbuf in;
     struct mpk_scan scan;   /* progress through the message at in.data */
@@ -87,7 +96,8 @@ struct conn {
 
 /* Accepts a client on server (a listening tcp or pipe handle); handler
  * runs what it sends. Returns 0 or a negative libuv error. */
-int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler);
+int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler,
+                const struct conn_access *access);
 
 /* The packer for this connection's output; marks it for flushing. */
 msgpack_packer *conn_out(struct conn *c);
@@ -118,6 +128,10 @@ void conn_untrack(struct conn *c, struct call *call);
 
 /* Closes the connection (its calls' answers will be discarded). */
 void conn_close(struct conn *c);
+
+/* Reads no more from c and closes it once what it has been answered so far
+ * is written (an authentication failure). */
+void conn_close_after_write(struct conn *c);
 
 /* Writes what c has buffered, and takes in the requests a paused c holds
  * once it may read again. Called from the flush hooks only. */

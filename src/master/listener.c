@@ -1,6 +1,7 @@
 /* listener: Unix and TCP listening sockets. See listener.h. */
 #include "listener.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +26,15 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    rc = conn_accept(l->d, server, l->kind == LISTEN_TCP, l->handler);
+    rc = conn_accept(l->d, server, l->kind == LISTEN_TCP, l->handler, &l->access);
     if (rc < 0)
         log_warn("%s: cannot take a client: %s", l->name, uv_strerror(rc));
 }
 
-/* Creates the folders above path, like mkdir -p. */
-static int make_parents(const char *path)
+/* Creates the folders above path, like mkdir -p, mode 0750; those it
+ * creates get group gid when it is not -1 (so that the socket's group can
+ * reach the socket). */
+static int make_parents(const char *path, int gid)
 {
     char buf[PATH_MAX];
     char *p;
@@ -39,8 +42,12 @@ static int make_parents(const char *path)
     snprintf(buf, sizeof buf, "%s", path);
     for (p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        if (mkdir(buf, 0750) == 0) {
+            if (gid >= 0 && chown(buf, (uid_t)-1, (gid_t)gid) != 0)
+                return -errno;
+        } else if (errno != EEXIST) {
             return -errno;
+        }
         *p = '/';
     }
     return 0;
@@ -73,9 +80,10 @@ static int check_stale(const char *path)
 
 static int open_unix(struct listener *l, const struct config_listen *cl, char *err, size_t errlen)
 {
+    mode_t old;
     int rc;
 
-    if ((rc = make_parents(cl->path)) != 0) {
+    if ((rc = make_parents(cl->path, cl->gid)) != 0) {
         snprintf(err, errlen, "%s: cannot create its folder: %s", l->name, strerror(-rc));
         return -1;
     }
@@ -94,12 +102,33 @@ static int open_unix(struct listener *l, const struct config_listen *cl, char *e
     }
     uv_pipe_init(l->d->loop, &l->h.pipe, 0);
     l->h.handle.data = l;
-    if ((rc = uv_pipe_bind(&l->h.pipe, cl->path)) < 0) {
+    old = umask(0177); /* no moment with the umask's mode: listen.mode is set next */
+    rc = uv_pipe_bind(&l->h.pipe, cl->path);
+    umask(old);
+    if (rc < 0) {
         snprintf(err, errlen, "%s: cannot bind: %s", l->name, uv_strerror(rc));
         return -1;
     }
     l->path = strdup(cl->path);
+    if (cl->gid >= 0 && chown(cl->path, (uid_t)-1, (gid_t)cl->gid) != 0) {
+        snprintf(err, errlen, "%s: cannot give the socket to group %s: %s", l->name, cl->group, strerror(errno));
+        return -1;
+    }
+    if (chmod(cl->path, cl->mode) != 0) {
+        snprintf(err, errlen, "%s: cannot set its mode %04o: %s", l->name, cl->mode, strerror(errno));
+        return -1;
+    }
     return 0;
+}
+
+/* 127.0.0.0/8 or ::1. */
+static bool loopback(const struct sockaddr_storage *sa)
+{
+    static const unsigned char v6[16] = {[15] = 1};
+
+    if (sa->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, v6, 16) == 0;
 }
 
 static int open_tcp(struct listener *l, const struct config_listen *cl, char *err, size_t errlen)
@@ -118,6 +147,9 @@ static int open_tcp(struct listener *l, const struct config_listen *cl, char *er
         snprintf(err, errlen, "%s: cannot bind: %s", l->name, uv_strerror(rc));
         return -1;
     }
+    if (!loopback(&sa))
+        log_warn("%s: reachable from other machines, and nothing on it is encrypted (the token "
+                 "included): keep it on a trusted network, or behind a TLS tunnel", l->name);
     return 0;
 }
 
@@ -126,6 +158,9 @@ static void on_close(uv_handle_t *h)
     struct listener *l = h->data;
 
     free(l->path);
+    if (l->access.token != NULL)
+        explicit_bzero((char *)l->access.token, strlen(l->access.token));
+    free((char *)l->access.token);
     free(l);
 }
 
@@ -141,6 +176,8 @@ struct listener *listener_open(struct daemon *d, const struct config_listen *cl,
     }
     l->d = d;
     l->handler = handler;
+    l->access.admin = cl->admin;
+    l->access.token = cl->token != NULL ? strdup(cl->token) : NULL;
     l->kind = cl->kind;
     if (cl->kind == LISTEN_UNIX)
         snprintf(l->name, sizeof l->name, "unix:%s", cl->path);

@@ -1,8 +1,12 @@
 /* listener: the Unix and TCP sockets the daemon accepts clients on.
  *
- * A Unix socket's folder is created if missing; a stale socket file left by a
- * daemon that died is replaced, but one that a live daemon still answers on
- * is an error. Socket files this daemon created are removed at exit. */
+ * A Unix socket's folder is created if missing (mode 0750); a stale socket
+ * file left by a daemon that died is replaced, but one that a live daemon
+ * still answers on is an error. The socket file gets the listener's mode
+ * (0600 unless set; never the umask's) and group before the daemon serves.
+ * Socket files this daemon created are removed at exit. Each client gets
+ * its listener's access: admin methods or not, and the token its first
+ * request must carry (TCP). */
 #ifndef PYRPOOL_LISTENER_H
 #define PYRPOOL_LISTENER_H
 
@@ -11,6 +15,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "conn.h"
 
 struct daemon;
 struct conn_handler;
@@ -24,6 +29,7 @@ struct listener {
     } h;
     struct daemon *d;
     const struct conn_handler *handler; /* for each client accepted */
+    struct conn_access access;          /* what its clients may do (token owned) */
     enum listen_kind kind;
     char name[300];   /* "unix:/path" or "tcp:host:port", for logs */
     char *path;       /* unix: the socket file to remove at exit */

@@ -273,10 +273,14 @@ static void print_summary(const struct config *cfg)
 
     printf("%s: ok\n", cfg->file);
     for (i = 0; i < cfg->nlisten; i++) {
-        if (cfg->listen[i].kind == LISTEN_UNIX)
-            printf("  listen unix:%s\n", cfg->listen[i].path);
+        const struct config_listen *l = &cfg->listen[i];
+
+        if (l->kind == LISTEN_UNIX)
+            printf("  listen unix:%s (mode %04o%s%s, %s)\n", l->path, l->mode, l->group ? ", group " : "",
+                   l->group ? l->group : "", l->admin ? "admin" : "no admin methods");
         else
-            printf("  listen tcp:%s:%d\n", cfg->listen[i].host, cfg->listen[i].port);
+            printf("  listen tcp:%s:%d (token from %s, %s)\n", l->host, l->port, l->token_file,
+                   l->admin ? "admin" : "no admin methods");
     }
     for (i = 0; i < cfg->npools; i++)
         printf("  pool %s: %d %s, %s mode\n", cfg->pools[i].name, cfg->pools[i].size,

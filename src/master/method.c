@@ -366,10 +366,75 @@ static void do_cancel(struct conn *c, const struct rpc_msg *m)
                   (unsigned long long)it.v.u);
 }
 
+/* Equal strings, in a time that depends on the expected token's length
+ * only, not on where a guess goes wrong. */
+static bool same_token(const char *got, size_t len, const char *want)
+{
+    size_t n = strlen(want), i;
+    unsigned char diff = len != n;
+
+    for (i = 0; i < n; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < len ? got[i] : 0);
+    return diff == 0;
+}
+
+static void answer_true(struct conn *c, const struct rpc_msg *m)
+{
+    msgpack_packer *pk = conn_out(c);
+
+    rpc_pack_response_head(pk, m->msgid);
+    msgpack_pack_nil(pk);
+    msgpack_pack_true(pk);
+}
+
+/* auth [token]: true, or Unauthorized and the connection closes. On a
+ * listener without a token it answers true. */
+static void do_auth(struct conn *c, const struct rpc_msg *m)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+
+    if (c->access.token == NULL || c->authed) {
+        answer_true(c, m);
+        return;
+    }
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (m->nparams == 1 && mpk_read(&r, &it) == 0 && it.type == MPK_STR &&
+        same_token(it.v.s.ptr, it.v.s.len, c->access.token)) {
+        c->authed = true;
+        log_debug("conn %llu: authenticated", (unsigned long long)c->id);
+        answer_true(c, m);
+        return;
+    }
+    log_warn("conn %llu: wrong token: closing it", (unsigned long long)c->id);
+    conn_respond_error(c, m->msgid, ERROR_UNAUTHORIZED, "wrong token");
+    conn_close_after_write(c);
+}
+
+/* A connection that must authenticate first sent something else. */
+static void unauthorized(struct conn *c, const struct rpc_msg *m)
+{
+    log_warn("conn %llu: a request before auth: closing it", (unsigned long long)c->id);
+    if (m->type != RPC_NOTIFY)
+        conn_respond_error(c, m->msgid, ERROR_UNAUTHORIZED,
+                           "this listener needs auth [token] as the first request");
+    conn_close_after_write(c);
+}
+
 /* Runs the decoded message m. */
 static void dispatch(struct conn *c, const struct rpc_msg *m)
 {
     char text[ERR_LEN], name[65];
+
+    if (m->type == RPC_REQUEST && rpc_str_eq(m->method, METHOD_AUTH)) {
+        do_auth(c, m);
+        return;
+    }
+    if (!c->authed) {
+        unauthorized(c, m);
+        return;
+    }
 
     if (m->type == RPC_NOTIFY) {
         if (rpc_str_eq(m->method, METHOD_CANCEL))
@@ -403,6 +468,10 @@ static void method_dispatch(struct conn *c, const char *msg, size_t len)
     char err[ERR_LEN];
 
     if (rpc_decode(msg, len, &m, err, sizeof err) != 0) {
+        if (!c->authed) {
+            unauthorized(c, &m);
+            return;
+        }
         if (m.type == RPC_NOTIFY) {
             log_debug("conn %llu: notification ignored: %s", (unsigned long long)c->id, err);
             return;

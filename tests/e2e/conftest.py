@@ -19,6 +19,7 @@ Module-scoped daemons are made with `module_daemon(request, tmp_path_factory,
 """
 import contextlib
 import json
+import os
 import select
 import shutil
 import signal
@@ -376,7 +377,7 @@ class Daemon:
     def __init__(self, folder, *, valgrind=False, factor=1.0, pools=None, routes=None,
                  allow_eval=False, max_message_size=None, tcp=False, modules=None,
                  extra_yaml="", socket_name="run/pyrpoold.sock", new_session=False, allow=None,
-                 popen_kw=None):
+                 popen_kw=None, unix_opts=None, tcp_opts=None):
         self.folder = Path(folder)
         self.new_session = new_session   # its own session and process group
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -386,6 +387,8 @@ class Daemon:
         self.routes = dict(routes or {})
         self.allow_eval = allow_eval
         self.allow = allow                 # python.allow, when not None
+        self.unix_opts = dict(unix_opts or {})   # more keys of the unix listener (mode, admin, ...)
+        self.tcp_opts = dict(tcp_opts or {})     # and of the tcp one
         self.popen_kw = dict(popen_kw or {})   # more for subprocess.Popen (pass_fds, ...)
         self.max_message_size = max_message_size
         self.pydir = self.folder / "py"
@@ -406,6 +409,8 @@ class Daemon:
             self.socket_path = self.folder / socket_name
             self.socket_yaml = socket_name       # relative: resolved from the config folder
         self.tcp_port = free_tcp_port() if tcp else None
+        self.token = "t0ken-" + os.urandom(12).hex()   # a TCP listener's (token_file)
+        self.token_path = self.folder / "token"
         (self.pydir / "echo.py").write_text(ECHO_PY)
         (self.pydir / "helpers.py").write_text(HELPERS_PY)
         for name, src in (modules or {}).items():
@@ -417,8 +422,12 @@ class Daemon:
 
     def write_config(self):
         lines = ["listen:", f"  - unix: {yaml_scalar(self.socket_yaml)}"]
+        lines += [f"    {k}: {yaml_scalar(v)}" for k, v in self.unix_opts.items()]
         if self.tcp_port:
-            lines.append(f"  - tcp: 127.0.0.1:{self.tcp_port}")
+            self.token_path.write_text(self.token + "\n")
+            self.token_path.chmod(0o600)
+            lines += [f"  - tcp: 127.0.0.1:{self.tcp_port}", f"    token_file: {yaml_scalar(str(self.token_path))}"]
+            lines += [f"    {k}: {yaml_scalar(v)}" for k, v in self.tcp_opts.items()]
         lines.append("pools:")
         for name, spec in self.pools.items():
             inner = ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in spec.items())
@@ -468,9 +477,12 @@ class Daemon:
 
     client = connect
 
-    def connect_tcp(self, timeout=30.0):
+    def connect_tcp(self, timeout=30.0, auth=True):
+        """A TCP client; auth: it sends auth [token] first, as it must."""
         c = Client(("127.0.0.1", self.tcp_port), timeout=timeout * self.factor)
         self.clients.append(c)
+        if auth:
+            assert c.ok("auth", [self.token]) is True
         return c
 
     def wait_ready(self, timeout=10.0):

@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from conftest import BINARY, VALGRIND_CMD, Client, free_tcp_port, wait_file, wait_pool, wait_until
@@ -23,10 +24,30 @@ def write(path, text):
     return path
 
 
+TOKEN = "0123456789abcdef-cli-token"
+
+
+def tcp_listener(folder, address):
+    """The YAML lines of a TCP listener on address, with a token file
+    (TOKEN, mode 0600) written into folder."""
+    token = Path(folder) / "token"
+    token.parent.mkdir(parents=True, exist_ok=True)
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    return f"  - tcp: {address}\n    token_file: {token}\n"
+
+
+def authed(c):
+    """c, once it has sent auth [TOKEN] (a TCP listener's first request)."""
+    assert c.ok("auth", [TOKEN]) is True
+    return c
+
+
 GOOD = """\
 listen:
   - unix: run/pyrpoold.sock
   - tcp: 127.0.0.1:7717
+    token_file: token
 pools:
   default: {size: 2, mode: process}
   io:      {size: 10, mode: thread, hard_timeout: 2.5, timeout: 30}
@@ -45,6 +66,7 @@ limits:
 # ---- command line -------------------------------------------------------
 
 def test_check_good_config(tmp_path):
+    tcp_listener(tmp_path, "127.0.0.1:7717")
     cfg = write(tmp_path / "good.yaml", GOOD)
     r = run(["--check", "-c", str(cfg)])
     assert r.returncode == 0, r.stderr
@@ -489,17 +511,17 @@ def test_second_signal_stops_at_once(tmp_path, spawned):
 def test_tcp_listener(tmp_path, spawned):
     port = free_tcp_port()
     cfg = write(tmp_path / "c.yaml",
-                f"listen:\n  - unix: run/d.sock\n  - tcp: 127.0.0.1:{port}\n" + SMALL_POOLS)
+                "listen:\n  - unix: run/d.sock\n" + tcp_listener(tmp_path, f"127.0.0.1:{port}") + SMALL_POOLS)
     p = spawned(cfg)
     wait_for_socket(tmp_path / "run" / "d.sock", p, 10 * spawned.factor)
-    with Client(("127.0.0.1", port), timeout=10) as c:
+    with authed(Client(("127.0.0.1", port), timeout=10)) as c:
         assert c.ok("ping", []) == "pong"
         assert c.ok("math.sqrt", [16]) == 4.0
         res = c.request_many([("operator.add", [i, i]) for i in range(200)])
         assert res == [(None, 2 * i) for i in range(200)]
         c.send_raw(b"\xc1")
         assert c.expect_closed(timeout=5)
-    with Client(("127.0.0.1", port), timeout=10) as c:
+    with authed(Client(("127.0.0.1", port), timeout=10)) as c:
         assert c.ok("ping", []) == "pong"
     rc, err = stop(p)
     assert rc == 0, err
@@ -509,13 +531,13 @@ def test_tcp_listener(tmp_path, spawned):
 
 def test_tcp_only(tmp_path, spawned):
     port = free_tcp_port()
-    cfg = write(tmp_path / "c.yaml", f"listen:\n  - tcp: 127.0.0.1:{port}\n" + SMALL_POOLS)
+    cfg = write(tmp_path / "c.yaml", "listen:\n" + tcp_listener(tmp_path, f"127.0.0.1:{port}") + SMALL_POOLS)
     p = spawned(cfg)
     deadline = time.monotonic() + 10 * spawned.factor
     while True:
         assert p.poll() is None, p.stderr.read()
         try:
-            with Client(("127.0.0.1", port), timeout=5) as c:
+            with authed(Client(("127.0.0.1", port), timeout=5)) as c:
                 assert c.ok("ping", []) == "pong"
                 break
         except OSError:
@@ -532,7 +554,7 @@ def test_tcp_port_in_use(tmp_path, spawned):
     port = busy.getsockname()[1]
     try:
         cfg = write(tmp_path / "c.yaml",
-                    f"listen:\n  - unix: run/d.sock\n  - tcp: 127.0.0.1:{port}\n" + SMALL_POOLS)
+                    "listen:\n  - unix: run/d.sock\n" + tcp_listener(tmp_path, f"127.0.0.1:{port}") + SMALL_POOLS)
         p = spawned(cfg)
         rc = p.wait(20 * spawned.factor)
         err = p.stderr.read()
@@ -552,12 +574,18 @@ def test_tcp_ipv6_loopback(tmp_path, spawned):
     except OSError:
         pytest.skip("no IPv6 loopback here")
     cfg = write(tmp_path / "c.yaml",
-                f"listen:\n  - unix: run/d.sock\n  - tcp: \"[::1]:{port}\"\n" + SMALL_POOLS)
+                "listen:\n  - unix: run/d.sock\n" + tcp_listener(tmp_path, f'"[::1]:{port}"') + SMALL_POOLS)
     p = spawned(cfg)
     wait_for_socket(tmp_path / "run" / "d.sock", p, 10 * spawned.factor)
     s = socket.create_connection(("::1", port), timeout=10)
-    s.sendall(b"\x94\x00\x01\xa4ping\x90")
-    assert s.recv(100) == b"\x94\x01\x01\xc0\xa4pong"
+    s.sendall(msgpack.packb([0, 0, "auth", [TOKEN]]) + b"\x94\x00\x01\xa4ping\x90")
+    want = b"\x94\x01\x00\xc0\xc3" + b"\x94\x01\x01\xc0\xa4pong"
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(100)
+        assert chunk, f"closed after {got!r}"
+        got += chunk
+    assert got == want
     s.close()
     rc, err = stop(p)
     assert rc == 0, err

@@ -8,8 +8,10 @@ os.system."""
 import os
 import resource
 import shutil
+import subprocess
 import tempfile
 
+import msgpack
 import pytest
 
 from conftest import finish_daemon, start_daemon, wait_until
@@ -264,3 +266,147 @@ def test_an_empty_allow_list_allows_no_call(daemon_factory, factor):
         err, _ = c.call("math.sqrt", [4.0])
         assert err_type(err) == "Forbidden", err
         assert c.ok("ping", []) == "pong"   # the admin methods still answer
+
+
+# ------------------------------------------------------------ listeners --
+
+SMALL = {"default": {"size": 1}, "io": {"size": 1}}
+
+
+def _umask_000():
+    os.umask(0)
+
+
+def test_unix_socket_is_0600_whatever_the_umask(daemon_factory):
+    """Started under umask 000, the socket file is still 0600 (the default
+    mode) and the folder the daemon made for it 0750."""
+    d = daemon_factory(pools=SMALL, popen_kw={"preexec_fn": _umask_000})
+    assert os.stat(d.socket_path).st_mode & 0o777 == 0o600
+    assert os.stat(d.socket_path.parent).st_mode & 0o777 == 0o750
+
+
+def test_unix_socket_mode_and_group(daemon_factory):
+    """mode and group set the socket file's mode and group before the daemon
+    serves."""
+    d = daemon_factory(pools=SMALL, unix_opts={"mode": "0660", "group": "nogroup"})
+    st = os.stat(d.socket_path)
+    assert (st.st_mode & 0o777, st.st_gid) == (0o660, NOBODY)
+
+
+def _client_as(uid, path, payload):
+    """Runs a client as user uid: connects to the Unix socket path, sends
+    payload, returns what it printed (the error, or what came back)."""
+    code = ("import socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "try:\n"
+            f"    s.connect({str(path)!r})\n"
+            f"    s.sendall({payload!r})\n"
+            "    print(s.recv(100))\n"
+            "except OSError as e:\n"
+            "    print(type(e).__name__)\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", code], user=uid, group=uid, extra_groups=[],
+                       capture_output=True, text=True, timeout=20)
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def shared():
+    """A folder every user may enter (set up before the daemons, removed
+    after them)."""
+    folder = tempfile.mkdtemp(prefix="pyrp-shared-")
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_another_user_cannot_reach_the_socket(shared, daemon_factory):
+    """Tried as another local user would: with the default mode, nobody
+    cannot connect, even to a socket in a folder it may enter; with mode
+    0660 and its group, it can (through the folder the daemon made for the
+    socket, which gets that group too)."""
+    if os.geteuid() != 0:
+        pytest.skip("running a client as another user takes root")
+    d = daemon_factory(pools=SMALL, socket_name=f"{shared}/one.sock")
+    d2 = daemon_factory(pools=SMALL, socket_name=f"{shared}/run/two.sock",
+                        unix_opts={"mode": "0660", "group": "nogroup"})
+    st = os.stat(d2.socket_path.parent)   # the folder it made: 0750, the socket's group
+    assert (st.st_mode & 0o777, st.st_gid) == (0o750, NOBODY)
+    ping = msgpack.packb([0, 1, "ping", []])
+    assert _client_as(NOBODY, d.socket_path, ping) == "PermissionError"
+    assert _client_as(NOBODY, d2.socket_path, ping).startswith("b'\\x94\\x01\\x01\\xc0"), \
+        "a member of the socket's group connects"
+
+
+def test_tcp_needs_the_token_first(daemon_factory, factor):
+    """On TCP the first request must be auth [token]. Anything else first, or
+    a wrong token, is answered Unauthorized and the connection closed; a
+    client that authenticates is served, pipelined requests included, and
+    the failures beside it do not disturb it."""
+    d = daemon_factory(pools=SMALL, tcp=True)
+    good = d.connect_tcp()
+    assert good.ok("math.sqrt", [16.0]) == 4.0
+
+    c = d.connect_tcp(auth=False)
+    err, _ = c.call("math.sqrt", [4.0])
+    assert err_type(err) == "Unauthorized", err
+    assert c.expect_closed(timeout=5 * factor)
+
+    c = d.connect_tcp(auth=False)
+    err, _ = c.call("auth", [d.token + "x"])
+    assert err_type(err) == "Unauthorized" and err["message"] == "wrong token", err
+    assert c.expect_closed(timeout=5 * factor)
+
+    c = d.connect_tcp(auth=False)
+    err, _ = c.call("auth", [d.token[:-1]])
+    assert err_type(err) == "Unauthorized", err
+    assert c.expect_closed(timeout=5 * factor)
+
+    c = d.connect_tcp(auth=False)
+    c.notify("cancel", [1])
+    assert c.expect_closed(timeout=5 * factor)
+
+    c = d.connect_tcp(auth=False)
+    c.send_raw(b"\xc1")
+    assert c.expect_closed(timeout=5 * factor)
+
+    c = d.connect_tcp(auth=False)
+    res = c.request_many([("auth", [d.token]), ("math.sqrt", [9.0]), ("auth", [d.token])])
+    assert res == [(None, True), (None, 3.0), (None, True)]
+    c.close()
+    assert good.ok("math.sqrt", [25.0]) == 5.0
+
+    # the Unix listener needs no auth; an auth there is answered true
+    with d.connect() as u:
+        assert u.ok("auth", ["anything"]) is True
+        assert u.ok("math.sqrt", [1.0]) == 1.0
+
+
+ADMIN_CALLS = [("start_pool", ["extra", 1]), ("resize_pool", ["default", 2]), ("stop_pool", ["nosuch"]),
+               ("register_pool", ["io", "math"]), ("unregister_pool", ["math"])]
+
+
+def test_admin_methods_only_on_admin_listeners(daemon_factory, factor):
+    """TCP is not an admin listener unless it says so: start_pool,
+    resize_pool, stop_pool, register_pool and unregister_pool answer
+    Forbidden there, while the status methods and calls work. The Unix
+    socket is one by default; admin: false makes it like TCP."""
+    d = daemon_factory(pools=SMALL, tcp=True)
+    c = d.connect_tcp()
+    for method, params in ADMIN_CALLS:
+        err, _ = c.call(method, params)
+        assert err_type(err) == "Forbidden", (method, err)
+        assert f"{method} is an admin method" in err["message"], err
+    assert c.ok("ping", []) == "pong"
+    assert {p["name"] for p in c.ok("pools", [])} == {"default", "io"}
+    assert c.ok("num_contexts", ["default"]) == 1
+    assert c.ok("math.sqrt", [4.0]) == 2.0
+    with d.connect() as u:
+        assert u.ok("register_pool", ["io", "math"]) is True
+        assert u.ok("unregister_pool", ["math"]) is True
+
+    d2 = daemon_factory(pools=SMALL, tcp=True, tcp_opts={"admin": True}, unix_opts={"admin": False})
+    with d2.connect() as u:
+        err, _ = u.call("register_pool", ["io", "math"])
+        assert err_type(err) == "Forbidden", err
+    c = d2.connect_tcp()
+    assert c.ok("register_pool", ["io", "math"]) is True

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -48,7 +49,10 @@ static void test_full_config(void **state)
     assert_int_equal(load("listen:\n"
                           "  - unix: run/pyrpoold.sock\n"
                           "  - tcp: 127.0.0.1:7717\n"
+                          "    token_file: token\n"
                           "  - tcp: \"[::1]:7718\"\n"
+                          "    token_file: token\n"
+                          "    admin: true\n"
                           "pools:\n"
                           "  default: {size: auto, mode: process}\n"
                           "  io:      {size: 10,  mode: process}\n"
@@ -75,6 +79,13 @@ static void test_full_config(void **state)
     assert_int_equal(cfg.listen[1].port, 7717);
     assert_string_equal(cfg.listen[2].host, "::1");
     assert_int_equal(cfg.listen[2].port, 7718);
+    assert_true(cfg.listen[0].admin);             /* unix: admin by default */
+    assert_int_equal(cfg.listen[0].mode, 0600);   /* and 0600 */
+    assert_int_equal(cfg.listen[0].gid, -1);
+    assert_null(cfg.listen[0].token);
+    assert_false(cfg.listen[1].admin);            /* tcp: not admin by default */
+    assert_string_equal(cfg.listen[1].token, "0123456789abcdef-token");
+    assert_true(cfg.listen[2].admin);
     assert_int_equal(cfg.npools, 5);
     assert_int_equal(cfg.pools[4].max_queue, 5);
     assert_int_equal(cfg.pools[4].max_requests, 100);
@@ -143,6 +154,8 @@ static void test_missing_file(void **state)
 
 static void test_bad_files(void **state)
 {
+    char want[CONFIG_ERR_LEN];
+
     (void)state;
     expect_error("", " the file is empty (at least 'listen:' is needed)");
     expect_error("lisen:\n  - unix: a\n",
@@ -177,6 +190,33 @@ static void test_bad_files(void **state)
                  "3:13: routes: no pool named 'nosuchpool'");
     expect_error("listen: [{unix: a}]\nroutes:\n  \"json:\": io\n",
                  "3:3: routes: 'json:' is not a module name or \"module:function\"");
+    expect_error("listen:\n  - tcp: 127.0.0.1:7717\n",
+                 "2:5: listen[0]: a tcp listener needs token_file (anyone who can connect can run code as the "
+                 "daemon's user)");
+    snprintf(want, sizeof want, "3:17: listen[0].token_file: cannot read '%s/nosuchfile': No such file or directory", dir);
+    expect_error("listen:\n  - tcp: 127.0.0.1:7717\n    token_file: nosuchfile\n", want);
+    snprintf(want, sizeof want, "3:17: listen[0].token_file: '%s/open-token' is readable by every user (mode 0644): chmod 600 it", dir);
+    expect_error("listen:\n  - tcp: 127.0.0.1:7717\n    token_file: open-token\n", want);
+    snprintf(want, sizeof want, "3:17: listen[0].token_file: '%s/short-token' must hold one line of 16 to 1024 characters (e.g. from `openssl rand -hex 32`), it has 5", dir);
+    expect_error("listen:\n  - tcp: 127.0.0.1:7717\n    token_file: short-token\n", want);
+    expect_error("listen:\n  - unix: a\n    mode: \"0666\"\n",
+                 "3:11: listen[0].mode: mode 0666 lets every user on the machine connect (and so run code as the daemon's user); use a group instead");
+    expect_error("listen:\n  - unix: a\n    mode: 660\n",
+                 "3:11: listen[0].mode: expected an octal mode such as \"0660\", got '660'");
+    expect_error("listen:\n  - unix: a\n    group: no-such-group-here\n",
+                 "3:12: listen[0].group: no group named 'no-such-group-here' on this machine");
+    expect_error("listen:\n  - unix: a\n    token_file: token\n",
+                 "3:17: listen[0].token_file: applies to tcp listeners only");
+    expect_error("listen:\n  - tcp: 127.0.0.1:1\n    token_file: token\n    mode: \"0600\"\n",
+                 "4:11: listen[0].mode: applies to unix listeners only");
+    expect_error("listen:\n  - unix: a\n    owner: me\n",
+                 "3:5: listen[0]: unknown key 'owner' (expected one of: mode, group, admin for unix; token_file, admin for tcp)");
+    expect_error("listen:\n  - mode: \"0600\"\n    unix: a\n",
+                 "2:5: listen: unknown listener kind 'mode' (expected unix or tcp)");
+    expect_error("listen:\n  - unix: a\n    tcp: 127.0.0.1:1\n",
+                 "3:5: listen[0]: 'tcp': a listener has one address (unix: or tcp:), written first");
+    expect_error("listen:\n  - unix: a\n    admin: yes please\n",
+                 "3:12: listen[0].admin: expected true or false, got 'yes please'");
     expect_error("listen:\n  - tcp: 127.0.0.1:99999\n",
                  "2:10: listen.tcp: port must be 1 to 65535, got '99999'");
     expect_error("listen:\n  - tcp: localhost\n", "2:10: listen.tcp: expected HOST:PORT, got 'localhost'");
@@ -276,18 +316,43 @@ static void test_core_files(void **state)
                  "3:15: limits.core_files: expected true or false, got '1'");
 }
 
+/* Writes dir/name with text and mode. */
+static int put(const char *name, const char *text, mode_t mode)
+{
+    char p[400];
+    FILE *f;
+
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    f = fopen(p, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    return chmod(p, mode);
+}
+
+static const char *const token_files[] = {"token", "open-token", "short-token"};
+
 static int group_setup(void **state)
 {
     (void)state;
     if (mkdtemp(dir) == NULL)
         return -1;
     snprintf(path, sizeof path, "%s/pyrpoold.yaml", dir);
-    return 0;
+    return put("token", "0123456789abcdef-token\n", 0600) || put("open-token", "0123456789abcdef-token\n", 0644) ||
+           put("short-token", "short\n", 0600);
 }
 
 static int group_teardown(void **state)
 {
+    char p[400];
+    size_t i;
+
     (void)state;
+    for (i = 0; i < sizeof token_files / sizeof token_files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, token_files[i]);
+        unlink(p);
+    }
     unlink(path);
     rmdir(dir);
     return 0;
