@@ -372,6 +372,31 @@ static bool valid_pool_name(struct rpc_str s)
     return true;
 }
 
+/* Executor processes the daemon's pools have now (a thread-mode pool: one),
+ * those leaving after a resize included. */
+static size_t executors_now(const struct daemon *d)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < d->npools; i++)
+        n += (size_t)d->pools[i]->nexec + d->pools[i]->nleaving;
+    return n;
+}
+
+/* Answers Forbidden when more executors would pass limits.max_executors. */
+static bool over_executors(struct conn *c, const struct rpc_msg *m, size_t more)
+{
+    char msg[ERR_LEN];
+    size_t now = executors_now(c->d);
+
+    if (now + more <= c->d->cfg.max_executors)
+        return false;
+    snprintf(msg, sizeof msg, "%zu more executors would make %zu, past limits.max_executors (%u)", more,
+             now + more, c->d->cfg.max_executors);
+    conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, msg);
+    return true;
+}
+
 /* A start_pool request, answered once its pool is ready. */
 struct start_waiter {
     struct conn *conn;
@@ -446,6 +471,13 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         }
     }
     cp.mode = rpc_str_eq(mode, "thread") ? POOL_THREAD : POOL_PROCESS;
+    if (d->npools >= d->cfg.max_pools) {
+        snprintf(msg, sizeof msg, "the daemon has %zu pools already (limits.max_pools)", d->npools);
+        conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, msg);
+        return;
+    }
+    if (over_executors(c, m, cp.mode == POOL_THREAD ? 1 : (size_t)cp.size))
+        return;
     p = pool_list_add(d, pool_new(d, &cp, &d->cfg, false));
     w = xcalloc(1, sizeof *w);
     w->conn = c;
@@ -492,6 +524,9 @@ static void do_resize_pool(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, ERROR_NO_SUCH_POOL, msg);
         return;
     }
+    if (p->mode == POOL_PROCESS && (int)it.v.u > p->size &&
+        over_executors(c, m, (size_t)it.v.u - (size_t)p->size))
+        return;
     if ((int)it.v.u != p->size)
         pool_resize(p, (int)it.v.u);
     msgpack_pack_true(ok(c, m));

@@ -806,6 +806,21 @@ static int parse_max_inflight(struct ctx *c, const char *path, yaml_node_t *v, v
     return parse_uint(c, path, v, 1, 1000000, "calls", &((struct config *)target)->max_inflight);
 }
 
+static int parse_max_connections(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 1000000, "connections", &((struct config *)target)->max_connections);
+}
+
+static int parse_max_pools(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 2, 10000, "pools", &((struct config *)target)->max_pools);
+}
+
+static int parse_max_executors(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 2, 100000, "executors", &((struct config *)target)->max_executors);
+}
+
 static int parse_core_files(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_bool(c, path, v, &((struct config *)target)->core_files);
@@ -813,6 +828,9 @@ static int parse_core_files(struct ctx *c, const char *path, yaml_node_t *v, voi
 
 static const struct key_spec limit_keys[] = {
     {"core_files", parse_core_files},
+    {"max_connections", parse_max_connections},
+    {"max_pools", parse_max_pools},
+    {"max_executors", parse_max_executors},
     {"max_message_size", parse_max_message},
     {"handback_ms", parse_handback},
     {"spin_us", parse_spin},
@@ -860,6 +878,23 @@ static int check_routes(struct ctx *c)
     return 0;
 }
 
+/* The file's own pools within limits.max_pools and limits.max_executors
+ * (a thread-mode pool is one executor process). */
+static int check_totals(struct ctx *c, yaml_node_t *root)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < c->cfg->npools; i++)
+        n += c->cfg->pools[i].mode == POOL_THREAD ? 1 : (size_t)c->cfg->pools[i].size;
+    if (c->cfg->npools > c->cfg->max_pools)
+        return fail_at(c, root, "pools: %zu pools, more than limits.max_pools (%u)", c->cfg->npools,
+                       c->cfg->max_pools);
+    if (n > c->cfg->max_executors)
+        return fail_at(c, root, "pools: %zu executor processes in all, more than limits.max_executors (%u)", n,
+                       c->cfg->max_executors);
+    return 0;
+}
+
 static int set_dir(struct config *cfg, const char *file, char *err, size_t errlen)
 {
     char cwd[PATH_MAX];
@@ -896,6 +931,9 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->handback_ms = CONFIG_DEFAULT_HANDBACK_MS;
     cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
     cfg->max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
+    cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+    cfg->max_pools = CONFIG_DEFAULT_MAX_POOLS;
+    cfg->max_executors = CONFIG_DEFAULT_MAX_EXECUTORS;
     cfg->max_output = CONFIG_DEFAULT_MAX_OUTPUT;
     cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
     cfg->timeout_grace_ms = CONFIG_DEFAULT_TIMEOUT_GRACE_MS;
@@ -927,7 +965,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     else if (parse_mapping(&c, "(top level)", root, top_keys, cfg) == 0 && check_routes(&c) == 0) {
         if (cfg->nlisten == 0)
             fail_at(&c, root, "listen: at least one listener is needed");
-        else
+        else if (check_totals(&c, root) == 0)
             rc = 0;
     }
     free(c.route_marks);

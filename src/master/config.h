@@ -82,6 +82,9 @@ struct config {
     unsigned shutdown_timeout; /* limits.shutdown_timeout, seconds */
     unsigned timeout_grace_ms; /* limits.timeout_grace_ms */
     bool core_files;          /* limits.core_files: executors may dump core */
+    unsigned max_connections; /* limits.max_connections: clients at once */
+    unsigned max_pools;       /* limits.max_pools: pools at once */
+    unsigned max_executors;   /* limits.max_executors: executor processes, all pools */
 };
 
 /* Defaults that the documentation quotes. */
@@ -91,6 +94,9 @@ struct config {
 #define CONFIG_DEFAULT_SPIN_US 50
 #define CONFIG_DEFAULT_MAX_QUEUE 100000
 #define CONFIG_DEFAULT_MAX_INFLIGHT 4096
+#define CONFIG_DEFAULT_MAX_CONNECTIONS 1024
+#define CONFIG_DEFAULT_MAX_POOLS 64
+#define CONFIG_DEFAULT_MAX_EXECUTORS 1024
 #define CONFIG_DEFAULT_MAX_OUTPUT (64u << 20)
 #define CONFIG_DEFAULT_SHUTDOWN_TIMEOUT 30
 #define CONFIG_DEFAULT_TIMEOUT_GRACE_MS 1000

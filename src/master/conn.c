@@ -2,12 +2,14 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
 #include "daemon.h"
 #include "log.h"
+#include "protocol.h"
 #include "util.h"
 
 /* Reads ask for at least this much free buffer. */
@@ -20,6 +22,7 @@ static void maybe_free(struct conn *c)
     if (!c->handle_closed || c->ncalls > 0 || c->dirty || c->out.writing)
         return;
     c->handler->freed(c);
+    free(c->last_words);
     rbuf_release(&c->in);
     outq_destroy(&c->out);
     if (c->prev != NULL)
@@ -52,11 +55,31 @@ void conn_close(struct conn *c)
 
 static void mark_dirty(struct conn *c);
 
-/* close_after_write: everything answered is written. */
+/* close_after_write: once its calls are answered, its last words go out;
+ * once everything is written, it closes. */
 static void close_if_written(struct conn *c)
 {
-    if (c->close_after_write && !c->closing && c->out.buf.size == 0 && !c->out.writing)
+    if (!c->close_after_write || c->closing || c->ncalls > 0)
+        return;
+    if (c->last_words != NULL) {
+        conn_respond_error(c, (struct rpc_raw){NULL, 0}, ERROR_BAD_REQUEST, c->last_words);
+        free(c->last_words);
+        c->last_words = NULL;
+        return; /* written at the next flush */
+    }
+    if (c->out.buf.size == 0 && !c->out.writing)
         conn_close(c);
+}
+
+/* The bytes from c are not MessagePack (or too large): the calls it sent
+ * before them are answered, then why (a BadRequest with msgid nil), then
+ * it closes. */
+static void fail_stream(struct conn *c, const char *why)
+{
+    log_warn("conn %llu: closing: %s", (unsigned long long)c->id, why);
+    free(c->last_words);
+    c->last_words = strdup(why);
+    conn_close_after_write(c);
 }
 
 void conn_close_after_write(struct conn *c)
@@ -220,6 +243,8 @@ void conn_call_done(struct conn *c)
         maybe_free(c);
         return;
     }
+    if (c->close_after_write && c->ncalls == 0)
+        mark_dirty(c); /* its last words, then the close, at the flush */
     maybe_resume_later(c);
 }
 
@@ -312,21 +337,23 @@ static int consume_messages(struct conn *c)
         if (n == 0)
             break;
         if (n < 0) {
+            char why[200];
+
             if (n == MPK_ETOOBIG)
-                log_warn("conn %llu: closing: a message is larger than limits.max_message_size (%zu bytes)",
-                         (unsigned long long)c->id, max);
+                snprintf(why, sizeof why, "a message is larger than limits.max_message_size (%zu bytes)", max);
             else
-                log_warn("conn %llu: closing: %s at byte %zu of a message",
-                         (unsigned long long)c->id, mpk_strerror((int)n), c->scan.pos);
-            conn_close(c);
-            return -1;
+                snprintf(why, sizeof why, "%s at byte %zu of the message that starts at byte %llu of the stream",
+                         mpk_strerror((int)n), c->scan.pos, (unsigned long long)(c->consumed + off));
+            fail_stream(c, why);
+            break;
         }
         c->handler->dispatch(c, c->in.data + off, (size_t)n);
         off += (size_t)n;
         mpk_scan_reset(&c->scan);
     }
     rbuf_consume(&c->in, off);
-    return c->closing ? -1 : 0;
+    c->consumed += off;
+    return c->closing || c->close_after_write ? -1 : 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -350,6 +377,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     if (c->in.len == 0 && c->in.cap > CONN_KEEP_BUFFER)
         rbuf_release(&c->in);
+}
+
+/* Past limits.max_connections: one Overloaded (msgid nil), then closed;
+ * logged at most once a second. */
+static void turn_away(struct conn *c)
+{
+    static uint64_t last_log;
+    uint64_t now = uv_now(c->d->loop);
+    char msg[128];
+
+    snprintf(msg, sizeof msg, "the daemon has %u connections (limits.max_connections)", c->d->cfg.max_connections);
+    if (last_log == 0 || now - last_log >= 1000) {
+        log_warn("conn %llu: turned away: %s", (unsigned long long)c->id, msg);
+        last_log = now;
+    }
+    conn_respond_error(c, (struct rpc_raw){NULL, 0}, ERROR_OVERLOADED, msg);
+    conn_close_after_write(c);
 }
 
 int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler,
@@ -389,5 +433,7 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
         return rc;
     }
     log_debug("conn %llu: accepted", (unsigned long long)c->id);
+    if (d->nconns > d->cfg.max_connections)
+        turn_away(c);
     return 0;
 }

@@ -74,6 +74,8 @@ struct conn {
     struct conn_access access;
     bool authed;            /* access.token is NULL, or auth carried it */
     bool close_after_write; /* closes once its answers are written */
+    char *last_words;       /* close_after_write: a BadRequest (msgid nil) to send
+                             * once its calls are answered, then close */
     uint64_t id;
     struct rbuf in;
     struct mpk_scan scan;   /* progress through the message at in.data */
@@ -85,6 +87,7 @@ struct conn {
     struct call *calls;     /* those calls (map chunks one by one) */
     struct lane *lanes;     /* its queues, one per pool it called (pool.h) */
     size_t dispatched;      /* its calls on executors, not answered yet */
+    uint64_t consumed;      /* bytes of its stream taken in before in.data */
     size_t answer_est;      /* its answers' size lately (largest, decaying); 0: none yet */
     bool held;              /* calls wait: conn_dispatch_room said 0 */
     bool dirty;             /* on d->dirty_conns */

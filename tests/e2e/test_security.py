@@ -410,3 +410,86 @@ def test_admin_methods_only_on_admin_listeners(daemon_factory, factor):
         assert err_type(err) == "Forbidden", err
     c = d2.connect_tcp()
     assert c.ok("register_pool", ["io", "math"]) is True
+
+
+# ---------------------------------------------------------- connections --
+
+def test_past_max_connections_one_error_then_closed(daemon_factory, factor):
+    """limits.max_connections 3: a fourth client is answered one Overloaded
+    frame (msgid nil) and closed, and the daemon logs it; the three are
+    served all along, and once one leaves a new client gets in."""
+    d = daemon_factory(pools=SMALL, extra_yaml="limits:\n  max_connections: 3\n")
+    # (the start-up check's connection may still be closing: a client turned
+    # away then is tried again)
+    clients = [wait_until(lambda: _served(d), 5 * factor, "a client served") for _ in range(3)]
+    extra = d.connect()
+    msg = extra.recv_response(timeout=5 * factor)
+    assert msg[1] is None and err_type(msg[2]) == "Overloaded", msg
+    assert "limits.max_connections" in msg[2]["message"], msg
+    assert extra.expect_closed(timeout=5 * factor)
+    assert all(c.ok("math.sqrt", [4.0]) == 2.0 for c in clients)
+    clients.pop().close()
+    again = wait_until(lambda: _pings(d), 5 * factor, "a new client served after one left")
+    assert again == "pong"
+    assert "turned away" in d.stderr_text()
+    for c in clients:
+        c.close()
+    wait_until(lambda: _pings(d), 5 * factor, "served once the clients left")
+
+
+def _served(d):
+    """A client the daemon answers ping on, or None (turned away)."""
+    c = d.connect()
+    try:
+        if c.ok("ping", []) == "pong":
+            return c
+    except Exception:   # noqa: BLE001 -- turned away while a slot frees: try again
+        pass
+    c.close()
+    return None
+
+
+def _pings(d):
+    c = _served(d)
+    if c is None:
+        return None
+    c.close()
+    return "pong"
+
+
+def test_bad_bytes_after_requests_answer_them_first(daemon_factory, factor):
+    """Requests before bytes that are not MessagePack are answered, the ones
+    running included, then one BadRequest with msgid nil says what was wrong
+    and where, then the connection closes."""
+    d = daemon_factory(pools=SMALL)
+    with d.connect() as c:
+        c.send_raw(msgpack.packb([0, 1, "ping", []]) +
+                   msgpack.packb([0, 2, "call", ["time", "sleep", [0.3]]]) + b"\xc1garbage")
+        first = c.recv_response(timeout=5 * factor)
+        second = c.recv_response(timeout=5 * factor)
+        last = c.recv_response(timeout=5 * factor)
+        assert first == [1, 1, None, "pong"], first
+        assert second == [1, 2, None, None], second
+        assert last[1] is None and err_type(last[2]) == "BadRequest", last
+        assert "at byte 0 of the message that starts at byte" in last[2]["message"], last
+        assert c.expect_closed(timeout=5 * factor)
+
+
+def test_pool_limits_bound_what_admin_calls_start(daemon_factory, factor):
+    """limits.max_pools and limits.max_executors refuse start_pool and a
+    growing resize_pool past them, naming the limit; a file that passes
+    them is refused at load."""
+    d = daemon_factory(pools=SMALL, extra_yaml="limits:\n  max_pools: 3\n  max_executors: 4\n")
+    with d.connect() as c:
+        err, _ = c.call("start_pool", ["big", 3])          # 1 + 1 + 3 > 4
+        assert err_type(err) == "Forbidden" and "limits.max_executors" in err["message"], err
+        assert c.ok("start_pool", ["small", 2]) and c.ok("num_contexts", ["small"]) == 2
+        err, _ = c.call("start_pool", ["more", 1, "thread"])
+        assert err_type(err) == "Forbidden" and "limits.max_pools" in err["message"], err
+        err, _ = c.call("resize_pool", ["small", 3])
+        assert err_type(err) == "Forbidden" and "limits.max_executors" in err["message"], err
+        assert c.ok("resize_pool", ["small", 1]) is True
+        # the executor that left counts until it has stopped; then there is room again
+        wait_until(lambda: c.call("resize_pool", ["small", 2])[0] is None, 5 * factor,
+                   "room for the executor again")
+        assert c.ok("num_contexts", ["small"]) == 2

@@ -316,6 +316,31 @@ static void test_core_files(void **state)
                  "3:15: limits.core_files: expected true or false, got '1'");
 }
 
+/* limits.max_connections, max_pools, max_executors: defaults, and a file
+ * that passes its own limits. */
+static void test_security_limits(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(load("listen: [{unix: a}]\n", &cfg, err), 0);
+    assert_int_equal(cfg.max_connections, CONFIG_DEFAULT_MAX_CONNECTIONS);
+    assert_int_equal(cfg.max_pools, CONFIG_DEFAULT_MAX_POOLS);
+    assert_int_equal(cfg.max_executors, CONFIG_DEFAULT_MAX_EXECUTORS);
+    config_free(&cfg);
+    assert_int_equal(load("listen: [{unix: a}]\nlimits:\n  max_connections: 3\n  max_pools: 2\n"
+                          "  max_executors: 5\n", &cfg, err), 0); /* default 4 + io (one process) */
+    assert_int_equal(cfg.max_connections, 3);
+    config_free(&cfg);
+    expect_error("listen: [{unix: a}]\nlimits:\n  max_pools: 2\npools:\n  gpu: {size: 1}\n",
+                 "1:1: pools: 3 pools, more than limits.max_pools (2)");
+    expect_error("listen: [{unix: a}]\nlimits:\n  max_executors: 4\n",
+                 "1:1: pools: 5 executor processes in all, more than limits.max_executors (4)");
+    assert_int_equal(load("listen: [{unix: a}]\nlimits:\n  max_connections: 0\n", &cfg, err), -1);
+    assert_non_null(strstr(err, "limits.max_connections"));
+}
+
 /* Writes dir/name with text and mode. */
 static int put(const char *name, const char *text, mode_t mode)
 {
@@ -367,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_allow),
         cmocka_unit_test(test_core_files),
+        cmocka_unit_test(test_security_limits),
     };
 
     return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
