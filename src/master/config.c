@@ -811,6 +811,16 @@ static int parse_max_connections(struct ctx *c, const char *path, yaml_node_t *v
     return parse_uint(c, path, v, 1, 1000000, "connections", &((struct config *)target)->max_connections);
 }
 
+static int parse_request_timeout(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 3600, "seconds", &((struct config *)target)->request_timeout);
+}
+
+static int parse_idle_timeout(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 0, 86400, "seconds", &((struct config *)target)->idle_timeout);
+}
+
 static int parse_max_pools(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_uint(c, path, v, 2, 10000, "pools", &((struct config *)target)->max_pools);
@@ -829,6 +839,8 @@ static int parse_core_files(struct ctx *c, const char *path, yaml_node_t *v, voi
 static const struct key_spec limit_keys[] = {
     {"core_files", parse_core_files},
     {"max_connections", parse_max_connections},
+    {"request_timeout", parse_request_timeout},
+    {"idle_timeout", parse_idle_timeout},
     {"max_pools", parse_max_pools},
     {"max_executors", parse_max_executors},
     {"max_message_size", parse_max_message},
@@ -932,6 +944,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->spin_us = CONFIG_DEFAULT_SPIN_US;
     cfg->max_inflight = CONFIG_DEFAULT_MAX_INFLIGHT;
     cfg->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+    cfg->request_timeout = CONFIG_DEFAULT_REQUEST_TIMEOUT;
     cfg->max_pools = CONFIG_DEFAULT_MAX_POOLS;
     cfg->max_executors = CONFIG_DEFAULT_MAX_EXECUTORS;
     cfg->max_output = CONFIG_DEFAULT_MAX_OUTPUT;

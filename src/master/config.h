@@ -83,6 +83,8 @@ struct config {
     unsigned timeout_grace_ms; /* limits.timeout_grace_ms */
     bool core_files;          /* limits.core_files: executors may dump core */
     unsigned max_connections; /* limits.max_connections: clients at once */
+    unsigned request_timeout; /* limits.request_timeout: seconds a request may take to arrive */
+    unsigned idle_timeout;    /* limits.idle_timeout: seconds idle before a close; 0: never */
     unsigned max_pools;       /* limits.max_pools: pools at once */
     unsigned max_executors;   /* limits.max_executors: executor processes, all pools */
 };
@@ -95,6 +97,7 @@ struct config {
 #define CONFIG_DEFAULT_MAX_QUEUE 100000
 #define CONFIG_DEFAULT_MAX_INFLIGHT 4096
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 1024
+#define CONFIG_DEFAULT_REQUEST_TIMEOUT 30
 #define CONFIG_DEFAULT_MAX_POOLS 64
 #define CONFIG_DEFAULT_MAX_EXECUTORS 1024
 #define CONFIG_DEFAULT_MAX_OUTPUT (64u << 20)

@@ -17,6 +17,8 @@
 /* A read buffer larger than this is given back once the connection is idle. */
 #define CONN_KEEP_BUFFER (256 * 1024)
 
+static void set_timer(struct conn *c, enum conn_timer kind, unsigned seconds);
+
 static void maybe_free(struct conn *c)
 {
     if (!c->handle_closed || c->ncalls > 0 || c->dirty || c->out.writing)
@@ -49,6 +51,7 @@ void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    set_timer(c, CONN_TIMER_NONE, 0);
     uv_read_stop(&c->h.stream);
     uv_close(&c->h.handle, on_close);
 }
@@ -87,8 +90,59 @@ void conn_close_after_write(struct conn *c)
     if (c->closing || c->close_after_write)
         return;
     c->close_after_write = true;
+    set_timer(c, CONN_TIMER_NONE, 0);
     uv_read_stop(&c->h.stream);
     mark_dirty(c);
+}
+
+/* Sets c's one deadline: kind in seconds from now (0 seconds: none). */
+static void set_timer(struct conn *c, enum conn_timer kind, unsigned seconds)
+{
+    struct deadlines *set = &c->d->conn_deadlines;
+
+    if (c->timer_kind == kind && kind != CONN_TIMER_NONE)
+        return; /* running already: a slow request is not given more time byte by byte */
+    deadlines_remove(set, &c->timer);
+    c->timer_kind = CONN_TIMER_NONE;
+    if (kind == CONN_TIMER_NONE || seconds == 0 || c->closing)
+        return;
+    c->timer_kind = kind;
+    c->timer.at = uv_now(c->d->loop) + (uint64_t)seconds * 1000;
+    deadlines_add(set, &c->timer);
+}
+
+/* After c took requests in or finished a call: a part of a request waits
+ * (request_timeout, from its first byte), or c is idle (idle_timeout), or
+ * neither. A paused c is not timed: it is the daemon that is not reading. */
+static void update_timer(struct conn *c)
+{
+    if (c->closing || c->close_after_write || c->paused)
+        set_timer(c, CONN_TIMER_NONE, 0);
+    else if (c->in.len > 0)
+        set_timer(c, CONN_TIMER_REQUEST, c->d->cfg.request_timeout);
+    else if (c->ncalls == 0)
+        set_timer(c, CONN_TIMER_IDLE, c->d->cfg.idle_timeout);
+    else
+        set_timer(c, CONN_TIMER_NONE, 0);
+}
+
+void conn_expired(struct deadlines *set, struct deadline *e)
+{
+    struct conn *c = container_of(e, struct conn, timer);
+    char why[160];
+    enum conn_timer kind = c->timer_kind;
+
+    (void)set;
+    c->timer_kind = CONN_TIMER_NONE;
+    if (kind == CONN_TIMER_REQUEST) {
+        snprintf(why, sizeof why, "a request took longer than limits.request_timeout (%u s) to arrive",
+                 c->d->cfg.request_timeout);
+        fail_stream(c, why);
+    } else {
+        log_debug("conn %llu: idle for limits.idle_timeout (%u s): closing", (unsigned long long)c->id,
+                  c->d->cfg.idle_timeout);
+        conn_close(c);
+    }
 }
 
 static void mark_dirty(struct conn *c)
@@ -123,6 +177,8 @@ void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, 
 void conn_call_started(struct conn *c)
 {
     c->ncalls++;
+    if (c->timer_kind == CONN_TIMER_IDLE)
+        set_timer(c, CONN_TIMER_NONE, 0);
 }
 
 void conn_track(struct conn *c, struct call *call)
@@ -245,6 +301,8 @@ void conn_call_done(struct conn *c)
     }
     if (c->close_after_write && c->ncalls == 0)
         mark_dirty(c); /* its last words, then the close, at the flush */
+    if (c->ncalls == 0)
+        update_timer(c);
     maybe_resume_later(c);
 }
 
@@ -353,6 +411,9 @@ static int consume_messages(struct conn *c)
     }
     rbuf_consume(&c->in, off);
     c->consumed += off;
+    if (off > 0 && c->timer_kind == CONN_TIMER_REQUEST)
+        set_timer(c, CONN_TIMER_NONE, 0); /* that request came whole: the next one starts its own */
+    update_timer(c);
     return c->closing || c->close_after_write ? -1 : 0;
 }
 
@@ -405,6 +466,7 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
     if (c == NULL)
         return UV_ENOMEM;
     c->d = d;
+    deadline_clear(&c->timer);
     c->handler = handler;
     c->access = *access;
     c->authed = access->token == NULL;
@@ -435,5 +497,7 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
     log_debug("conn %llu: accepted", (unsigned long long)c->id);
     if (d->nconns > d->cfg.max_connections)
         turn_away(c);
+    else
+        update_timer(c);
     return 0;
 }

@@ -16,6 +16,11 @@
  * on the way. A connection is freed only after its handle is closed and no
  * call of it is in flight.
  *
+ * Slow clients: a request must arrive whole within limits.request_timeout
+ * of its first byte (a client sending a byte a second does not hold a
+ * connection forever); with limits.idle_timeout set, a connection with
+ * nothing in flight and nothing arriving for that long is closed.
+ *
  * Its unwritten answers also bound what more of its calls go to executors
  * (conn_dispatch_room): over limits.max_output none do until it drains;
  * below it, only as many as its largest recent answer says fit, so a client
@@ -31,6 +36,7 @@
 #include <msgpack.h>
 #include <uv.h>
 
+#include "deadline.h"
 #include "mpk.h"
 #include "outq.h"
 #include "rbuf.h"
@@ -40,6 +46,9 @@ struct daemon;
 struct call;
 struct conn;
 struct lane;
+
+/* Which of a connection's deadlines runs (see the top). */
+enum conn_timer { CONN_TIMER_NONE, CONN_TIMER_REQUEST, CONN_TIMER_IDLE };
 
 /* What a client on this connection may do, from its listener. */
 struct conn_access {
@@ -88,6 +97,8 @@ struct conn {
     struct lane *lanes;     /* its queues, one per pool it called (pool.h) */
     size_t dispatched;      /* its calls on executors, not answered yet */
     uint64_t consumed;      /* bytes of its stream taken in before in.data */
+    struct deadline timer;  /* in d->conn_deadlines while one of these runs: */
+    enum conn_timer timer_kind;
     size_t answer_est;      /* its answers' size lately (largest, decaying); 0: none yet */
     bool held;              /* calls wait: conn_dispatch_room said 0 */
     bool dirty;             /* on d->dirty_conns */
@@ -135,6 +146,13 @@ void conn_close(struct conn *c);
 /* Reads no more from c and closes it once what it has been answered so far
  * is written (an authentication failure). */
 void conn_close_after_write(struct conn *c);
+
+/* The daemon's policy for a connection's deadline (d->conn_deadlines'
+ * callback): a request that began arriving limits.request_timeout ago and
+ * is still not whole closes the connection (a BadRequest says so, after
+ * the answers to what came before); a connection with nothing in flight
+ * and nothing arriving for limits.idle_timeout is closed. */
+void conn_expired(struct deadlines *set, struct deadline *e);
 
 /* Writes what c has buffered, and takes in the requests a paused c holds
  * once it may read again. Called from the flush hooks only. */

@@ -60,6 +60,7 @@ struct daemon {
     uv_signal_t sigint, sigterm, sighup;
     struct reload reload;             /* SIGHUP */
     struct deadlines deadlines;       /* calls' opts.timeout (pool_call_expired) */
+    struct deadlines conn_deadlines;  /* connections' request and idle timeouts (conn_expired) */
     bool hooks_started;               /* flush hooks and signals are set */
     bool draining;                    /* a signal came: finishing the calls in flight */
     bool stopping;

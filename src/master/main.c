@@ -179,6 +179,7 @@ static void stop(struct daemon *d, const char *why)
         uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_close((uv_handle_t *)&d->drain_timer, NULL);
         deadlines_close(&d->deadlines);
+        deadlines_close(&d->conn_deadlines);
     }
 }
 
@@ -338,6 +339,7 @@ static int start(struct daemon *d)
     uv_timer_init(d->loop, &d->drain_timer);
     d->drain_timer.data = d;
     deadlines_init(&d->deadlines, d->loop, pool_call_expired, d);
+    deadlines_init(&d->conn_deadlines, d->loop, conn_expired, d);
     d->hooks_started = true;
     return 0;
 }

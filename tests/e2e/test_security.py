@@ -10,6 +10,7 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import time
 
 import msgpack
 import pytest
@@ -493,3 +494,51 @@ def test_pool_limits_bound_what_admin_calls_start(daemon_factory, factor):
         wait_until(lambda: c.call("resize_pool", ["small", 2])[0] is None, 5 * factor,
                    "room for the executor again")
         assert c.ok("num_contexts", ["small"]) == 2
+
+
+def test_a_slow_request_is_cut_off(daemon_factory, factor):
+    """limits.request_timeout 1: a client that sends a request a byte every
+    0.2 s is answered BadRequest (msgid nil) about 1 s after its first byte
+    and closed, whatever it keeps sending; another client is served
+    meanwhile, and a client that is slow between whole requests is not cut
+    off."""
+    d = daemon_factory(pools=SMALL, extra_yaml="limits:\n  request_timeout: 1\n")
+    data = msgpack.packb([0, 1, "ping", []])
+    with d.connect() as slow, d.connect() as other, d.connect() as patient:
+        t0 = time.monotonic()
+        closed_at = None
+        for i in range(len(data) - 1):        # never the last byte
+            try:
+                slow.send_raw(data[i:i + 1])
+            except OSError:
+                break
+            assert other.ok("math.sqrt", [4.0]) == 2.0
+            if slow.nothing_arrives(0.2) is False:
+                closed_at = time.monotonic()
+                break
+        for _ in range(3):                    # whole requests, 0.6 s apart: 1.8 s in all
+            assert patient.ok("ping", []) == "pong"
+            time.sleep(0.6)
+        msg = slow.recv_response(timeout=5 * factor)
+        assert msg[1] is None and err_type(msg[2]) == "BadRequest", msg
+        assert "limits.request_timeout (1 s)" in msg[2]["message"], msg
+        assert slow.expect_closed(timeout=5 * factor)
+        if closed_at is not None:
+            assert 0.8 <= closed_at - t0 <= 3 * factor, closed_at - t0
+
+
+def test_an_idle_connection_is_closed_unless_it_waits_for_a_call(daemon_factory, factor):
+    """limits.idle_timeout 1: a client that sends nothing is closed after
+    about 1 s; one waiting 1.5 s for its call is not (it gets its answer),
+    and is closed about 1 s after it."""
+    d = daemon_factory(pools=SMALL, extra_yaml="limits:\n  idle_timeout: 1\n")
+    with d.connect() as idle:
+        t0 = time.monotonic()
+        assert idle.expect_closed(timeout=5 * factor)
+        assert 0.8 <= time.monotonic() - t0 <= 3 * factor, time.monotonic() - t0
+    with d.connect() as busy:
+        assert busy.call("call", ["time", "sleep", [1.5]], timeout=10 * factor) == (None, None)
+        assert busy.ok("ping", []) == "pong", "closed while its call ran"
+        t1 = time.monotonic()
+        assert busy.expect_closed(timeout=5 * factor)
+        assert 0.8 <= time.monotonic() - t1 <= 3 * factor, time.monotonic() - t1

@@ -326,6 +326,8 @@ static void test_security_limits(void **state)
     (void)state;
     assert_int_equal(load("listen: [{unix: a}]\n", &cfg, err), 0);
     assert_int_equal(cfg.max_connections, CONFIG_DEFAULT_MAX_CONNECTIONS);
+    assert_int_equal(cfg.request_timeout, CONFIG_DEFAULT_REQUEST_TIMEOUT);
+    assert_int_equal(cfg.idle_timeout, 0);
     assert_int_equal(cfg.max_pools, CONFIG_DEFAULT_MAX_POOLS);
     assert_int_equal(cfg.max_executors, CONFIG_DEFAULT_MAX_EXECUTORS);
     config_free(&cfg);
