@@ -3,7 +3,8 @@
  *
  *   [FRAME_INIT, {"board": int, "template": bool, "threads": bool,
  *                 "preload": [str...], "spin_us": uint, "handback_ms": uint,
- *                 "name": str, "path": [str...], "allow_eval": bool}]
+ *                 "name": str, "path": [str...], "allow_eval": bool,
+ *                 "uid": int, "gid": int}]
  *
  *   board: the executor's board in the memfd on fd 4 (board.h); -1 for a
  *     template, whose children get theirs in their FORK frame
@@ -16,6 +17,8 @@
  *   name: the executor's name in its log lines
  *   path: entries put first on sys.path (python.path)
  *   allow_eval: EVAL and EXEC frames are run, not refused
+ *   uid, gid: the user and group the process takes before Python starts
+ *     (the pool's user: and group:, the daemon being root); -1 for none
  *
  * The master packs it with init_pack, the executor reads it with
  * init_parse: one struct and one table of keys (init.c) for both ends, so
@@ -40,6 +43,7 @@ struct frame_init {
     unsigned handback_ms;
     unsigned spin_us;
     int board;
+    int uid, gid;   /* -1: keep the daemon's */
 };
 
 /* Appends one whole FRAME_INIT frame (frame.h's prefix included) to sb.

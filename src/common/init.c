@@ -17,7 +17,7 @@ enum init_kind {
     KIND_STRS,  /* [str...]       char **, its count (size_t) at offset aux */
     KIND_BOOL,  /* true/false     bool */
     KIND_UINT,  /* uint           unsigned */
-    KIND_BOARD, /* int            int: negative or too large reads as -1 */
+    KIND_INT, /* int            int: negative or too large reads as -1 */
 };
 
 struct init_key {
@@ -31,7 +31,7 @@ struct init_key {
 
 /* In the order init_pack writes them (the order the master always sent). */
 static const struct init_key init_keys[] = {
-    {"board", KIND_BOARD, FIELD(board), 0},
+    {"board", KIND_INT, FIELD(board), 0},
     {"template", KIND_BOOL, FIELD(template), 0},
     {"threads", KIND_BOOL, FIELD(threads), 0},
     {"preload", KIND_STRS, FIELD(preload), FIELD(npreload)},
@@ -40,6 +40,8 @@ static const struct init_key init_keys[] = {
     {"name", KIND_STR, FIELD(name), sizeof(((struct frame_init *)0)->name)},
     {"path", KIND_STRS, FIELD(path), FIELD(npath)},
     {"allow_eval", KIND_BOOL, FIELD(allow_eval), 0},
+    {"uid", KIND_INT, FIELD(uid), 0},
+    {"gid", KIND_INT, FIELD(gid), 0},
 };
 
 #define NKEYS (sizeof init_keys / sizeof init_keys[0])
@@ -78,7 +80,7 @@ static void pack_value(msgpack_packer *pk, const struct frame_init *init, const 
     case KIND_UINT:
         msgpack_pack_unsigned_int(pk, *AT_CONST(init, k->off, unsigned));
         break;
-    case KIND_BOARD:
+    case KIND_INT:
         msgpack_pack_int(pk, *AT_CONST(init, k->off, int));
         break;
     }
@@ -185,7 +187,7 @@ static int parse_value(struct mpk_reader *r, const struct mpk_item *it, struct f
             return -1;
         *AT(init, k->off, unsigned) = (unsigned)it->v.u;
         return 0;
-    case KIND_BOARD:
+    case KIND_INT:
         if (it->type != MPK_UINT && it->type != MPK_INT)
             return -1;
         *AT(init, k->off, int) = it->type == MPK_UINT && it->v.u <= INT32_MAX ? (int)it->v.u : -1;

@@ -3,6 +3,8 @@
 #include "confine.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -32,6 +34,22 @@ static int drop_ptrace(void)
     data[word].permitted &= ~bit;
     data[word].inheritable &= ~bit;
     return syscall(SYS_capset, &hdr, data) == 0 ? 0 : -1;
+}
+
+int confine_user(int uid, int gid)
+{
+    gid_t g = (gid_t)gid;
+
+    if (setgroups(1, &g) != 0 || setgid(g) != 0 || setuid((uid_t)uid) != 0) {
+        log_error("cannot run as uid %d, gid %d: %s", uid, gid, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0) { /* it must not be able to come back */
+        log_error("still able to become root after dropping to uid %d", uid);
+        return -1;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return 0;
 }
 
 int confine(void)

@@ -15,4 +15,10 @@
 /* Returns 0, or -1 (logged) when a step failed. */
 int confine(void);
 
+/* The pool's user: and group: (the daemon runs as root): takes gid as its
+ * only group and uid as its user, for good, before any Python runs; the
+ * death signal from its parent is set again (a change of user clears it).
+ * Returns 0, or -1 (logged): the executor must not go on as root. */
+int confine_user(int uid, int gid);
+
 #endif

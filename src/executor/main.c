@@ -189,7 +189,7 @@ static int finish(struct rbuf *in, struct frame_init *init, int rc)
 
 int main(int argc, char **argv)
 {
-    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1};
+    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1, .uid = -1, .gid = -1};
     struct rbuf in = {0};
     struct board *board;
     int rc;
@@ -197,7 +197,11 @@ int main(int argc, char **argv)
     if (confine() != 0)
         return 1;
     prepare(argc, argv, &init);
-    if ((rc = read_init(&in, &init)) != 0 || (rc = start(argv[0], &init)) != 0)
+    if ((rc = read_init(&in, &init)) != 0)
+        return rc;
+    if (init.uid >= 0 && confine_user(init.uid, init.gid) != 0)
+        return 1;
+    if ((rc = start(argv[0], &init)) != 0)
         return rc;
     if (init.template && fork_executors(&in, &init) != 0)
         return 0;

@@ -36,6 +36,8 @@ static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *nam
         .handback_ms = cfg->handback_ms,
         .spin_us = cfg->spin_us,
         .board = board,
+        .uid = p->spec.uid,
+        .gid = p->spec.gid,
     };
 
     snprintf(init.name, sizeof init.name, "%s", name);

@@ -5,8 +5,10 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +496,49 @@ static int parse_max_memory(struct ctx *c, const char *path, yaml_node_t *v, voi
     return parse_size(c, path, v, 1 << 20, (size_t)1 << 40, &((struct config_pool *)target)->max_memory);
 }
 
+/* user: the pool's executors drop to this user (and its group, unless
+ * group: says otherwise) before any Python runs; only a daemon run as root
+ * can. */
+static int parse_pool_user(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_pool *p = target;
+    const char *s = scalar(v);
+    struct passwd *pw;
+
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a user name, got %s", path, s ? "an empty string" : kind_name(v));
+    if (geteuid() != 0)
+        return fail_at(c, v, "%s: running a pool as another user takes a daemon run as root", path);
+    pw = getpwnam(s);
+    if (pw == NULL)
+        return fail_at(c, v, "%s: no user named '%s' on this machine", path, s);
+    if (pw->pw_uid == 0 || pw->pw_uid > INT32_MAX)
+        return fail_at(c, v, "%s: '%s' is not an unprivileged user", path, s);
+    p->uid = (int)pw->pw_uid;
+    if (p->gid < 0)
+        p->gid = (int)pw->pw_gid;
+    return 0;
+}
+
+static int parse_pool_group(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_pool *p = target;
+    const char *s = scalar(v);
+    struct group *g;
+
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a group name, got %s", path, s ? "an empty string" : kind_name(v));
+    if (geteuid() != 0)
+        return fail_at(c, v, "%s: running a pool as another group takes a daemon run as root", path);
+    g = getgrnam(s);
+    if (g == NULL)
+        return fail_at(c, v, "%s: no group named '%s' on this machine", path, s);
+    if (g->gr_gid == 0 || g->gr_gid > INT32_MAX)
+        return fail_at(c, v, "%s: '%s' is not an unprivileged group", path, s);
+    p->gid = (int)g->gr_gid;
+    return 0;
+}
+
 static const struct key_spec pool_keys[] = {
     {"size", parse_pool_size},
     {"mode", parse_pool_mode},
@@ -506,6 +551,8 @@ static const struct key_spec pool_keys[] = {
     {"preload_in_template", parse_preload_in_template},
     {"crash_limit", parse_crash_limit},
     {"crash_interval", parse_crash_interval},
+    {"user", parse_pool_user},
+    {"group", parse_pool_group},
     {NULL, NULL},
 };
 
@@ -536,6 +583,7 @@ void config_pool_init(struct config_pool *p, const char *name, size_t len, int s
     p->preload_in_template = true;
     p->crash_limit = CONFIG_DEFAULT_CRASH_LIMIT;
     p->crash_interval = CONFIG_DEFAULT_CRASH_INTERVAL;
+    p->uid = p->gid = -1;
 }
 
 static struct config_pool *add_pool(struct config *cfg, const char *name, int size)
@@ -580,6 +628,8 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
             return fail_at(c, c->hard_timeout_node,
                            "%s.hard_timeout: applies to thread mode only (a process executor is "
                            "killed limits.timeout_grace_ms after its call is stopped)", sub);
+        if (pool->gid >= 0 && pool->uid < 0)
+            return fail_at(c, val, "%s.group: needs user: too (the executors would keep the daemon's user)", sub);
     }
     return 0;
 }

@@ -49,6 +49,7 @@ struct config_pool {
     unsigned max_requests;        /* calls before an executor is replaced; 0: never */
     unsigned max_requests_jitter; /* plus up to this many, per executor */
     size_t max_memory;            /* RSS bytes past which an executor is replaced; 0: never */
+    int uid, gid;                 /* user:, group: its executors run as (-1: the daemon's) */
 };
 
 struct config_route {

@@ -15,7 +15,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import finish_daemon, start_daemon, wait_until
+from conftest import BINARY, finish_daemon, start_daemon, wait_until
 
 PROBE_PY = """\
 import ctypes
@@ -542,3 +542,70 @@ def test_an_idle_connection_is_closed_unless_it_waits_for_a_call(daemon_factory,
         t1 = time.monotonic()
         assert busy.expect_closed(timeout=5 * factor)
         assert 0.8 <= time.monotonic() - t1 <= 3 * factor, time.monotonic() - t1
+
+
+# ------------------------------------------------------- per-pool users --
+
+@pytest.fixture
+def in_shared(shared, request):
+    """Starts daemons (as root) in a folder every user may read, so that
+    executors run as another user can import the test's modules."""
+    if os.geteuid() != 0:
+        pytest.skip("pools run as another user take a daemon run as root")
+    started = []
+
+    def make(**kw):
+        d = start_daemon(os.path.join(shared, f"d{len(started)}"), request.config, **kw)
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        finish_daemon(d)
+
+
+def test_a_pool_runs_as_its_user(in_shared, factor):
+    """user: nobody (and group: nogroup) on a pool: its executors, forked
+    from a template, spawned, or in thread mode, run as nobody with nogroup
+    as their only group, and cannot read what root alone may; the other
+    pools run as the daemon's user."""
+    d = in_shared(pools={"default": {"size": 1}, "io": {"size": 1},
+                         "low": {"size": 1, "user": "nobody"},
+                         "lowf": {"size": 1, "user": "nobody", "group": "nogroup", "preload_in_template": False},
+                         "lowt": {"size": 2, "mode": "thread", "user": "nobody"}})
+    with d.connect() as c:
+        for pool in ("low", "lowf", "lowt"):
+            on = {"pool": pool}
+            assert c.ok("call", ["os", "getuid", [], None, on]) == NOBODY, pool
+            assert c.ok("call", ["os", "geteuid", [], None, on]) == NOBODY, pool
+            assert c.ok("call", ["os", "getgid", [], None, on]) == NOBODY, pool
+            assert c.ok("call", ["os", "getgroups", [], None, on]) == [NOBODY], pool
+            err, _ = c.call("call", ["os", "setuid", [0], None, on], timeout=10 * factor)
+            assert err_type(err) == "PermissionError", (pool, err)
+            err, _ = c.call("call", ["builtins", "open", ["/etc/shadow"], None, on], timeout=10 * factor)
+            assert err_type(err) == "PermissionError", (pool, err)
+        assert c.ok("call", ["os", "getuid", [], None, {"pool": "default"}]) == 0
+
+
+def test_a_pool_user_takes_a_root_daemon(tmp_path):
+    """user: on a pool is refused at load when the daemon is not root (it
+    could not switch), naming the key; so is group: without user:."""
+    if os.geteuid() != 0:
+        pytest.skip("checking as another user takes root")
+    folder = tempfile.mkdtemp(prefix="pyrp-check-")
+    try:
+        os.chmod(folder, 0o755)
+        cfg = os.path.join(folder, "c.yaml")
+        with open(cfg, "w") as f:
+            f.write("listen: [{unix: s.sock}]\npools:\n  low: {size: 1, user: nobody}\n")
+        os.chmod(cfg, 0o644)
+        r = subprocess.run([str(BINARY), "--check", "-c", cfg], user=NOBODY, group=NOBODY, extra_groups=[],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1
+        assert "pools.low.user: running a pool as another user takes a daemon run as root" in r.stderr, r.stderr
+        with open(cfg, "w") as f:
+            f.write("listen: [{unix: s.sock}]\npools:\n  low: {size: 1, group: nogroup}\n")
+        r = subprocess.run([str(BINARY), "--check", "-c", cfg], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1 and "pools.low.group: needs user: too" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -104,6 +104,8 @@ static struct frame_init full(void)
         .handback_ms = 25,
         .spin_us = 300,
         .board = 7,
+        .uid = 1000,
+        .gid = 1001,
     };
 
     return init;
@@ -152,6 +154,8 @@ static void test_init_round_trip(void **state)
     assert_int_equal(out.handback_ms, 25);
     assert_int_equal(out.spin_us, 300);
     assert_int_equal(out.board, 7);
+    assert_int_equal(out.uid, 1000);
+    assert_int_equal(out.gid, 1001);
     init_free(&out);
     assert_null(out.path);
     assert_int_equal(out.npath, 0);
@@ -190,8 +194,9 @@ static void test_init_round_trip_template(void **state)
     init_free(&out);
 }
 
-/* Byte for byte what the master packed before init_pack existed: the same
- * keys in the same order, board as a signed int, uints as unsigned ints. */
+/* Byte for byte what the master packed before init_pack existed (the same
+ * keys in the same order, board as a signed int, uints as unsigned ints),
+ * plus the uid and gid added since, signed ints too. */
 static void test_init_bytes_as_before(void **state)
 {
     struct frame_init init = full();
@@ -201,12 +206,14 @@ static void test_init_bytes_as_before(void **state)
     (void)state;
     init.board = 300;
     init.handback_ms = 70000;
+    init.uid = 65534;
+    init.gid = -1;
     msgpack_sbuffer_init(&want);
     msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 11);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -229,6 +236,10 @@ static void test_init_bytes_as_before(void **state)
         str(paths[i]);
     str("allow_eval");
     msgpack_pack_true(&pk);
+    str("uid");
+    msgpack_pack_int(&pk, 65534);
+    str("gid");
+    msgpack_pack_int(&pk, -1);
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     init_pack(&sb, &init);

@@ -167,7 +167,7 @@ static void test_bad_files(void **state)
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: fiber}\n",
                  "3:23: pools.io.mode: expected 'process' or 'thread', got 'fiber'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template, crash_limit, crash_interval)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template, crash_limit, crash_interval, user, group)");
     expect_error("listen: [{unix: a}]\npools:\n  cpu: {hard_timeout: 2, size: 2}\n",
                  "3:23: pools.cpu.hard_timeout: applies to thread mode only (a process executor is killed limits.timeout_grace_ms after its call is stopped)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: 2, mode: process}\n",
