@@ -4,6 +4,7 @@
 #   make SANITIZE=1 test    the same under AddressSanitizer + UBSan
 #   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
 #   make check-calls   no loop in the master's call graph (part of test)
+#   make fuzz [FUZZ_SECONDS=N]   each libFuzzer target N seconds (default 20)
 #   make bench   the daemon side by side with the alternatives (bench/RESULTS.md)
 
 PYTHON    := /usr/bin/python3
@@ -43,7 +44,7 @@ UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 
-.PHONY: all deps run test unit e2e bench clean check-config check-calls
+.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
@@ -115,6 +116,45 @@ $(BUILD)/test_config: tests/unit/master/test_config.c $(BUILD)/master/master/con
 
 $(BUILD)/test_rpc: tests/unit/master/test_rpc.c $(BUILD)/master/master/rpc.o $(BUILD)/master/common/mpk.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+# libFuzzer targets (tests/fuzz), each run FUZZ_SECONDS under ASan + UBSan
+# from its seeds (tests/fuzz/seeds, plus the shipped configs for the config
+# loader); a crash, a leak or a failed cross-check fails the run and leaves
+# the input in build/fuzz/.
+FUZZ_TARGETS := fuzz_request fuzz_config fuzz_init
+FUZZ_SECONDS ?= 20
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+              -Iinclude/pyrpool -Isrc/common -Isrc/master $(shell pkg-config --cflags msgpack yaml-0.1)
+FUZZ_LIBS = $(shell pkg-config --libs msgpack yaml-0.1)
+
+fuzz-deps:
+	@if ! command -v clang >/dev/null 2>&1 || \
+	    [ ! -f "$$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; then \
+	    sh scripts/install-deps.sh fuzz; fi
+
+fuzz: deps fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    corpus=$$(mktemp -d); cp tests/fuzz/seeds/$$t/* $$corpus/; \
+	    if [ $$t = fuzz_config ]; then cp pyrpoold.yaml conf/*.yaml $$corpus/; fi; \
+	    echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	    if ! ./$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(BUILD)/fuzz/$$t- \
+	            $$corpus > $(BUILD)/fuzz/$$t.log 2>&1; then \
+	        tail -40 $(BUILD)/fuzz/$$t.log; rm -rf $$corpus; exit 1; fi; \
+	    grep -E "^Done|DONE" $(BUILD)/fuzz/$$t.log | tail -1; rm -rf $$corpus; done
+
+$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/common/mpk.c src/master/rpc.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(FUZZ_LIBS)
+
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/master/config.c src/common/xalloc.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(FUZZ_LIBS)
+
+$(BUILD)/fuzz/fuzz_init: tests/fuzz/fuzz_init.c src/common/init.c src/common/frame.c src/common/mpk.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(FUZZ_LIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -2,12 +2,14 @@
 # Installs the Debian 12 packages pyrpoold needs to build, run, test and bench.
 # Idempotent: does nothing when every package is already installed.
 # (the interpreter itself comes with python3-dev)
-# Usage: scripts/install-deps.sh            (as root, or with sudo available)
+# Usage: scripts/install-deps.sh [fuzz]     (as root, or with sudo available)
+#   fuzz: also clang and its libFuzzer runtime (make fuzz)
 set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
 python3-pytest python3-pytest-timeout"
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

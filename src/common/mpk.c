@@ -123,13 +123,14 @@ int mpk_read_any(struct mpk_reader *r, struct mpk_item *it)
  * nests, so it gives up (returns 1) at MPK_MAX_DEPTH arrays and maps in
  * all (the scanner refuses that many nested ones: the item inside them is
  * a level too), and on anything unusual; the scanner then does the work
- * and the checks. Returns 0 with r moved past the object, or 1. */
-static int skip_flat(struct mpk_reader *r)
+ * and the checks. outer: containers around the object (they count).
+ * Returns 0 with r moved past the object, or 1. */
+static int skip_flat(struct mpk_reader *r, unsigned outer)
 {
     const uint8_t *u = (const uint8_t *)r->p;
     size_t len = (size_t)(r->end - r->p), i = 0;
     uint64_t left = 1, need;
-    unsigned containers = 0;
+    unsigned containers = outer;
     struct mpk_item it;
     ssize_t n;
     uint8_t c;
@@ -166,14 +167,21 @@ static int skip_flat(struct mpk_reader *r)
     return 0;
 }
 
-int mpk_skip(struct mpk_reader *r)
+int mpk_skip_nested(struct mpk_reader *r, unsigned outer)
 {
     struct mpk_scan s;
     ssize_t n;
 
-    if (skip_flat(r) == 0)
+    if (outer >= MPK_MAX_DEPTH)
+        return MPK_EDEPTH;
+    if (skip_flat(r, outer) == 0)
         return 0;
+    /* the scan starts as deep as the object is: levels 0..outer-1 are the
+     * containers around it, with nothing left to count */
     mpk_scan_reset(&s);
+    memset(s.left, 0, (outer + 1) * sizeof s.left[0]);
+    s.left[outer] = 1;
+    s.depth = outer + 1;
     n = mpk_scan(&s, r->p, (size_t)(r->end - r->p), (size_t)-1);
     if (n == 0)
         return MPK_ETRUNC;
@@ -181,6 +189,11 @@ int mpk_skip(struct mpk_reader *r)
         return (int)n;
     r->p += n;
     return 0;
+}
+
+int mpk_skip(struct mpk_reader *r)
+{
+    return mpk_skip_nested(r, 0);
 }
 
 void mpk_scan_reset(struct mpk_scan *s)

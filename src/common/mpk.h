@@ -162,6 +162,10 @@ static inline char *mpk_put_array_head(char *w, uint32_t n)
 /* Skips one whole object, nested ones included. Returns 0 or a MPK_E* code. */
 int mpk_skip(struct mpk_reader *r);
 
+/* The same for an object inside outer arrays or maps, which count towards
+ * MPK_MAX_DEPTH as they do for the scanner reading the whole message. */
+int mpk_skip_nested(struct mpk_reader *r, unsigned outer);
+
 /* Human-readable name of a MPK_E* code. */
 const char *mpk_strerror(int err);
 

@@ -45,12 +45,13 @@ uint32_t rpc_msgid_value(struct rpc_raw msgid)
     return mpk_read(&r, &it) == 0 && it.type == MPK_UINT ? (uint32_t)it.v.u : 0;
 }
 
-/* Reads the raw bytes of the next whole object. */
-static int read_raw(struct mpk_reader *r, struct rpc_raw *raw)
+/* Reads the raw bytes of the next whole object, which sits inside outer
+ * arrays or maps (they count towards the nesting limit). */
+static int read_raw(struct mpk_reader *r, struct rpc_raw *raw, unsigned outer)
 {
     const char *start = r->p;
 
-    if (mpk_skip(r) != 0)
+    if (mpk_skip_nested(r, outer) != 0)
         return -1;
     raw->ptr = start;
     raw->len = (size_t)(r->p - start);
@@ -107,7 +108,7 @@ static ssize_t decode_envelope(const char *buf, size_t len, struct rpc_msg *m, c
                     peek_type(&(struct mpk_reader){start, buf + len}));
     r.p = start;
     m->nparams = it.v.n;
-    if (read_raw(&r, &m->params) != 0)
+    if (read_raw(&r, &m->params, 1) != 0)
         return fail(err, errlen, "params: truncated");
     return r.p - buf;
 }
@@ -241,7 +242,7 @@ int rpc_parse_call(const struct rpc_msg *m, enum rpc_call_kind kind, struct rpc_
         if (it.type == MPK_ARRAY) {
             c->nargs = it.v.n;
             r.p = start;
-            read_raw(&r, &c->args);
+            read_raw(&r, &c->args, 2);
         }
     }
     if (kind == RPC_MAP && c->args.ptr == NULL)
@@ -255,7 +256,7 @@ int rpc_parse_call(const struct rpc_msg *m, enum rpc_call_kind kind, struct rpc_
                         peek_type(&(struct mpk_reader){start, r.end}));
         if (it.type == MPK_MAP && it.v.n > 0) {
             r.p = start;
-            read_raw(&r, &c->kwargs);
+            read_raw(&r, &c->kwargs, 2);
         }
     }
     if (m->nparams == 5 && parse_opts(&r, c, err, errlen) != 0)

@@ -7,7 +7,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import Client, finish_daemon, module_daemon, wait_pool
+from conftest import Client, ConnectionClosed, finish_daemon, module_daemon, wait_pool
 
 LIMIT = 4096   # limits.max_message_size of this module's daemon
 
@@ -354,6 +354,28 @@ def test_result_larger_than_the_limit_is_delivered(c):
     """The limit is for incoming messages; answers may be larger."""
     err, res = c.call("helpers.big_string", [100000])
     assert err is None and res == "x" * 100000
+
+
+@pytest.mark.parametrize("k", [124, 125, 126])
+def test_nesting_at_the_limit_same_whole_or_in_pieces(d, k):
+    """A request whose args nest right at the 128-level limit gets the same
+    outcome whether it arrives in one write (the fast decoder) or a byte at
+    a time (the resumable scanner): answered, or the connection closed."""
+    msg = b"\x94\x00\x01\xa9echo.echo\x91" + b"\x91" * k + b"\xc0"
+    outcomes = []
+    for pieces in (False, True):
+        with d.connect(timeout=10) as c:
+            try:
+                if pieces:
+                    for i in range(len(msg)):
+                        c.send_raw(msg[i:i + 1])
+                else:
+                    c.send_raw(msg)
+                outcomes.append(("answered", c.wait(1, timeout=10)[2] is None))
+            except (ConnectionClosed, BrokenPipeError, ConnectionResetError):
+                outcomes.append(("closed", None))
+    assert outcomes[0] == outcomes[1], (k, outcomes)
+    assert outcomes[0][0] == ("answered" if k <= 125 else "closed"), (k, outcomes)
 
 
 def test_deep_nesting_closes_only_that_connection(d):

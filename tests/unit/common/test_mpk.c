@@ -747,6 +747,34 @@ static void test_names(void **state)
     assert_string_equal(mpk_type_name((enum mpk_type)99), "?");
 }
 
+/* mpk_skip_nested counts the containers around the object as the scanner
+ * reading the whole message does: k arrays around nil inside outer levels
+ * are skipped exactly when outer + k + 1 <= MPK_MAX_DEPTH (the fast path
+ * and the framed path agree; the fuzzer found them apart). */
+static void test_skip_nested_counts_outer_levels(void **state)
+{
+    char buf[MPK_MAX_DEPTH + 8];
+    struct mpk_reader r;
+    unsigned outer, k;
+
+    (void)state;
+    for (outer = 0; outer < 4; outer++) {
+        for (k = MPK_MAX_DEPTH - outer - 3; k < MPK_MAX_DEPTH - outer + 2 && k < sizeof buf - 1; k++) {
+            memset(buf, 0x91, k);
+            buf[k] = (char)0xc0;
+            mpk_reader_init(&r, buf, k + 1);
+            if (outer + k + 1 <= MPK_MAX_DEPTH) {
+                assert_int_equal(mpk_skip_nested(&r, outer), 0);
+                assert_ptr_equal(r.p, buf + k + 1);
+            } else {
+                assert_int_equal(mpk_skip_nested(&r, outer), MPK_EDEPTH);
+            }
+        }
+    }
+    mpk_reader_init(&r, buf, 1);
+    assert_int_equal(mpk_skip_nested(&r, MPK_MAX_DEPTH), MPK_EDEPTH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_matches_msgpack_c, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_random_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skip_matches_scan, setup, teardown),
+        cmocka_unit_test(test_skip_nested_counts_outer_levels),
     };
 
     return cmocka_run_group_tests_name("mpk", tests, setup_group, teardown_group);
