@@ -4,7 +4,7 @@
  *   [FRAME_INIT, {"board": int, "template": bool, "threads": bool,
  *                 "preload": [str...], "spin_us": uint, "handback_ms": uint,
  *                 "name": str, "path": [str...], "allow_eval": bool,
- *                 "uid": int, "gid": int}]
+ *                 "uid": int, "gid": int, "strict_names": bool}]
  *
  *   board: the executor's board in the memfd on fd 4 (board.h); -1 for a
  *     template, whose children get theirs in their FORK frame
@@ -17,6 +17,8 @@
  *   name: the executor's name in its log lines
  *   path: entries put first on sys.path (python.path)
  *   allow_eval: EVAL and EXEC frames are run, not refused
+ *   strict_names: python.allow is set: a call's module:a.b may not pass
+ *     through another module, nor name anything starting with _ (pyrun.c)
  *   uid, gid: the user and group the process takes before Python starts
  *     (the pool's user: and group:, the daemon being root); -1 for none
  *
@@ -44,6 +46,7 @@ struct frame_init {
     unsigned spin_us;
     int board;
     int uid, gid;   /* -1: keep the daemon's */
+    bool strict_names;
 };
 
 /* Appends one whole FRAME_INIT frame (frame.h's prefix included) to sb.

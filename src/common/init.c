@@ -42,6 +42,7 @@ static const struct init_key init_keys[] = {
     {"allow_eval", KIND_BOOL, FIELD(allow_eval), 0},
     {"uid", KIND_INT, FIELD(uid), 0},
     {"gid", KIND_INT, FIELD(gid), 0},
+    {"strict_names", KIND_BOOL, FIELD(strict_names), 0},
 };
 
 #define NKEYS (sizeof init_keys / sizeof init_keys[0])

@@ -115,7 +115,7 @@ static int start(const char *argv0, const struct frame_init *init)
     PyObject *mod;
     size_t i;
 
-    if (start_python(argv0) != 0 || pyrun_init(init->path, init->npath, init->allow_eval) != 0 ||
+    if (start_python(argv0) != 0 || pyrun_init(init->path, init->npath, init->allow_eval, init->strict_names) != 0 ||
         stop_init() != 0)
         return 1;
     for (i = 0; i < init->npreload; i++) {

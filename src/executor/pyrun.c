@@ -580,7 +580,45 @@ int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len)
     return 0;
 }
 
-int pyrun_init(char **path, size_t npath, bool allow_eval)
+/* Under python.allow the master lets only calls to allowed modules through,
+ * but module:a.b.c is an attribute chain, and attributes lead to other
+ * modules (json:codecs.builtins.eval): this resolver refuses a chain that
+ * passes through a module, and names that start with _. */
+static const char strict_resolver[] =
+    "import importlib, types\n"
+    "def resolve(name):\n"
+    "    module, _, function = name.partition(':')\n"
+    "    obj = importlib.import_module(module)\n"
+    "    parts = function.split('.')\n"
+    "    for i, part in enumerate(parts):\n"
+    "        if not part or part.startswith('_'):\n"
+    "            raise PermissionError(f'{name}: under python.allow a function name may not start with _')\n"
+    "        obj = getattr(obj, part)\n"
+    "        if i + 1 < len(parts) and isinstance(obj, types.ModuleType):\n"
+    "            raise PermissionError(f'{name}: {part} is the module {obj.__name__}, which python.allow does '\n"
+    "                                  'not let a call reach through another one')\n"
+    "    return obj\n";
+
+/* The strict resolver, compiled in a namespace of its own. */
+static PyObject *make_strict_resolver(void)
+{
+    PyObject *ns = PyDict_New(), *r, *fn = NULL;
+
+    if (ns == NULL || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) != 0) {
+        Py_XDECREF(ns);
+        return NULL;
+    }
+    r = PyRun_String(strict_resolver, Py_file_input, ns, ns);
+    if (r != NULL) {
+        fn = PyDict_GetItemString(ns, "resolve"); /* borrowed */
+        Py_XINCREF(fn);
+        Py_DECREF(r);
+    }
+    Py_DECREF(ns);
+    return fn;
+}
+
+int pyrun_init(char **path, size_t npath, bool allow_eval, bool strict_names)
 {
     PyObject *sys_path, *mod, *entry;
     size_t i;
@@ -592,10 +630,14 @@ int pyrun_init(char **path, size_t npath, bool allow_eval)
             goto fail;
         Py_DECREF(entry);
     }
-    if ((mod = PyImport_ImportModule("pkgutil")) == NULL)
-        goto fail;
-    resolve_name = PyObject_GetAttrString(mod, "resolve_name");
-    Py_DECREF(mod);
+    if (strict_names) {
+        resolve_name = make_strict_resolver();
+    } else {
+        if ((mod = PyImport_ImportModule("pkgutil")) == NULL)
+            goto fail;
+        resolve_name = PyObject_GetAttrString(mod, "resolve_name");
+        Py_DECREF(mod);
+    }
     if ((mod = PyImport_ImportModule("traceback")) == NULL)
         goto fail;
     format_exc = PyObject_GetAttrString(mod, "format_exception");

@@ -11,7 +11,7 @@
 
 /* Prepares the executor's interpreter: path entries go first on sys.path.
  * Returns 0, or -1 after printing the Python error. */
-int pyrun_init(char **path, size_t npath, bool allow_eval);
+int pyrun_init(char **path, size_t npath, bool allow_eval, bool strict_names);
 
 /* Handles one CALL/EVAL/EXEC frame body and appends its RESULT frame to out.
  * Returns 0, or -1 when the frame is not one the master sends (a bug or

@@ -38,6 +38,7 @@ static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *nam
         .board = board,
         .uid = p->spec.uid,
         .gid = p->spec.gid,
+        .strict_names = cfg->allow_set,
     };
 
     snprintf(init.name, sizeof init.name, "%s", name);

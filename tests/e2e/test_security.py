@@ -80,6 +80,14 @@ def f():
 """
 
 
+TOOLS_PY = """\
+class T:
+    @staticmethod
+    def twice(x):
+        return 2 * x
+"""
+
+
 def err_type(err):
     return err["type"] if isinstance(err, dict) else err
 
@@ -205,10 +213,10 @@ def test_no_core_files_unless_asked(daemon_factory, factor):
 
 @pytest.fixture
 def allowed(daemon_factory, tmp_path, monkeypatch):
-    """A daemon whose python.allow names math, json and helpers.* only."""
+    """A daemon whose python.allow names math, json, helpers.* and tools only."""
     monkeypatch.setenv("SIDE_EFFECT_MARK", str(tmp_path / "imported.mark"))
-    d = daemon_factory(modules={"sidefx.py": SIDE_EFFECT_PY, "probe.py": PROBE_PY},
-                       allow=["math", "json", "helpers.*"],
+    d = daemon_factory(modules={"sidefx.py": SIDE_EFFECT_PY, "probe.py": PROBE_PY, "tools.py": TOOLS_PY},
+                       allow=["math", "json", "helpers.*", "tools"],
                        pools={"default": {"size": 1}, "io": {"size": 1}})
     d.mark = tmp_path / "imported.mark"
     return d
@@ -237,6 +245,26 @@ def test_allow_refuses_every_other_module(allowed, factor):
         err, _ = c.call("call", ["os", "getpid", [], None, {"pool": "io"}])
         assert err_type(err) == "Forbidden", err
     assert not d.mark.exists(), "a module not in python.allow was imported"
+
+
+def test_allow_cannot_be_walked_around_through_attributes(allowed, factor):
+    """module:a.b.c is an attribute chain, and attributes lead to other
+    modules (json.codecs.builtins.eval is eval): under python.allow a chain
+    through a module, or a name starting with _, is refused
+    (PermissionError) and nothing runs; attribute chains inside the allowed
+    module (a class's method) still work."""
+    d = allowed
+    with d.connect() as c:
+        for module, function, args in [("json", "codecs.builtins.eval", ["__import__('os').getpid()"]),
+                                       ("json", "codecs.open", ["/etc/hostname"]),
+                                       ("json", "decoder.re.compile", ["x"]),
+                                       ("math", "__loader__.load_module", ["os"]),
+                                       ("json", "__builtins__", []),
+                                       ("helpers", "os.system", ["id"])]:
+            err, res = c.call("call", [module, function, args, None, None], timeout=10 * factor)
+            assert err_type(err) == "PermissionError" and res is None, (module, function, err, res)
+        assert c.ok("call", ["tools", "T.twice", [21], None, None]) == 42
+        assert c.ok("call", ["json", "dumps", [[2]], None, None]) == "[2]"
 
 
 def test_allow_refuses_registrations_and_eval(allowed, factor):

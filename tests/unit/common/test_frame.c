@@ -213,7 +213,7 @@ static void test_init_bytes_as_before(void **state)
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 11);
+    msgpack_pack_map(&pk, 12);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -240,6 +240,8 @@ static void test_init_bytes_as_before(void **state)
     msgpack_pack_int(&pk, 65534);
     str("gid");
     msgpack_pack_int(&pk, -1);
+    str("strict_names");
+    msgpack_pack_false(&pk);
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     init_pack(&sb, &init);
