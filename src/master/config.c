@@ -237,6 +237,25 @@ static int parse_listen_group(struct ctx *c, const char *path, yaml_node_t *v, v
     return 0;
 }
 
+static int parse_listen_owner(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v);
+    struct passwd *pw;
+
+    if (l->kind != LISTEN_UNIX)
+        return fail_at(c, v, "%s: applies to unix listeners only", path);
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a user name, got %s", path, s ? "an empty string" : kind_name(v));
+    pw = getpwnam(s);
+    if (pw == NULL)
+        return fail_at(c, v, "%s: no user named '%s' on this machine", path, s);
+    if (pw->pw_uid != geteuid() && geteuid() != 0)
+        return fail_at(c, v, "%s: giving the socket to another user takes a daemon run as root", path);
+    l->uid = (int)pw->pw_uid;
+    return 0;
+}
+
 static int parse_listen_admin(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     return parse_bool(c, path, v, &((struct config_listen *)target)->admin);
@@ -281,6 +300,7 @@ static int parse_listen_token_file(struct ctx *c, const char *path, yaml_node_t 
 
 static const struct key_spec listen_keys[] = {
     {"mode", parse_listen_mode},
+    {"owner", parse_listen_owner},
     {"group", parse_listen_group},
     {"admin", parse_listen_admin},
     {"token_file", parse_listen_token_file},
@@ -317,7 +337,7 @@ static int parse_one_listener(struct ctx *c, const char *path, yaml_node_t *item
         for (j = 0; listen_keys[j].name != NULL && strcmp(listen_keys[j].name, key) != 0; j++)
             ;
         if (listen_keys[j].name == NULL)
-            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, group, admin for unix; "
+            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin for unix; "
                            "token_file, admin for tcp)", path, key);
         snprintf(sub, sizeof sub, "%s.%s", path, key);
         if (listen_keys[j].parse(c, sub, val, l) != 0)
@@ -352,7 +372,7 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
         l = &cfg->listen[cfg->nlisten];
         memset(l, 0, sizeof *l);
         l->mode = 0600;
-        l->gid = -1;
+        l->gid = l->uid = -1;
         snprintf(where, sizeof where, "%s[%td]", path, i - v->data.sequence.items.start);
         if (strcmp(key, "unix") == 0) {
             const char *p = scalar(val);

@@ -28,6 +28,7 @@ struct config_listen {
     bool admin;   /* admin methods allowed (default: unix yes, tcp no) */
     unsigned mode; /* unix: the socket file's mode (default 0600) */
     int gid;      /* unix: its group (-1: the daemon's) */
+    int uid;      /* unix: its owner (-1: the daemon's user) */
     char *group;  /* unix: that group's name, as written */
     char *token_file; /* tcp: where the token was read from */
     char *token;  /* tcp: what a connection's first request (auth) must carry */

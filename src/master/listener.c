@@ -110,8 +110,8 @@ static int open_unix(struct listener *l, const struct config_listen *cl, char *e
         return -1;
     }
     l->path = strdup(cl->path);
-    if (cl->gid >= 0 && chown(cl->path, (uid_t)-1, (gid_t)cl->gid) != 0) {
-        snprintf(err, errlen, "%s: cannot give the socket to group %s: %s", l->name, cl->group, strerror(errno));
+    if ((cl->gid >= 0 || cl->uid >= 0) && chown(cl->path, (uid_t)cl->uid, (gid_t)cl->gid) != 0) {
+        snprintf(err, errlen, "%s: cannot give the socket to its owner or group: %s", l->name, strerror(errno));
         return -1;
     }
     if (chmod(cl->path, cl->mode) != 0) {

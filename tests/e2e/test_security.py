@@ -320,6 +320,10 @@ def test_unix_socket_mode_and_group(daemon_factory):
     d = daemon_factory(pools=SMALL, unix_opts={"mode": "0660", "group": "nogroup"})
     st = os.stat(d.socket_path)
     assert (st.st_mode & 0o777, st.st_gid) == (0o660, NOBODY)
+    if os.geteuid() == 0:   # owner: another user, which takes root
+        d2 = daemon_factory(pools=SMALL, unix_opts={"owner": "nobody"})
+        st = os.stat(d2.socket_path)
+        assert (st.st_mode & 0o777, st.st_uid) == (0o600, NOBODY)
 
 
 def _client_as(uid, path, payload):

@@ -209,8 +209,10 @@ static void test_bad_files(void **state)
                  "3:17: listen[0].token_file: applies to tcp listeners only");
     expect_error("listen:\n  - tcp: 127.0.0.1:1\n    token_file: token\n    mode: \"0600\"\n",
                  "4:11: listen[0].mode: applies to unix listeners only");
-    expect_error("listen:\n  - unix: a\n    owner: me\n",
-                 "3:5: listen[0]: unknown key 'owner' (expected one of: mode, group, admin for unix; token_file, admin for tcp)");
+    expect_error("listen:\n  - unix: a\n    perms: me\n",
+                 "3:5: listen[0]: unknown key 'perms' (expected one of: mode, owner, group, admin for unix; token_file, admin for tcp)");
+    expect_error("listen:\n  - unix: a\n    owner: no-such-user-here\n",
+                 "3:12: listen[0].owner: no user named 'no-such-user-here' on this machine");
     expect_error("listen:\n  - mode: \"0600\"\n    unix: a\n",
                  "2:5: listen: unknown listener kind 'mode' (expected unix or tcp)");
     expect_error("listen:\n  - unix: a\n    tcp: 127.0.0.1:1\n",
