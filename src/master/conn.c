@@ -95,8 +95,8 @@ void conn_close_after_write(struct conn *c)
     mark_dirty(c);
 }
 
-/* Sets c's one deadline: kind in seconds from now (0 seconds: none). */
-static void set_timer(struct conn *c, enum conn_timer kind, unsigned seconds)
+/* Sets c's one deadline: kind in ms from now (0: none). */
+static void set_timer_ms(struct conn *c, enum conn_timer kind, uint64_t ms)
 {
     struct deadlines *set = &c->d->conn_deadlines;
 
@@ -104,11 +104,33 @@ static void set_timer(struct conn *c, enum conn_timer kind, unsigned seconds)
         return; /* running already: a slow request is not given more time byte by byte */
     deadlines_remove(set, &c->timer);
     c->timer_kind = CONN_TIMER_NONE;
-    if (kind == CONN_TIMER_NONE || seconds == 0 || c->closing)
+    if (kind == CONN_TIMER_NONE || ms == 0 || c->closing)
         return;
     c->timer_kind = kind;
-    c->timer.at = uv_now(c->d->loop) + (uint64_t)seconds * 1000;
+    c->timer.at = uv_now(c->d->loop) + ms;
     deadlines_add(set, &c->timer);
+}
+
+static void set_timer(struct conn *c, enum conn_timer kind, unsigned seconds)
+{
+    set_timer_ms(c, kind, (uint64_t)seconds * 1000);
+}
+
+void conn_refuse(struct conn *c, struct rpc_raw msgid, const char *type, const char *message)
+{
+    if (c->closing || c->close_after_write || c->refusing)
+        return;
+    c->refusing = true;
+    uv_read_stop(&c->h.stream);
+    c->refuse_type = type;
+    c->refuse_message = message;
+    c->refuse_msgid = (struct rpc_raw){NULL, 0};
+    if (msgid.ptr != NULL && msgid.len <= sizeof c->refuse_msgid_buf) {
+        memcpy(c->refuse_msgid_buf, msgid.ptr, msgid.len);
+        c->refuse_msgid = (struct rpc_raw){c->refuse_msgid_buf, msgid.len};
+    }
+    set_timer(c, CONN_TIMER_NONE, 0);
+    set_timer_ms(c, CONN_TIMER_REFUSE, CONN_REFUSE_DELAY_MS);
 }
 
 /* After c took requests in or finished a call: a part of a request waits
@@ -116,6 +138,8 @@ static void set_timer(struct conn *c, enum conn_timer kind, unsigned seconds)
  * neither. A paused c is not timed: it is the daemon that is not reading. */
 static void update_timer(struct conn *c)
 {
+    if (c->refusing)
+        return; /* its answer's delay runs */
     if (c->closing || c->close_after_write || c->paused)
         set_timer(c, CONN_TIMER_NONE, 0);
     else if (c->in.len > 0)
@@ -134,7 +158,11 @@ void conn_expired(struct deadlines *set, struct deadline *e)
 
     (void)set;
     c->timer_kind = CONN_TIMER_NONE;
-    if (kind == CONN_TIMER_REQUEST) {
+    if (kind == CONN_TIMER_REFUSE) {
+        if (c->refuse_msgid.ptr != NULL)
+            conn_respond_error(c, c->refuse_msgid, c->refuse_type, c->refuse_message);
+        conn_close_after_write(c);
+    } else if (kind == CONN_TIMER_REQUEST) {
         snprintf(why, sizeof why, "a request took longer than limits.request_timeout (%u s) to arrive",
                  c->d->cfg.request_timeout);
         fail_stream(c, why);
@@ -374,7 +402,7 @@ static int consume_messages(struct conn *c)
     size_t off = 0, max = c->d->cfg.max_message_size;
     ssize_t n;
 
-    while (!c->closing && !c->close_after_write && off < c->in.len) {
+    while (!c->closing && !c->close_after_write && !c->refusing && off < c->in.len) {
         if (c->ncalls >= c->d->cfg.max_inflight || unwritten(c) > c->d->cfg.max_output) {
             /* backpressure: stop reading until answers drain; the client
              * sees a full socket, not errors */
@@ -414,7 +442,7 @@ static int consume_messages(struct conn *c)
     if (off > 0 && c->timer_kind == CONN_TIMER_REQUEST)
         set_timer(c, CONN_TIMER_NONE, 0); /* that request came whole: the next one starts its own */
     update_timer(c);
-    return c->closing || c->close_after_write ? -1 : 0;
+    return c->closing || c->close_after_write || c->refusing ? -1 : 0;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

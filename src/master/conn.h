@@ -48,7 +48,10 @@ struct conn;
 struct lane;
 
 /* Which of a connection's deadlines runs (see the top). */
-enum conn_timer { CONN_TIMER_NONE, CONN_TIMER_REQUEST, CONN_TIMER_IDLE };
+enum conn_timer { CONN_TIMER_NONE, CONN_TIMER_REQUEST, CONN_TIMER_IDLE, CONN_TIMER_REFUSE };
+
+/* How long a refused connection waits for its answer (conn_refuse). */
+#define CONN_REFUSE_DELAY_MS 250
 
 /* What a client on this connection may do, from its listener. */
 struct conn_access {
@@ -85,6 +88,10 @@ struct conn {
     bool close_after_write; /* closes once its answers are written */
     char *last_words;       /* close_after_write: a BadRequest (msgid nil) to send
                              * once its calls are answered, then close */
+    bool refusing;          /* conn_refuse: its answer waits for the timer */
+    const char *refuse_type, *refuse_message;
+    struct rpc_raw refuse_msgid;
+    char refuse_msgid_buf[RPC_MSGID_MAX];
     uint64_t id;
     struct rbuf in;
     struct mpk_scan scan;   /* progress through the message at in.data */
@@ -144,8 +151,14 @@ void conn_untrack(struct conn *c, struct call *call);
 void conn_close(struct conn *c);
 
 /* Reads no more from c and closes it once what it has been answered so far
- * is written (an authentication failure). */
+ * is written. */
 void conn_close_after_write(struct conn *c);
+
+/* Reads no more from c; after CONN_REFUSE_DELAY_MS answers msgid (nil: a
+ * notification, no answer) with the error type/message (static strings)
+ * and closes: an authentication failure, so that each guess of a token
+ * costs a connection and that delay. */
+void conn_refuse(struct conn *c, struct rpc_raw msgid, const char *type, const char *message);
 
 /* The daemon's policy for a connection's deadline (d->conn_deadlines'
  * callback): a request that began arriving limits.request_timeout ago and

@@ -408,18 +408,15 @@ static void do_auth(struct conn *c, const struct rpc_msg *m)
         return;
     }
     log_warn("conn %llu: wrong token: closing it", (unsigned long long)c->id);
-    conn_respond_error(c, m->msgid, ERROR_UNAUTHORIZED, "wrong token");
-    conn_close_after_write(c);
+    conn_refuse(c, m->msgid, ERROR_UNAUTHORIZED, "wrong token");
 }
 
 /* A connection that must authenticate first sent something else. */
 static void unauthorized(struct conn *c, const struct rpc_msg *m)
 {
     log_warn("conn %llu: a request before auth: closing it", (unsigned long long)c->id);
-    if (m->type != RPC_NOTIFY)
-        conn_respond_error(c, m->msgid, ERROR_UNAUTHORIZED,
-                           "this listener needs auth [token] as the first request");
-    conn_close_after_write(c);
+    conn_refuse(c, m->type != RPC_NOTIFY ? m->msgid : (struct rpc_raw){NULL, 0}, ERROR_UNAUTHORIZED,
+                "this listener needs auth [token] as the first request");
 }
 
 /* Runs the decoded message m. */

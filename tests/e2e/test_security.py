@@ -372,7 +372,8 @@ def test_another_user_cannot_reach_the_socket(shared, daemon_factory):
 
 def test_tcp_needs_the_token_first(daemon_factory, factor):
     """On TCP the first request must be auth [token]. Anything else first, or
-    a wrong token, is answered Unauthorized and the connection closed; a
+    a wrong token, is answered Unauthorized (after a fixed 0.25 s, so that
+    each guess costs that) and the connection closed; a
     client that authenticates is served, pipelined requests included, and
     the failures beside it do not disturb it."""
     d = daemon_factory(pools=SMALL, tcp=True)
@@ -385,7 +386,9 @@ def test_tcp_needs_the_token_first(daemon_factory, factor):
     assert c.expect_closed(timeout=5 * factor)
 
     c = d.connect_tcp(auth=False)
+    t0 = time.monotonic()
     err, _ = c.call("auth", [d.token + "x"])
+    assert time.monotonic() - t0 >= 0.2, "a wrong token was answered at once (no delay per guess)"
     assert err_type(err) == "Unauthorized" and err["message"] == "wrong token", err
     assert c.expect_closed(timeout=5 * factor)
 
