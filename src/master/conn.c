@@ -140,14 +140,18 @@ static void update_timer(struct conn *c)
 {
     if (c->refusing)
         return; /* its answer's delay runs */
-    if (c->closing || c->close_after_write || c->paused)
+    if (c->closing || c->close_after_write || c->paused) {
+        c->partial_since = 0;
         set_timer(c, CONN_TIMER_NONE, 0);
-    else if (c->in.len > 0)
+    } else if (c->in.len > 0) {
+        /* the request deadline is lazy: set once, it checks partial_since
+         * when it fires, so a busy client costs no heap work per read */
         set_timer(c, CONN_TIMER_REQUEST, c->d->cfg.request_timeout);
-    else if (c->ncalls == 0)
+    } else if (c->ncalls == 0) {
         set_timer(c, CONN_TIMER_IDLE, c->d->cfg.idle_timeout);
-    else
-        set_timer(c, CONN_TIMER_NONE, 0);
+    } else if (c->timer_kind != CONN_TIMER_REQUEST) {
+        set_timer(c, CONN_TIMER_NONE, 0); /* a request deadline left running finds nothing pending */
+    }
 }
 
 void conn_expired(struct deadlines *set, struct deadline *e)
@@ -163,9 +167,17 @@ void conn_expired(struct deadlines *set, struct deadline *e)
             conn_respond_error(c, c->refuse_msgid, c->refuse_type, c->refuse_message);
         conn_close_after_write(c);
     } else if (kind == CONN_TIMER_REQUEST) {
-        snprintf(why, sizeof why, "a request took longer than limits.request_timeout (%u s) to arrive",
-                 c->d->cfg.request_timeout);
-        fail_stream(c, why);
+        uint64_t limit = (uint64_t)c->d->cfg.request_timeout * 1000, now = uv_now(c->d->loop);
+
+        if (c->partial_since == 0 || c->paused) {
+            update_timer(c); /* nothing pending any more: idle, or no deadline */
+        } else if (now - c->partial_since < limit) {
+            set_timer_ms(c, CONN_TIMER_REQUEST, c->partial_since + limit - now); /* a later request */
+        } else {
+            snprintf(why, sizeof why, "a request took longer than limits.request_timeout (%u s) to arrive",
+                     c->d->cfg.request_timeout);
+            fail_stream(c, why);
+        }
     } else {
         log_debug("conn %llu: idle for limits.idle_timeout (%u s): closing", (unsigned long long)c->id,
                   c->d->cfg.idle_timeout);
@@ -439,8 +451,10 @@ static int consume_messages(struct conn *c)
     }
     rbuf_consume(&c->in, off);
     c->consumed += off;
-    if (off > 0 && c->timer_kind == CONN_TIMER_REQUEST)
-        set_timer(c, CONN_TIMER_NONE, 0); /* that request came whole: the next one starts its own */
+    if (c->in.len == 0)
+        c->partial_since = 0;
+    else if (off > 0 || c->partial_since == 0)
+        c->partial_since = uv_now(c->d->loop); /* a request begins: its time counts from here */
     update_timer(c);
     return c->closing || c->close_after_write || c->refusing ? -1 : 0;
 }

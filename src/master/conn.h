@@ -104,6 +104,7 @@ struct conn {
     struct lane *lanes;     /* its queues, one per pool it called (pool.h) */
     size_t dispatched;      /* its calls on executors, not answered yet */
     uint64_t consumed;      /* bytes of its stream taken in before in.data */
+    uint64_t partial_since; /* loop time the request now arriving began; 0: none */
     struct deadline timer;  /* in d->conn_deadlines while one of these runs: */
     enum conn_timer timer_kind;
     size_t answer_est;      /* its answers' size lately (largest, decaying); 0: none yet */
