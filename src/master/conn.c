@@ -79,7 +79,7 @@ static void close_if_written(struct conn *c)
  * it closes. */
 static void fail_stream(struct conn *c, const char *why)
 {
-    log_warn("conn %llu: closing: %s", (unsigned long long)c->id, why);
+    log_warn_often(uv_now(c->d->loop), "conn %llu: closing: %s", (unsigned long long)c->id, why);
     free(c->last_words);
     c->last_words = strdup(why);
     conn_close_after_write(c);
@@ -486,15 +486,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
  * logged at most once a second. */
 static void turn_away(struct conn *c)
 {
-    static uint64_t last_log;
-    uint64_t now = uv_now(c->d->loop);
     char msg[128];
 
     snprintf(msg, sizeof msg, "the daemon has %u connections (limits.max_connections)", c->d->cfg.max_connections);
-    if (last_log == 0 || now - last_log >= 1000) {
-        log_warn("conn %llu: turned away: %s", (unsigned long long)c->id, msg);
-        last_log = now;
-    }
+    log_warn_often(uv_now(c->d->loop), "conn %llu: turned away: %s", (unsigned long long)c->id, msg);
     conn_respond_error(c, (struct rpc_raw){NULL, 0}, ERROR_OVERLOADED, msg);
     conn_close_after_write(c);
 }

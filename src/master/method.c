@@ -407,14 +407,14 @@ static void do_auth(struct conn *c, const struct rpc_msg *m)
         answer_true(c, m);
         return;
     }
-    log_warn("conn %llu: wrong token: closing it", (unsigned long long)c->id);
+    log_warn_often(uv_now(c->d->loop), "conn %llu: wrong token: closing it", (unsigned long long)c->id);
     conn_refuse(c, m->msgid, ERROR_UNAUTHORIZED, "wrong token");
 }
 
 /* A connection that must authenticate first sent something else. */
 static void unauthorized(struct conn *c, const struct rpc_msg *m)
 {
-    log_warn("conn %llu: a request before auth: closing it", (unsigned long long)c->id);
+    log_warn_often(uv_now(c->d->loop), "conn %llu: a request before auth: closing it", (unsigned long long)c->id);
     conn_refuse(c, m->type != RPC_NOTIFY ? m->msgid : (struct rpc_raw){NULL, 0}, ERROR_UNAUTHORIZED,
                 "this listener needs auth [token] as the first request");
 }
