@@ -16,29 +16,7 @@
 
 #include "frame.h"
 #include "init.h"
-
-static msgpack_sbuffer sb;
-static msgpack_packer pk;
-
-static int setup(void **state)
-{
-    (void)state;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    msgpack_sbuffer_destroy(&sb);
-    return 0;
-}
-
-static void str(const char *s)
-{
-    msgpack_pack_str_with_body(&pk, s, strlen(s));
-}
+#include "../packing.h"
 
 /* ---- the length prefix ------------------------------------------------ */
 

@@ -18,9 +18,8 @@
 #include <msgpack.h>
 
 #include "mpk.h"
+#include "../packing.h"
 
-static msgpack_sbuffer sb;
-static msgpack_packer pk;
 static char calloc_buf[300];
 
 /* Two pages, the second unreadable: at_page_end puts bytes right before it. */
@@ -44,21 +43,6 @@ static int teardown_group(void **state)
     return 0;
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    msgpack_sbuffer_destroy(&sb);
-    return 0;
-}
-
 /* A copy of the n bytes at src whose last byte is the last readable one. */
 static const char *at_page_end(const void *src, size_t n)
 {
@@ -67,22 +51,6 @@ static const char *at_page_end(const void *src, size_t n)
     assert_true(n <= page);
     memcpy(p, src, n);
     return p;
-}
-
-static void str(const char *s)
-{
-    msgpack_pack_str_with_body(&pk, s, strlen(s));
-}
-
-/* Packs [0, msgid, method, [...]] (a MessagePack-RPC request: nested
- * arrays, strs and ints), leaving the nparams items to the caller. */
-static void request(uint32_t msgid, const char *method, size_t nparams)
-{
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, 0);
-    msgpack_pack_uint32(&pk, msgid);
-    str(method);
-    msgpack_pack_array(&pk, nparams);
 }
 
 static void test_scan_whole_and_split(void **state)

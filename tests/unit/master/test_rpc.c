@@ -12,44 +12,7 @@
 #include <msgpack.h>
 
 #include "rpc.h"
-
-static msgpack_sbuffer sb;
-static msgpack_packer pk;
-
-static int setup(void **state)
-{
-    (void)state;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    msgpack_sbuffer_destroy(&sb);
-    return 0;
-}
-
-static void str(const char *s)
-{
-    msgpack_pack_str_with_body(&pk, s, strlen(s));
-}
-
-static void bin(const char *s)
-{
-    msgpack_pack_bin_with_body(&pk, s, strlen(s));
-}
-
-/* Packs [0, msgid, method, [...]] leaving params to the caller. */
-static void request(uint32_t msgid, const char *method, size_t nparams)
-{
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, 0);
-    msgpack_pack_uint32(&pk, msgid);
-    str(method);
-    msgpack_pack_array(&pk, nparams);
-}
+#include "../packing.h"
 
 static void test_decode_call(void **state)
 {
