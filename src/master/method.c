@@ -309,13 +309,18 @@ static void do_eval(struct conn *c, const struct rpc_msg *m, bool exec)
     }
     if (m->nparams == 2) {
         locals.ptr = r.p;
-        if (mpk_read(&r, &it) != 0 || (it.type != MPK_MAP && it.type != MPK_NIL)) {
+        if (mpk_read(&r, &it) != 0 ||
+            (it.type != MPK_MAP && it.type != MPK_NIL && !(it.type == MPK_ARRAY && it.v.n == 0))) {
             conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "eval locals must be a map or nil");
             return;
         }
-        r.p = locals.ptr;
-        mpk_skip(&r);
-        locals.len = (size_t)(r.p - locals.ptr);
+        if (it.type == MPK_ARRAY) {
+            locals.ptr = NULL; /* an empty array: no locals */
+        } else {
+            r.p = locals.ptr;
+            mpk_skip(&r);
+            locals.len = (size_t)(r.p - locals.ptr);
+        }
     }
     if (refused(c, m, c->d->default_pool, (struct rpc_str){exec ? METHOD_EXEC : METHOD_EVAL, 4},
                 (struct rpc_str){"", 0}))

@@ -152,8 +152,8 @@ static int parse_opts(struct mpk_reader *r, struct rpc_call *c, char *err, size_
 
     if (mpk_read(r, &it) != 0)
         return fail(err, errlen, "opts: truncated");
-    if (it.type == MPK_NIL)
-        return 0;
+    if (it.type == MPK_NIL || (it.type == MPK_ARRAY && it.v.n == 0))
+        return 0; /* an empty array is an empty map (see rpc.h) */
     if (it.type != MPK_MAP)
         return fail(err, errlen, "opts must be a map or nil, got %s", mpk_type_name(it.type));
     n = it.v.n;
@@ -251,7 +251,8 @@ int rpc_parse_call(const struct rpc_msg *m, enum rpc_call_kind kind, struct rpc_
         return -1;
     if (m->nparams >= 4) {
         start = r.p;
-        if (mpk_read(&r, &it) != 0 || (it.type != MPK_MAP && it.type != MPK_NIL))
+        if (mpk_read(&r, &it) != 0 ||
+            (it.type != MPK_MAP && it.type != MPK_NIL && !(it.type == MPK_ARRAY && it.v.n == 0)))
             return fail(err, errlen, "kwargs must be a map or nil, got %s",
                         peek_type(&(struct mpk_reader){start, r.end}));
         if (it.type == MPK_MAP && it.v.n > 0) {

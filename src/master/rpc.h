@@ -69,6 +69,8 @@ struct rpc_call {
 };
 
 /* Reads the params of "call" or "map": [module, function, args, kwargs?, opts?].
+ * An empty array stands for an empty map in kwargs and opts (clients such as
+ * PHP's encode an empty map so).
  * Returns 0 or -1 with err set. */
 int rpc_parse_call(const struct rpc_msg *m, enum rpc_call_kind kind, struct rpc_call *c,
                    char *err, size_t errlen);

@@ -1,10 +1,36 @@
-"""The test vectors of proto/PROTOCOL.md, compared byte for byte."""
+"""proto/vectors/*.vec against the real daemon, byte for byte (the format is
+proto/vectors/README.md)."""
+import pathlib
 import time
 
 import msgpack
 import pytest
 
 from conftest import finish_daemon, module_daemon
+
+VECTOR_DIR = pathlib.Path(__file__).resolve().parents[2] / "proto" / "vectors"
+
+
+def load(path):
+    desc, lines = None, []
+    for raw in path.read_text().splitlines():
+        if raw.startswith("#"):
+            desc = desc or raw[1:].strip()
+            continue
+        if not raw.strip():
+            continue
+        key, _, value = raw.partition(":")
+        lines.append((key.strip(), value.strip()))
+    assert desc, f"{path.name}: no description line"
+    return desc, lines
+
+
+VECTORS = sorted(VECTOR_DIR.glob("*.vec"))
+LIVE = [v for v in VECTORS if any(k == "request" for k, _ in load(v)[1])]
+
+
+def test_there_are_vectors():
+    assert len(LIVE) >= 40 and len(VECTORS) > len(LIVE)
 
 
 @pytest.fixture(scope="module")
@@ -15,53 +41,55 @@ def d(request, tmp_path_factory):
     finish_daemon(d)
 
 
-def exchange(d, request_hex, timeout=10):
-    """Sends the bytes, returns exactly the bytes of one answer."""
-    with d.connect(timeout=timeout) as c:
-        c.send_raw(bytes.fromhex(request_hex))
-        data = b""
-        deadline = time.monotonic() + timeout
-        unp = msgpack.Unpacker(raw=False)
-        while True:
-            c.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = c.sock.recv(65536)
-            assert chunk, f"connection closed after {data.hex()}"
-            data += chunk
-            unp.feed(chunk)
-            if list(unp):
-                return data
+def read_messages(c, count, timeout=10):
+    """The next count messages, each as its exact bytes."""
+    unp = msgpack.Unpacker(raw=False, strict_map_key=False)
+    out, pending = [], b""
+    deadline = time.monotonic() + timeout
+    while len(out) < count:
+        c.sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = c.sock.recv(65536)
+        assert chunk, f"connection closed after {[m.hex(' ') for m in out]}"
+        pending += chunk
+        unp.feed(chunk)
+        for _ in unp:
+            # the bytes of that message: what the unpacker has consumed so far
+            used = unp.tell() - sum(len(m) for m in out)
+            out.append(pending[:used])
+            pending = pending[used:]
+    return out
 
 
-VECTORS = [
-    ("ping", "94 00 01 a4 70 69 6e 67 90", "94 01 01 c0 a4 70 6f 6e 67"),
-    ("call-sqrt", "94 00 07 a4 63 61 6c 6c 93 a4 6d 61 74 68 a4 73 71 72 74 91 10",
-     "94 01 07 c0 cb 40 10 00 00 00 00 00 00"),
-    ("shorthand-uint32-msgid", "94 00 ce ff ff ff ff a9 6d 61 74 68 2e 73 71 72 74 91 10",
-     "94 01 ce ff ff ff ff c0 cb 40 10 00 00 00 00 00 00"),
-    ("method-as-bin", "94 00 02 c4 04 70 69 6e 67 90", "94 01 02 c0 a4 70 6f 6e 67"),
-    # the same msgid bytes, whatever their width
-    ("msgid-uint8", "94 00 cc 05 a4 70 69 6e 67 90", "94 01 cc 05 c0 a4 70 6f 6e 67"),
-    ("msgid-uint16", "94 00 cd 00 05 a4 70 69 6e 67 90", "94 01 cd 00 05 c0 a4 70 6f 6e 67"),
-    ("msgid-uint32-small", "94 00 ce 00 00 00 05 a4 70 69 6e 67 90",
-     "94 01 ce 00 00 00 05 c0 a4 70 6f 6e 67"),
-    ("msgid-int32-positive-call", "94 00 d2 00 00 00 05 a9 6d 61 74 68 2e 73 71 72 74 91 10",
-     "94 01 d2 00 00 00 05 c0 cb 40 10 00 00 00 00 00 00"),
-    ("msgid-uint64-call", "94 00 cf 00 00 00 00 00 00 00 05 a9 6d 61 74 68 2e 73 71 72 74 91 10",
-     "94 01 cf 00 00 00 00 00 00 00 05 c0 cb 40 10 00 00 00 00 00 00"),
-]
-
-
-@pytest.mark.parametrize("name,req,resp", VECTORS, ids=[v[0] for v in VECTORS])
-def test_vector(daemon_factory, d, name, req, resp):
+@pytest.mark.parametrize("path", LIVE, ids=[v.stem for v in LIVE])
+def test_vector(daemon_factory, d, path):
+    desc, lines = load(path)
     target = d
-    if "uint64" in name:      # may take its daemon down: keep it apart
+    if "uint64" in path.stem and path.stem.startswith("msgid"):
         target = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}})
-    got = exchange(target, req)
-    assert got.hex(" ") == resp
+    sent = b"".join(bytes.fromhex(v) for k, v in lines if k == "request")
+    expect = [(k, v) for k, v in lines if k in ("response", "error")]
+    assert expect, f"{path.name}: nothing expected"
+    with target.connect() as c:
+        c.send_raw(sent)
+        got = read_messages(c, len(expect))
+    for (kind, value), msg in zip(expect, got):
+        if kind == "response":
+            assert msg.hex(" ") == bytes.fromhex(value).hex(" "), \
+                f"{desc}: got {msgpack.unpackb(msg, raw=False)!r}"
+        else:
+            msgid, typ = value.split()
+            answer = msgpack.unpackb(msg, raw=False)
+            assert answer[0] == 1 and answer[3] is None, answer
+            assert answer[1] == (None if msgid == "nil" else int(msgid)), answer
+            assert isinstance(answer[2], dict) and answer[2]["type"] == typ, answer
 
 
-def test_vector_wrong_shape(d):
-    got = exchange(d, "94 00 03 a4 63 61 6c 6c a1 78")
-    assert msgpack.unpackb(got, raw=False) == [
-        1, 3, {"type": "BadRequest", "message": "params must be an array, got str", "traceback": None}, None]
-    assert got.startswith(bytes.fromhex("94 01 03"))
+@pytest.mark.parametrize("path", [v for v in VECTORS if v not in LIVE],
+                         ids=[v.stem for v in VECTORS if v not in LIVE])
+def test_answer_vectors_decode(path):
+    desc, lines = load(path)
+    (kind, value), = lines
+    assert kind == "response"
+    answer = msgpack.unpackb(bytes.fromhex(value), raw=False)
+    assert answer[0] == 1 and answer[3] is None and answer[2]["type"]
+    assert set(answer[2]) >= {"type", "message", "traceback"}
