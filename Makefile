@@ -24,8 +24,12 @@ export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
 endif
 
 # Evaluated when used, i.e. after `deps` has installed pkg-config's packages.
-MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS))
-MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS))
+# libsystemd (sd_notify, socket activation) when it is there; without it
+# the daemon builds, and --version says what it lacks (src/master/notify.h).
+SYSTEMD_CFLAGS = $(shell pkg-config --exists libsystemd && echo -DHAVE_SYSTEMD $$(pkg-config --cflags libsystemd))
+SYSTEMD_LIBS   = $(shell pkg-config --exists libsystemd && pkg-config --libs libsystemd)
+MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS)) $(SYSTEMD_CFLAGS)
+MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS)) $(SYSTEMD_LIBS)
 EXEC_CFLAGS   = $(CFLAGS_COMMON) -Isrc/executor $(shell pkg-config --cflags msgpack python3-embed)
 EXEC_LIBS     = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack python3-embed)
 TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
@@ -35,7 +39,8 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 # master<->executor contract is in include/pyrpool.
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
-              board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c) \
+              board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
+              notify.c activation.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c) $(COMMON_SRC)
