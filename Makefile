@@ -26,8 +26,11 @@ endif
 # Evaluated when used, i.e. after `deps` has installed pkg-config's packages.
 # libsystemd (sd_notify, socket activation) when it is there; without it
 # the daemon builds, and --version says what it lacks (src/master/notify.h).
+# SYSTEMD=no builds without it (make check-nosystemd does, in make test).
+ifneq ($(SYSTEMD),no)
 SYSTEMD_CFLAGS = $(shell pkg-config --exists libsystemd && echo -DHAVE_SYSTEMD $$(pkg-config --cflags libsystemd))
 SYSTEMD_LIBS   = $(shell pkg-config --exists libsystemd && pkg-config --libs libsystemd)
+endif
 MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS)) $(SYSTEMD_CFLAGS)
 MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS)) $(SYSTEMD_LIBS)
 EXEC_CFLAGS   = $(CFLAGS_COMMON) -Isrc/executor $(shell pkg-config --cflags msgpack python3-embed)
@@ -49,7 +52,7 @@ UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 
-.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf
+.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf check-nosystemd
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
@@ -69,7 +72,14 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls unit e2e
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit e2e
+
+# The daemon builds and runs without libsystemd, and says so.
+check-nosystemd:
+	@$(MAKE) --no-print-directory -s BUILD=$(BUILD)/nosystemd SYSTEMD=no $(BUILD)/nosystemd/pyrpoold
+	@$(BUILD)/nosystemd/pyrpoold --version | grep -q "built without libsystemd" || \
+	    { echo "check-nosystemd: --version does not say it is built without libsystemd"; exit 1; }
+	@echo "check-nosystemd: builds without libsystemd, and --version says so"
 
 # No two of the master's files call each other in a loop (events go up
 # through pointers): read from the objects' symbol tables.

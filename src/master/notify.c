@@ -72,6 +72,8 @@ void notify_init(uv_loop_t *loop)
 {
     (void)loop;
     unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
 }
 
 const char *notify_build(void)
