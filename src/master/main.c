@@ -29,6 +29,7 @@
 #include "protocol.h"
 #include "reload.h"
 #include "route.h"
+#include "state.h"
 
 
 static const char usage[] =
@@ -386,6 +387,7 @@ static int open_listeners(struct daemon *d)
 
 static int start(struct daemon *d)
 {
+    char err[CONFIG_ERR_LEN];
     size_t i;
 
     d->routes = route_new();
@@ -405,6 +407,10 @@ static int start(struct daemon *d)
 
         route_register(d->routes, r->module, strlen(r->module), r->function,
                        r->function ? strlen(r->function) : 0, p);
+    }
+    if (state_load(d, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
     }
     uv_prepare_init(d->loop, &d->flush_prepare);
     uv_check_init(d->loop, &d->flush_check);
