@@ -813,8 +813,53 @@ bool config_allows(const struct config *cfg, const char *module, size_t len)
     return false;
 }
 
+/* python.venv: a virtual environment made for the Python the executors
+ * embed (Debian's `python3 -m venv`): its pyvenv.cfg names the version. */
+static int parse_venv(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    const char *s = scalar(v);
+    char file[PATH_MAX + 32], line[512], *version = NULL;
+    struct stat st;
+    FILE *f;
+
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected the folder of a virtual environment, got %s", path,
+                       s ? "an empty string" : kind_name(v));
+    cfg->venv = resolve_path(c, s);
+    if (strlen(cfg->venv) > PATH_MAX - 64)
+        return fail_at(c, v, "%s: the path is too long", path);
+    snprintf(file, sizeof file, "%s/pyvenv.cfg", cfg->venv);
+    f = fopen(file, "r");
+    if (f == NULL)
+        return fail_at(c, v, "%s: '%s' is not a virtual environment: %s: %s (make one with %s -m venv)",
+                       path, cfg->venv, file, strerror(errno), "python3");
+    while (version == NULL && fgets(line, sizeof line, f) != NULL) {
+        char *k = line + strspn(line, " \t"), *eq = strchr(k, '=');
+
+        if (eq != NULL && strncmp(k, "version", 7) == 0 && strspn(k + 7, " \t") == (size_t)(eq - k - 7)) {
+            version = eq + 1 + strspn(eq + 1, " \t");
+            version[strcspn(version, " \t\r\n")] = '\0';
+        }
+    }
+    fclose(f);
+    if (version == NULL)
+        return fail_at(c, v, "%s: %s says no version", path, file);
+    /* the same major.minor: "3.11.2" for the embedded "3.11" */
+    if (strncmp(version, PYRPOOL_PYTHON_VERSION, strlen(PYRPOOL_PYTHON_VERSION)) != 0 ||
+        (version[strlen(PYRPOOL_PYTHON_VERSION)] != '.' && version[strlen(PYRPOOL_PYTHON_VERSION)] != '\0'))
+        return fail_at(c, v, "%s: '%s' was made for Python %s; the executors run Python %s: make it again "
+                       "with that Python (python%s -m venv)", path, cfg->venv, version, PYRPOOL_PYTHON_VERSION,
+                       PYRPOOL_PYTHON_VERSION);
+    snprintf(file, sizeof file, "%s/lib/python%s/site-packages", cfg->venv, PYRPOOL_PYTHON_VERSION);
+    if (stat(file, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail_at(c, v, "%s: '%s' has no %s", path, cfg->venv, file);
+    return 0;
+}
+
 static const struct key_spec python_keys[] = {
     {"path", parse_python_path},
+    {"venv", parse_venv},
     {"allow_eval", parse_allow_eval},
     {"allow", parse_allow},
     {"preload", parse_preload},
@@ -1161,6 +1206,7 @@ void config_free(struct config *cfg)
         free(cfg->listen[i].token);
     }
     free(cfg->state_file);
+    free(cfg->venv);
     for (i = 0; i < cfg->npython_path; i++)
         free(cfg->python_path[i]);
     for (i = 0; i < cfg->npreload; i++)

@@ -73,6 +73,7 @@ struct config {
     char **python_path; /* absolute */
     size_t npython_path;
     char **preload;     /* python.preload: modules every executor imports at start */
+    char *venv;         /* python.venv: absolute, checked at load; NULL: none */
     size_t npreload;
     bool allow_eval;
     char **allow;       /* python.allow: "module" or "package.*" entries */

@@ -353,6 +353,8 @@ static void print_summary(const struct config *cfg)
     for (i = 0; i < cfg->nroutes; i++)
         printf("  route %s%s%s -> %s\n", cfg->routes[i].module, cfg->routes[i].function ? ":" : "",
                cfg->routes[i].function ? cfg->routes[i].function : "", cfg->routes[i].pool);
+    if (cfg->venv != NULL)
+        printf("  venv %s\n", cfg->venv);
     printf("  eval %s\n", cfg->allow_eval ? "allowed" : "forbidden");
 }
 
