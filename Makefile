@@ -46,7 +46,7 @@ MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.
               notify.c activation.c state.c check.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
-              pyconv.c) $(COMMON_SRC)
+              pyconv.c proctitle.c) $(COMMON_SRC)
 UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
