@@ -5,7 +5,8 @@
 #   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
 #   make check-calls   no loop in the master's call graph (part of test)
 #   make fuzz [FUZZ_SECONDS=N]   each libFuzzer target N seconds (default 20)
-#   make bench   the daemon side by side with the alternatives (bench/RESULTS.md)
+#   make bench   the daemon side by side with the alternatives (build/bench-results.md;
+#                BENCH_SAVE=1 updates the tracked bench/RESULTS.md)
 
 PYTHON    := /usr/bin/python3
 CC        ?= cc
