@@ -66,7 +66,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
-	@$(MAKE) --no-print-directory check-calls unit e2e
+	@$(MAKE) --no-print-directory check-calls unit client-c-test e2e
 
 # No two of the master's files call each other in a loop (events go up
 # through pointers): read from the objects' symbol tables.
@@ -168,4 +168,5 @@ clean:
 	rm -rf $(BUILD)
 
 -include bench/bench.mk
+include clients/c/client.mk
 -include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)
