@@ -8,11 +8,6 @@
 #include "client.h"
 #include "protocol.h"
 
-#ifndef METHOD_HELLO /* until protocol.h names them */
-#define METHOD_HELLO "hello"
-#define ERRORS_MAP_NAME "map"
-#endif
-
 /* The token from opts (token, else token_file's first line), in *token (to
  * free(); NULL for none). Returns 0 or PYRPOOL_ERR_USAGE (unreadable file,
  * err says why). */
