@@ -336,11 +336,12 @@ int pyrpool_resize_pool(pyrpool_client *cli, const char *name, int size, pyrpool
 int pyrpool_pool_started(pyrpool_client *cli, const char *name, bool *started, pyrpool_error *err)
 {
     pyrpool_result *res = NULL;
+    int rc;
 
     if (name == NULL)
         return errors_set(err, PYRPOOL_ERR_USAGE, 0, "pool_started: no name");
-    return get_bool(requestf(cli, METHOD_POOL_STARTED, &res, err, "[s]", name), res, started,
-                    METHOD_POOL_STARTED, err);
+    rc = requestf(cli, METHOD_POOL_STARTED, &res, err, "[s]", name);
+    return get_bool(rc, res, started, METHOD_POOL_STARTED, err);
 }
 
 int pyrpool_num_contexts(pyrpool_client *cli, const char *name, int64_t *n, pyrpool_error *err)

@@ -37,6 +37,7 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_MESSAGE ((size_t)1 << 30)
+#define CORK_LIMIT 65536 /* bytes a corked client buffers before it writes anyway */
 
 struct pyrpool_handle {
     pyrpool_client *cli;
@@ -58,6 +59,7 @@ struct pyrpool_client {
     struct wire_out out;
     msgpack_packer pk;
     bool packing;            /* between pyrpool_begin and pyrpool_end */
+    bool corked;             /* pyrpool_cork: casts only buffer */
     size_t begin_len;        /* out.len at pyrpool_begin */
     uint32_t begin_msgid;
     uint32_t next_msgid;
@@ -349,7 +351,8 @@ int pyrpool_end(pyrpool_client *cli, pyrpool_handle **handle, pyrpool_error *err
     h->msgid = cli->begin_msgid;
     h->fail = (pyrpool_error)PYRPOOL_ERROR_INIT;
     cli->packing = false;
-    client_flush(cli);  /* a failure is the handle's now (client_break) */
+    if (!cli->corked || cli->out.len - cli->out.head >= CORK_LIMIT)
+        client_flush(cli);  /* a failure is the handle's now (client_break) */
     if (handle != NULL)
         *handle = h;
     else
@@ -456,6 +459,16 @@ void *pyrpool_data(const pyrpool_handle *h)
 }
 
 /* ------------------------------------------------------------ event loops */
+
+int pyrpool_cork(pyrpool_client *cli, bool on, pyrpool_error *err)
+{
+    if (cli == NULL)
+        return errors_set(err, PYRPOOL_ERR_USAGE, 0, "pyrpool_cork: no client");
+    cli->corked = on;
+    if (!on && client_flush(cli) != 0)
+        return errors_copy(err, &cli->cause);
+    return 0;
+}
 
 int pyrpool_fd(const pyrpool_client *cli)
 {

@@ -89,6 +89,6 @@ client-c-test: all $(BUILD)/test_client_c $(BUILD)/example-client-c
 bench-client-c: $(BUILD)/bench-client-c
 
 $(BUILD)/bench-client-c: bench/client_c.c $(BUILD)/libpyrpool.a
-	$(CC) $(CLIENT_C_TEST_CFLAGS) -o $@ $< $(BUILD)/libpyrpool.a $(LDFLAGS_SAN) $(CLIENT_C_LIBS)
+	$(CC) $(CLIENT_C_TEST_CFLAGS) -o $@ $< $(BUILD)/libpyrpool.a $(LDFLAGS_SAN) $(CLIENT_C_LIBS) -lm
 
 -include $(CLIENT_C_OBJ:.o=.d)
