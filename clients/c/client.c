@@ -38,6 +38,7 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_MESSAGE ((size_t)1 << 30)
 #define CORK_LIMIT 65536 /* bytes a corked client buffers before it writes anyway */
+#define MAX_SPARE 256    /* handles kept for reuse: a window of casts allocates nothing */
 
 struct pyrpool_handle {
     pyrpool_client *cli;
@@ -53,6 +54,8 @@ struct pyrpool_handle {
 
 struct pyrpool_client {
     int fd;
+    pyrpool_handle *spare;   /* freed handles kept for reuse (linked by next) */
+    unsigned nspare;
     int broken;              /* 0, or the code the connection broke with */
     pyrpool_error cause;     /* why it broke */
     pyrpool_error closing;   /* an answer with a nil msgid: the daemon's reason to close */
@@ -98,10 +101,31 @@ static void ready_remove(pyrpool_client *cli, pyrpool_handle *h)
 
 static void handle_free(pyrpool_handle *h)
 {
+    pyrpool_client *cli = h->cli;
+
     if (h->zone != NULL)
         msgpack_zone_free(h->zone);
     pyrpool_error_free(&h->fail);
-    free(h);
+    if (cli != NULL && cli->nspare < MAX_SPARE) {
+        h->next = cli->spare;
+        cli->spare = h;
+        cli->nspare++;
+    } else {
+        free(h);
+    }
+}
+
+/* A zeroed handle: a spare one, or a new one. */
+static pyrpool_handle *handle_new(pyrpool_client *cli)
+{
+    pyrpool_handle *h = cli->spare;
+
+    if (h == NULL)
+        return calloc(1, sizeof(*h));
+    cli->spare = h->next;
+    cli->nspare--;
+    memset(h, 0, sizeof(*h));
+    return h;
 }
 
 /* h is done: queue it for its await, or free it if it was discarded. */
@@ -341,7 +365,7 @@ int pyrpool_end(pyrpool_client *cli, pyrpool_handle **handle, pyrpool_error *err
 
     if (cli == NULL || !cli->packing)
         return errors_set(err, PYRPOOL_ERR_USAGE, 0, "pyrpool_end without pyrpool_begin");
-    h = cli->out.failed ? NULL : calloc(1, sizeof(*h));
+    h = cli->out.failed ? NULL : handle_new(cli);
     if (h == NULL || table_put(&cli->calls, cli->begin_msgid, h) != 0) {
         free(h);
         pyrpool_abort(cli);
@@ -537,6 +561,10 @@ void pyrpool_close(pyrpool_client *cli)
     while ((h = cli->ready_head) != NULL) {
         ready_remove(cli, h);
         handle_free(h);
+    }
+    while ((h = cli->spare) != NULL) {
+        cli->spare = h->next;
+        free(h);
     }
     close(cli->fd);
     wire_out_free(&cli->out);

@@ -19,6 +19,10 @@
 
 #define OUT_MIN 16384
 #define READ_MIN 65536  /* room asked of the buffer before each read */
+/* An answer's zone starts with room for its bytes and this much more for
+ * its objects; small answers then take one small allocation (the zone
+ * grows by itself for big trees). */
+#define ZONE_SLACK 320
 
 void wire_out_init(struct wire_out *o)
 {
@@ -152,7 +156,7 @@ ssize_t wire_in_next(struct wire_in *in, const char **msg)
 int wire_unpack(const char *bytes, size_t len, msgpack_zone **zone, const msgpack_object **obj,
                 pyrpool_error *err)
 {
-    msgpack_zone *z = msgpack_zone_new(len + 256 > 2048 ? len + 256 : 2048);
+    msgpack_zone *z = msgpack_zone_new(len + ZONE_SLACK);
     msgpack_object *o;
     char *copy;
     size_t off = 0;
