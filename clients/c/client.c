@@ -154,11 +154,20 @@ static void fail_waiting(void *val, void *arg)
  * waiting. Returns code. */
 static int client_break(pyrpool_client *cli, int code, int sys_errno, const char *what)
 {
+    char *msg = NULL;
+
     if (cli->broken != 0)
         return cli->broken;
     cli->broken = code;
     if (cli->closing.code != PYRPOOL_OK) {
-        errors_wrap(&cli->cause, code, what, &cli->closing);
+        /* the kind and type of what the daemon said, and both texts */
+        errors_copy(&cli->cause, &cli->closing);
+        if (asprintf(&msg, "%s, after the daemon said %s: %s", what,
+                     cli->closing.type != NULL ? cli->closing.type : "", cli->closing.message) >= 0) {
+            free(cli->cause.message);
+            cli->cause.message = msg;
+        }
+        cli->cause.code = code;
         cli->cause.sys_errno = sys_errno;
     } else {
         errors_set(&cli->cause, code, sys_errno, "%s", what);

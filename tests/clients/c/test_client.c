@@ -134,7 +134,7 @@ static bool daemon_ready(struct daemon *d)
     return ok;
 }
 
-static void daemon_start(struct daemon *d)
+static void daemon_start(struct daemon *d, const char *extra_yaml)
 {
     const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
     const char *binary = getenv("PYRPOOLD") != NULL ? getenv("PYRPOOLD") : "build/pyrpoold";
@@ -165,8 +165,9 @@ static void daemon_start(struct daemon *d)
              "  default: {size: 2, mode: process}\n"
              "  io: {size: 2, mode: process}\n"
              "python:\n"
-             "  path: [py]\n",
-             d->dir, port, d->token_file);
+             "  path: [py]\n"
+             "%s",
+             d->dir, port, d->token_file, extra_yaml);
     snprintf(path, sizeof(path), "%s/pyrpoold.yaml", d->dir);
     write_file(path, config);
 
@@ -239,7 +240,7 @@ static int group_setup(void **state)
 {
     (void)state;
     signal(SIGPIPE, SIG_IGN); /* only for the vectors' pipe; the library needs none */
-    daemon_start(&main_daemon);
+    daemon_start(&main_daemon, "");
     return 0;
 }
 
@@ -833,9 +834,27 @@ static void test_daemon_killed(void **state)
     pyrpool_handle *a, *b, *c;
     double t0;
 
+    pyrpool_client *other, *third;
+    int tries;
+
     (void)state;
-    daemon_start(&d);
+    daemon_start(&d, "limits:\n  max_connections: 2\n");
     assert_int_equal(pyrpool_connect(d.unix_addr, NULL, &cli, &err), 0);
+    assert_int_equal(pyrpool_connect(d.unix_addr, NULL, &other, &err), 0);
+    /* past max_connections: the daemon says Overloaded (msgid nil) and
+     * closes; the readiness check's connections may take a moment to go */
+    for (tries = 0; pyrpool_connect(d.unix_addr, NULL, &third, &err) == 0; tries++) {
+        pyrpool_close(third);
+        assert_true(tries < 100);
+        sleep_ms(20);
+    }
+    assert_int_equal(err.code, PYRPOOL_ERR_CONNECTION);
+    assert_int_equal(err.kind, PYRPOOL_KIND_OVERLOADED);
+    assert_string_equal(err.type, "Overloaded");
+    assert_non_null(strstr(err.message, "after the daemon said Overloaded: "));
+    assert_non_null(strstr(err.message, "max_connections"));
+    pyrpool_close(other);
+
     assert_int_equal(pyrpool_castf(cli, "ctest", "sleep_echo", NULL, &a, &err, "[i i]", 1, 30), 0);
     assert_int_equal(pyrpool_castf(cli, "ctest", "sleep_echo", NULL, &b, &err, "[i i]", 2, 30), 0);
     assert_int_equal(pyrpool_await(a, 200, NULL, &err), PYRPOOL_ERR_TIMEOUT);
