@@ -63,7 +63,8 @@ struct pyrpool_client {
     msgpack_packer pk;
     bool packing;            /* between pyrpool_begin and pyrpool_end */
     bool corked;             /* pyrpool_cork: casts only buffer */
-    size_t begin_len;        /* out.len at pyrpool_begin */
+    size_t begin_off;        /* out.len - out.head at pyrpool_begin (the buffer may
+                              * move its bytes to the front while packing) */
     uint32_t begin_msgid;
     uint32_t next_msgid;
     struct wire_in in;
@@ -349,7 +350,7 @@ msgpack_packer *pyrpool_begin(pyrpool_client *cli, const char *method, pyrpool_e
         cli->begin_msgid = cli->next_msgid++;
     while (table_get(&cli->calls, cli->begin_msgid) != NULL);
     cli->packing = true;
-    cli->begin_len = cli->out.len;
+    cli->begin_off = cli->out.len - cli->out.head;
     cli->out.failed = false;
     if (wire_pack_request_head(&cli->pk, cli->begin_msgid, method) != 0) {
         pyrpool_abort(cli);
@@ -363,7 +364,7 @@ void pyrpool_abort(pyrpool_client *cli)
 {
     if (cli == NULL || !cli->packing)
         return;
-    cli->out.len = cli->begin_len;
+    cli->out.len = cli->out.head + cli->begin_off;
     cli->out.failed = false;
     cli->packing = false;
 }

@@ -6,7 +6,8 @@
  *     and collect each answer later, in any order (pyrpool_await);
  *   - run map, eval/exec, cancel, and the admin and status methods;
  *   - drive it from your own event loop (pyrpool_fd, pyrpool_events,
- *     pyrpool_process, pyrpool_next_ready) instead of blocking.
+ *     pyrpool_process, pyrpool_next_ready) instead of blocking;
+ *   - batch the writes of many casts (pyrpool_cork) for throughput.
  *
  * Values: arguments and results are msgpack-c objects (msgpack.h, pkg-config
  * `msgpack`). Pass arguments as a `msgpack_object`, as a short format string
@@ -251,8 +252,9 @@ PYRPOOL_API int pyrpool_request(pyrpool_client *cli, const char *method, const m
 typedef struct pyrpool_handle pyrpool_handle;
 
 /* Like pyrpool_call and pyrpool_callf, but return at once with a handle to
- * await. The request is written before they return when the socket takes it
- * (else by the next function that reads or writes this client). Any number
+ * await. The request is written before they return as far as the socket
+ * takes it (the rest by the next function that waits on or processes this
+ * client), unless the client is corked (pyrpool_cork). Any number
  * may be in flight (the daemon reads at most limits.max_inflight at a time
  * and this library buffers the rest). */
 PYRPOOL_API int pyrpool_cast(pyrpool_client *cli, const char *module, const char *function,
@@ -333,7 +335,8 @@ PYRPOOL_API void *pyrpool_data(const pyrpool_handle *h);
  * ready. Do not read, write or close it yourself. */
 PYRPOOL_API int pyrpool_fd(const pyrpool_client *cli);
 
-/* POLLIN, plus POLLOUT while requests are waiting to be written. */
+/* POLLIN, plus POLLOUT while requests are waiting to be written (those a
+ * full socket did not take, or a corked client holds). */
 PYRPOOL_API int pyrpool_events(const pyrpool_client *cli);
 
 /* Never blocks: writes what the socket takes, reads what it holds and

@@ -549,6 +549,11 @@ static void test_daemon_errors(void **state)
     assert_int_equal(pyrpool_pack(pk, "[s s [i] n {s:i}]", "math", "sqrt", 4, "colour", 1), 0);
     assert_int_equal(pyrpool_end(cli, &h, &err), 0);
     expect_remote(pyrpool_await(h, 5000, NULL, &err), &err, PYRPOOL_KIND_BAD_REQUEST, "BadRequest");
+    /* what pyrpool_abort drops is never sent */
+    pk = pyrpool_begin(cli, "ctest.die", &err);
+    assert_int_equal(pyrpool_pack(pk, "[i]", 4), 0);
+    pyrpool_abort(cli);
+    assert_int_equal(pyrpool_end(cli, &h, &err), PYRPOOL_ERR_USAGE);
     expect_remote(pyrpool_request(cli, "nosuch", NULL, 5000, NULL, &err), &err, PYRPOOL_KIND_NO_SUCH_METHOD,
                   "NoSuchMethod");
     expect_remote(pyrpool_callf(cli, "math", "sqrt", &nopool, NULL, &err, "[i]", 1), &err, PYRPOOL_KIND_NO_SUCH_POOL,
