@@ -194,12 +194,16 @@ static int client_dispatch(pyrpool_client *cli, const char *bytes, size_t len)
     int rc;
 
     rc = wire_unpack(bytes, len, &zone, &msg, &e);
-    if (rc == PYRPOOL_ERR_PROTOCOL && wire_peek_msgid(bytes, len, &msgid) == 0 &&
-        (h = table_del(&cli->calls, msgid)) != NULL) {
-        errors_copy(&h->fail, &e);   /* legal, but too deep for msgpack-c: only this call fails */
+    if (rc == PYRPOOL_ERR_PROTOCOL && wire_peek_msgid(bytes, len, &msgid) == 0) {
+        /* a response, legal but too deep for msgpack-c: only its call fails */
+        h = table_del(&cli->calls, msgid);
+        rc = h != NULL && !h->discarded;
+        if (h != NULL) {
+            errors_copy(&h->fail, &e);
+            handle_done(cli, h);
+        }
         pyrpool_error_free(&e);
-        handle_done(cli, h);
-        return 1;
+        return rc;
     }
     if (rc == 0) {
         rc = wire_response(msg, &r, &e);
