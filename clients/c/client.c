@@ -233,19 +233,21 @@ static int client_dispatch(pyrpool_client *cli, const char *bytes, size_t len)
     return rc;
 }
 
-/* Reads and dispatches what the socket holds, without blocking. Returns
+/* Reads and dispatches what the socket holds, without blocking, until a
+ * read comes back short (the socket is empty: no read for an EAGAIN). Returns
  * the number of answers filed, or a negative code if the connection broke. */
 static int client_read(pyrpool_client *cli)
 {
     const char *msg;
     ssize_t n, len;
     int answers = 0, rc;
+    bool drained;
     char what[160];
 
     if (cli->broken != 0)
         return cli->broken;
-    for (;;) {
-        n = wire_in_read(&cli->in, cli->fd);
+    for (drained = false; !drained;) {
+        n = wire_in_read(&cli->in, cli->fd, &drained);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -268,6 +270,7 @@ static int client_read(pyrpool_client *cli)
             return client_break(cli, PYRPOOL_ERR_PROTOCOL, 0, what);
         }
     }
+    return answers;
 }
 
 /* ------------------------------------------------------------ writing */

@@ -122,17 +122,21 @@ static int in_reserve(struct wire_in *in)
     return 0;
 }
 
-ssize_t wire_in_read(struct wire_in *in, int fd)
+ssize_t wire_in_read(struct wire_in *in, int fd, bool *drained)
 {
+    size_t room;
     ssize_t n;
 
     if (in_reserve(in) != 0) {
         errno = ENOMEM;
         return -1;
     }
-    n = read(fd, in->buf + in->end, in->cap - in->end);
+    room = in->cap - in->end;
+    n = read(fd, in->buf + in->end, room);
     if (n > 0)
         in->end += (size_t)n;
+    if (drained != NULL)
+        *drained = n > 0 && (size_t)n < room;
     return n;
 }
 

@@ -45,8 +45,10 @@ void wire_in_init(struct wire_in *in, size_t max);
 void wire_in_free(struct wire_in *in);
 
 /* One read(2) of what fd holds into the buffer: > 0 bytes, 0 at EOF, -1
- * with errno set (EAGAIN when nothing is there, ENOMEM). */
-ssize_t wire_in_read(struct wire_in *in, int fd);
+ * with errno set (EAGAIN when nothing is there, ENOMEM). *drained (if not
+ * NULL) tells whether the read took less than it had room for, i.e. the
+ * socket was empty then (another read would only say EAGAIN). */
+ssize_t wire_in_read(struct wire_in *in, int fd, bool *drained);
 
 /* The next complete message: its length (> 0) with *msg set, 0 when more
  * bytes are needed, or a MPK_E* code (the stream is broken). The message's

@@ -1020,7 +1020,7 @@ static void check_response(const char *file, const unsigned char *b, size_t len,
     assert_int_equal(pipe(fds), 0);
     assert_int_equal(write(fds[1], b, len), (ssize_t)len);
     wire_in_init(&in, 1 << 20);
-    assert_int_equal(wire_in_read(&in, fds[0]), (ssize_t)len);
+    assert_int_equal(wire_in_read(&in, fds[0], NULL), (ssize_t)len);
     assert_int_equal(wire_in_next(&in, &bytes), (ssize_t)len);
     close(fds[0]);
     close(fds[1]);
