@@ -2,7 +2,8 @@
 # included by the top Makefile.
 #   build/libpyrpool.a, build/libpyrpool.so (soname libpyrpool.so.0), build/pyrpool.pc
 #   make client-c-test        the client's cmocka suite against the real daemon
-#   make bench-client-c       build/bench-client-c (pipelined math.sqrt, one connection)
+#   make bench-client-c       build/bench-client-c (pipelined math.sqrt, one connection;
+#                             also built by bench-bins)
 #   make install-client-c [PREFIX=/usr/local] [DESTDIR=]   header, libraries, pyrpool.pc
 
 CLIENT_C_VERSION := 0.1.0
@@ -26,9 +27,18 @@ $(BUILD)/client-c/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CLIENT_C_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/libpyrpool.a: $(CLIENT_C_OBJ)
+# The archive holds one object, linked from all, whose hidden symbols (the
+# library's internals: wire_*, table_*, mpk_*, ...) are made local, so that
+# a program linking it statically sees only the pyrpool_* API, as with the
+# shared library.
+$(BUILD)/client-c/libpyrpool.o: $(CLIENT_C_OBJ)
+	$(LD) -r -o $@.tmp $^
+	objcopy --localize-hidden $@.tmp $@
+	rm -f $@.tmp
+
+$(BUILD)/libpyrpool.a: $(BUILD)/client-c/libpyrpool.o
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $<
 
 $(CLIENT_C_SO): $(CLIENT_C_OBJ)
 	$(CC) -shared -Wl,-soname,libpyrpool.so.$(CLIENT_C_SOMAJOR) -Wl,--no-undefined -o $@ $^ \
@@ -72,11 +82,11 @@ install-client-c: client-c
 	ln -sf libpyrpool.so.$(CLIENT_C_VERSION) $(DESTDIR)$(PREFIX)/lib/libpyrpool.so
 	install -m 644 $(BUILD)/pyrpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyrpool.pc
 
-# The suite links the static library (it also reaches the wire decoder the
-# client uses, for the shared vectors); the example links the shared one
-# through pkg-config, as a user would.
-$(BUILD)/test_client_c: tests/clients/c/test_client.c $(BUILD)/libpyrpool.a
-	$(CC) $(CLIENT_C_TEST_CFLAGS) -o $@ $< $(BUILD)/libpyrpool.a $(CLIENT_C_TEST_LIBS)
+# The suite links the library's objects (it also reaches the wire decoder
+# the client uses, for the shared vectors, and the hello check); the example
+# links the shared library through pkg-config, as a user would.
+$(BUILD)/test_client_c: tests/clients/c/test_client.c $(CLIENT_C_OBJ)
+	$(CC) $(CLIENT_C_TEST_CFLAGS) -o $@ $< $(CLIENT_C_OBJ) $(CLIENT_C_TEST_LIBS)
 
 $(BUILD)/example-client-c: clients/c/example.c $(BUILD)/libpyrpool.so $(BUILD)/pyrpool-uninstalled.pc
 	$(CC) $(CFLAGS_COMMON) -o $@ $< $(LDFLAGS_SAN) \
@@ -87,6 +97,7 @@ client-c-test: all $(BUILD)/test_client_c $(BUILD)/example-client-c
 	timeout 300 ./$(BUILD)/test_client_c
 
 bench-client-c: $(BUILD)/bench-client-c
+bench-bins: $(BUILD)/bench-client-c
 
 $(BUILD)/bench-client-c: bench/client_c.c $(BUILD)/libpyrpool.a
 	$(CC) $(CLIENT_C_TEST_CFLAGS) -o $@ $< $(BUILD)/libpyrpool.a $(LDFLAGS_SAN) $(CLIENT_C_LIBS) -lm
