@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -318,8 +319,11 @@ static void test_connect_errors(void **state)
 {
     pyrpool_error err = PYRPOOL_ERROR_INIT;
     pyrpool_client *cli = (pyrpool_client *)&err;
+    pyrpool_options o = {.connect_timeout_ms = 300};
+    struct sockaddr_un sa;
     char missing[400];
-    int rc;
+    int rc, lfd;
+    double t0;
 
     (void)state;
     snprintf(missing, sizeof(missing), "unix:%s/no-such.sock", main_daemon.dir);
@@ -338,6 +342,23 @@ static void test_connect_errors(void **state)
     snprintf(missing, sizeof(missing), "tcp:127.0.0.1:%d", free_tcp_port());
     assert_int_equal(pyrpool_connect(missing, NULL, &cli, &err), PYRPOOL_ERR_CONNECTION);
     assert_int_equal(err.sys_errno, ECONNREFUSED);
+
+    /* a socket that accepts and never answers: the connect timeout */
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(missing, sizeof(missing), "%s/silent.sock", main_daemon.dir);
+    assert_true(strlen(missing) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, missing, strlen(missing) + 1);
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    snprintf(missing, sizeof(missing), "unix:%s", sa.sun_path);
+    t0 = now_s();
+    assert_int_equal(pyrpool_connect(missing, &o, &cli, &err), PYRPOOL_ERR_TIMEOUT);
+    assert_true(now_s() - t0 >= 0.25 && now_s() - t0 < 3);
+    assert_non_null(strstr(err.message, "hello"));
+    close(lfd);
+    unlink(sa.sun_path);
     pyrpool_error_free(&err);
     assert_null(err.message);
 }
