@@ -169,7 +169,8 @@ typedef struct pyrpool_options {
  * PYRPOOL_PROTOCOL, PYRPOOL_ERR_REMOTE (kind UNAUTHORIZED) for a wrong or a
  * missing token, PYRPOOL_ERR_CONNECTION when it cannot reach the daemon
  * (message names the address and the reason), PYRPOOL_ERR_TIMEOUT after
- * connect_timeout_ms. On success *out is the client: close it with
+ * connect_timeout_ms (which does not bound the name lookup of a TCP HOST:
+ * getaddrinfo has no timeout). On success *out is the client: close it with
  * pyrpool_close. */
 PYRPOOL_API int pyrpool_connect(const char *address, const pyrpool_options *opts,
                                 pyrpool_client **out, pyrpool_error *err);
