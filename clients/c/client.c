@@ -330,6 +330,8 @@ static int client_wait(pyrpool_client *cli, pyrpool_handle *h, int timeout_ms)
             return PYRPOOL_ERR_TIMEOUT;
         else if (rc > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
             client_read(cli);
+        else if (rc > 0 && (p.revents & POLLNVAL))
+            client_break(cli, PYRPOOL_ERR_CONNECTION, EBADF, "the socket was closed under the client");
     }
 }
 
@@ -391,13 +393,12 @@ int pyrpool_end(pyrpool_client *cli, pyrpool_handle **handle, pyrpool_error *err
     h->cli = cli;
     h->msgid = cli->begin_msgid;
     h->fail = (pyrpool_error)PYRPOOL_ERROR_INIT;
+    h->discarded = handle == NULL;
+    if (handle != NULL)
+        *handle = h;
     cli->packing = false;
     if (!cli->corked || cli->out.len - cli->out.head >= CORK_LIMIT)
         client_flush(cli);  /* a failure is the handle's now (client_break) */
-    if (handle != NULL)
-        *handle = h;
-    else
-        h->discarded = true;
     return 0;
 }
 
@@ -452,6 +453,7 @@ int pyrpool_await(pyrpool_handle *h, int timeout_ms, pyrpool_result **result, py
 int pyrpool_cancel(pyrpool_handle *h, pyrpool_error *err)
 {
     pyrpool_client *cli;
+    size_t pending;
 
     if (h == NULL)
         return errors_set(err, PYRPOOL_ERR_USAGE, 0, "pyrpool_cancel: no handle");
@@ -460,9 +462,11 @@ int pyrpool_cancel(pyrpool_handle *h, pyrpool_error *err)
         return 0;
     if (cli->broken != 0)
         return errors_copy(err, &cli->cause);
-    cli->out.failed = false;
-    if (wire_pack_cancel(&cli->pk, h->msgid) != 0)
+    pending = cli->out.len - cli->out.head; /* the buffer may move its bytes to the front */
+    if (wire_pack_cancel(&cli->pk, h->msgid) != 0) {
+        cli->out.len = cli->out.head + pending; /* no half notification on the wire */
         return errors_set(err, PYRPOOL_ERR_NOMEM, ENOMEM, "out of memory for a cancel");
+    }
     client_flush(cli);
     return 0;
 }
