@@ -161,7 +161,7 @@ int pyrpool_vpack(msgpack_packer *pk, const char *fmt, va_list ap)
     va_copy(aq, ap);
     rc = pack_level(pk, &fmt, '\0', &aq);
     va_end(aq);
-    return rc;
+    return rc == 0 ? 0 : PYRPOOL_ERR_NOMEM;
 }
 
 int pyrpool_pack(msgpack_packer *pk, const char *fmt, ...)

@@ -399,8 +399,9 @@ PYRPOOL_API int pyrpool_get_context(pyrpool_client *cli, const char *name, int64
  *   o a const msgpack_object * (NULL packs nil)
  *   [ ... ] an array of the values inside   { k v ... } a map (pairs of values)
  * e.g. "[d s {s:i}]" packs [1.5, "x", {"k": 2}]. The format is checked whole
- * before anything is packed: PYRPOOL_ERR_USAGE (and nothing packed) when it
- * is malformed; otherwise what the packer's writer returns. */
+ * before anything is packed. Returns 0, PYRPOOL_ERR_USAGE (nothing packed)
+ * when the format is malformed, or PYRPOOL_ERR_NOMEM when the packer's
+ * writer failed (what it wrote before stays: cut the buffer yourself). */
 PYRPOOL_API int pyrpool_pack(msgpack_packer *pk, const char *fmt, ...);
 PYRPOOL_API int pyrpool_vpack(msgpack_packer *pk, const char *fmt, va_list ap);
 
