@@ -16,7 +16,7 @@ CLIENT_C_CFLAGS   = $(CFLAGS_COMMON) -fPIC -fvisibility=hidden -Iinclude $(shell
 CLIENT_C_LIBS     = $(shell pkg-config --libs msgpack)
 CLIENT_C_SO      := $(BUILD)/libpyrpool.so.$(CLIENT_C_VERSION)
 CLIENT_C_TEST_CFLAGS = $(CFLAGS_COMMON) -Iinclude -Iclients/c $(shell pkg-config --cflags msgpack cmocka)
-CLIENT_C_TEST_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack cmocka)
+CLIENT_C_TEST_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack cmocka) -pthread
 
 .PHONY: client-c client-c-test bench-client-c install-client-c
 

@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -342,6 +343,10 @@ static void test_connect_errors(void **state)
     snprintf(missing, sizeof(missing), "tcp:127.0.0.1:%d", free_tcp_port());
     assert_int_equal(pyrpool_connect(missing, NULL, &cli, &err), PYRPOOL_ERR_CONNECTION);
     assert_int_equal(err.sys_errno, ECONNREFUSED);
+
+    snprintf(missing, sizeof(missing), "tcp:[::1]:%d", free_tcp_port());
+    assert_int_equal(pyrpool_connect(missing, NULL, &cli, &err), PYRPOOL_ERR_CONNECTION);
+    assert_int_equal(pyrpool_connect("tcp:[::1:80", NULL, &cli, &err), PYRPOOL_ERR_USAGE);
 
     /* a socket that accepts and never answers: the connect timeout */
     memset(&sa, 0, sizeof(sa));
@@ -777,6 +782,53 @@ static void test_deep_answer(void **state)
     pyrpool_close(cli);
 }
 
+/* Distinct clients in distinct threads at once (no shared state). */
+#define THREADS 4
+#define THREAD_CALLS 500
+
+static void *thread_calls(void *arg)
+{
+    pyrpool_error err = PYRPOOL_ERROR_INIT;
+    pyrpool_handle *h[16];
+    pyrpool_result *res;
+    pyrpool_client *cli;
+    long base = (long)(intptr_t)arg, bad = 0;
+    int i, k;
+
+    if (pyrpool_connect(main_daemon.unix_addr, NULL, &cli, &err) != 0)
+        return (void *)1;
+    for (i = 0; i < THREAD_CALLS; i += 16) {
+        for (k = 0; k < 16; k++)
+            bad += pyrpool_castf(cli, "ctest", "echo", NULL, &h[k], &err, "[I]", (int64_t)(base + i + k)) != 0;
+        for (k = 0; k < 16; k++) {
+            if (pyrpool_await(h[k], 20000, &res, &err) != 0) {
+                bad++;
+                continue;
+            }
+            bad += pyrpool_result_value(res)->via.i64 != base + i + k;
+            pyrpool_result_free(res);
+        }
+    }
+    pyrpool_close(cli);
+    pyrpool_error_free(&err);
+    return (void *)(intptr_t)bad;
+}
+
+static void test_threads(void **state)
+{
+    pthread_t t[THREADS];
+    void *bad;
+    int i;
+
+    (void)state;
+    for (i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, thread_calls, (void *)(intptr_t)(i * 100000)), 0);
+    for (i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], &bad), 0);
+        assert_null(bad);
+    }
+}
+
 /* ------------------------------------------------------------ admin */
 
 static void test_admin(void **state)
@@ -1182,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order),
         cmocka_unit_test(test_many_in_flight),
         cmocka_unit_test(test_deep_answer),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_admin),
         cmocka_unit_test(test_example_links),
         cmocka_unit_test(test_daemon_killed),
