@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "protocol.h"
+#include "value.h"
 
 /* What pyrpool_begin failed with (err filled). */
 static int begin_code(const pyrpool_client *cli)
@@ -58,7 +59,7 @@ static int cast_call(pyrpool_client *cli, const char *method, const char *module
     if (rc == 0)
         rc = pyrpool_pack(pk, "s s", module, function);
     if (rc == 0 && fmt != NULL)
-        rc = pyrpool_vpack(pk, fmt, *ap);
+        rc = value_vpack_checked(pk, fmt, *ap);
     if (rc == 0 && fmt == NULL)
         rc = pyrpool_pack(pk, "o", first);
     if (rc == 0 && fmt == NULL && n >= 4)

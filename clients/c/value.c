@@ -151,17 +151,22 @@ static int pack_level(msgpack_packer *pk, const char **p, char close, va_list *a
     }
 }
 
-int pyrpool_vpack(msgpack_packer *pk, const char *fmt, va_list ap)
+int value_vpack_checked(msgpack_packer *pk, const char *fmt, va_list ap)
 {
     va_list aq;
     int rc;
 
-    if (pk == NULL || pyrpool_fmt_count(fmt) < 0)
-        return PYRPOOL_ERR_USAGE;
     va_copy(aq, ap);
     rc = pack_level(pk, &fmt, '\0', &aq);
     va_end(aq);
     return rc == 0 ? 0 : PYRPOOL_ERR_NOMEM;
+}
+
+int pyrpool_vpack(msgpack_packer *pk, const char *fmt, va_list ap)
+{
+    if (pk == NULL || pyrpool_fmt_count(fmt) < 0)
+        return PYRPOOL_ERR_USAGE;
+    return value_vpack_checked(pk, fmt, ap);
 }
 
 int pyrpool_pack(msgpack_packer *pk, const char *fmt, ...)

@@ -11,4 +11,8 @@
  * out of memory (zone is then still the caller's). */
 pyrpool_result *value_result(msgpack_zone *zone, const msgpack_object *value);
 
+/* pyrpool_vpack for a format that pyrpool_fmt_count has accepted already
+ * (the casts count a format's values first): one pass less. */
+int value_vpack_checked(msgpack_packer *pk, const char *fmt, va_list ap);
+
 #endif
