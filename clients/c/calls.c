@@ -242,6 +242,11 @@ int pyrpool_ping(pyrpool_client *cli, pyrpool_error *err)
     return rc;
 }
 
+int pyrpool_reload(pyrpool_client *cli, pyrpool_error *err)
+{
+    return requestf(cli, METHOD_RELOAD, NULL, err, "[]");
+}
+
 int pyrpool_register_pool(pyrpool_client *cli, const char *pool, const char *module, const char *function,
                           pyrpool_error *err)
 {

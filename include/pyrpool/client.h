@@ -104,6 +104,8 @@ enum pyrpool_error_kind {
     PYRPOOL_KIND_OVERLOADED,
     PYRPOOL_KIND_WORKER_CRASHED,
     PYRPOOL_KIND_SHUTTING_DOWN,
+    PYRPOOL_KIND_RELOAD_FAILED,   /* reload: the config or its executors refused */
+    PYRPOOL_KIND_STATE_NOT_SAVED, /* an admin change the state_file cannot record: not made */
 };
 
 /* An error's details. Initialise it once with PYRPOOL_ERROR_INIT; a function
@@ -355,8 +357,15 @@ PYRPOOL_API pyrpool_handle *pyrpool_next_ready(pyrpool_client *cli);
 
 /* Each is one blocking request (proto/PROTOCOL.md, "Routing administration",
  * "Pool status"). `function` may be NULL (the registration covers the whole
- * module). Results given as a pyrpool_result are the daemon's answer as is. */
+ * module). Results given as a pyrpool_result are the daemon's answer as is.
+ * The methods that change the daemon answer Forbidden on a listener without
+ * admin (see pyrpool_is_admin), and StateNotSaved when the daemon's
+ * state_file cannot record the change (which is then not made). */
 PYRPOOL_API int pyrpool_ping(pyrpool_client *cli, pyrpool_error *err);
+/* What SIGHUP does: the config read again, a new generation of executors;
+ * returns once it serves, or fails with ReloadFailed (the running config
+ * stays). */
+PYRPOOL_API int pyrpool_reload(pyrpool_client *cli, pyrpool_error *err);
 PYRPOOL_API int pyrpool_register_pool(pyrpool_client *cli, const char *pool, const char *module,
                                       const char *function, pyrpool_error *err);
 /* *removed (if not NULL): whether a registration was there. */
@@ -365,7 +374,7 @@ PYRPOOL_API int pyrpool_unregister_pool(pyrpool_client *cli, const char *module,
 /* *pool: the pool name a call would use, to free(). */
 PYRPOOL_API int pyrpool_lookup_pool(pyrpool_client *cli, const char *module, const char *function,
                                     char **pool, pyrpool_error *err);
-/* [{"module", "function" (str or nil), "pool"}, ...] */
+/* [{"module", "function" (str or nil), "pool", "source" ("config" or "runtime")}, ...] */
 PYRPOOL_API int pyrpool_list_pool_registrations(pyrpool_client *cli, pyrpool_result **result,
                                                 pyrpool_error *err);
 /* [{"name", "mode", "size", "busy", "idle", "starting", "queued", "completed", "failed",

@@ -150,6 +150,8 @@ static void daemon_start(struct daemon *d, const char *extra_yaml)
     assert_non_null(mkdtemp(d->dir));
     snprintf(path, sizeof(path), "%s/py", d->dir);
     assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/st", d->dir); /* for a state_file: st/NAME */
+    assert_int_equal(mkdir(path, 0700), 0);
     snprintf(path, sizeof(path), "%s/py/ctest.py", d->dir);
     write_file(path, HELPERS_PY);
     snprintf(d->token, sizeof(d->token), "token-%08lx-%08x-%d", (long)getpid(), (unsigned)(now_s() * 1e6), port);
@@ -861,7 +863,8 @@ static void test_admin(void **state)
         e = &v->via.array.ptr[i];
         if (pyrpool_obj_is(pyrpool_obj_get(e, "module"), "os.path"))
             found = pyrpool_obj_is(pyrpool_obj_get(e, "function"), "join") &&
-                    pyrpool_obj_is(pyrpool_obj_get(e, "pool"), "io");
+                    pyrpool_obj_is(pyrpool_obj_get(e, "pool"), "io") &&
+                    pyrpool_obj_is(pyrpool_obj_get(e, "source"), "runtime");
     }
     assert_true(found);
     pyrpool_result_free(res);
@@ -914,12 +917,27 @@ static void test_daemon_killed(void **state)
     double t0;
 
     pyrpool_client *other, *third;
+    char path[400], moved[400];
     int tries;
 
     (void)state;
-    daemon_start(&d, "limits:\n  max_connections: 2\n");
+    daemon_start(&d, "limits:\n  max_connections: 2\nstate_file: st/saved.state\n");
     assert_int_equal(pyrpool_connect(d.unix_addr, NULL, &cli, &err), 0);
     assert_int_equal(pyrpool_connect(d.unix_addr, NULL, &other, &err), 0);
+    /* reload: the same file serves again; a broken one is ReloadFailed */
+    assert_int_equal(pyrpool_reload(cli, &err), 0);
+    snprintf(path, sizeof(path), "%s/pyrpoold.yaml", d.dir);
+    write_file(path, "listen: [\n");
+    expect_remote(pyrpool_reload(cli, &err), &err, PYRPOOL_KIND_RELOAD_FAILED, "ReloadFailed");
+    assert_int_equal(pyrpool_ping(cli, &err), 0);
+    /* a state_file that cannot be written (its folder is now a file): StateNotSaved */
+    assert_int_equal(pyrpool_register_pool(cli, "io", "json", NULL, &err), 0);
+    snprintf(path, sizeof(path), "%s/st", d.dir);
+    snprintf(moved, sizeof(moved), "%s/st.old", d.dir);
+    assert_int_equal(rename(path, moved), 0);
+    write_file(path, "not a folder\n");
+    expect_remote(pyrpool_register_pool(cli, "io", "csv", NULL, &err), &err, PYRPOOL_KIND_STATE_NOT_SAVED,
+                  "StateNotSaved");
     /* past max_connections: the daemon says Overloaded (msgid nil) and
      * closes; the readiness check's connections may take a moment to go */
     for (tries = 0; pyrpool_connect(d.unix_addr, NULL, &third, &err) == 0; tries++) {
@@ -1018,6 +1036,7 @@ static const struct {
     {"PoolExists", PYRPOOL_KIND_POOL_EXISTS},       {"PoolDegraded", PYRPOOL_KIND_POOL_DEGRADED},
     {"Quarantined", PYRPOOL_KIND_QUARANTINED},      {"Overloaded", PYRPOOL_KIND_OVERLOADED},
     {"WorkerCrashed", PYRPOOL_KIND_WORKER_CRASHED}, {"ShuttingDown", PYRPOOL_KIND_SHUTTING_DOWN},
+    {"ReloadFailed", PYRPOOL_KIND_RELOAD_FAILED},   {"StateNotSaved", PYRPOOL_KIND_STATE_NOT_SAVED},
 };
 #define NTYPES (sizeof(daemon_types) / sizeof(daemon_types[0]))
 
