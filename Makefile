@@ -73,7 +73,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls check-nosystemd unit e2e
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test e2e
 
 # The daemon builds and runs without libsystemd, and says so.
 check-nosystemd:
@@ -243,4 +243,5 @@ clean:
 	rm -rf $(BUILD)
 
 -include bench/bench.mk
+include clients/c/client.mk
 -include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)
