@@ -840,6 +840,7 @@ static void test_admin(void **state)
     const msgpack_object *v, *e;
     pyrpool_result *res;
     bool b, found = false;
+    double deadline;
     char *pool;
     int64_t n, pid;
     uint32_t i;
@@ -891,9 +892,19 @@ static void test_admin(void **state)
     assert_int_equal(pyrpool_resize_pool(cli, "extra", 2, &err), 0);
     assert_int_equal(pyrpool_num_contexts(cli, "extra", &n, &err), 0);
     assert_int_equal(n, 2);
-    assert_int_equal(pyrpool_contexts(cli, "extra", &res, &err), 0);
-    assert_int_equal(pyrpool_result_value(res)->via.array.size, 2);
-    pyrpool_result_free(res);
+    /* an executor still being forked is left out: both come within bounds */
+    for (deadline = now_s() + 10;; sleep_ms(20)) {
+        assert_int_equal(pyrpool_contexts(cli, "extra", &res, &err), 0);
+        v = pyrpool_result_value(res);
+        assert_true(v->type == MSGPACK_OBJECT_ARRAY && v->via.array.size <= 2);
+        for (i = 0; i < v->via.array.size; i++)
+            assert_true(as_int(&v->via.array.ptr[i]) > 0);
+        i = v->via.array.size;
+        pyrpool_result_free(res);
+        if (i == 2)
+            break;
+        assert_true(now_s() < deadline);
+    }
     assert_int_equal(pyrpool_get_context(cli, "extra", &pid, &err), 0);
     assert_true(pid >= 0);
     expect_remote(pyrpool_start_pool(cli, "extra", 1, "thread", NULL, &err), &err, PYRPOOL_KIND_POOL_EXISTS,
