@@ -389,10 +389,12 @@ PYRPOOL_API int pyrpool_pool_started(pyrpool_client *cli, const char *name, bool
                                      pyrpool_error *err);
 PYRPOOL_API int pyrpool_num_contexts(pyrpool_client *cli, const char *name, int64_t *n,
                                      pyrpool_error *err);
-/* The executors' pids (nil for one starting). */
+/* The pids of the pool's executor processes that exist now (one being
+ * started has none yet and is left out). */
 PYRPOOL_API int pyrpool_contexts(pyrpool_client *cli, const char *name, pyrpool_result **pids,
                                  pyrpool_error *err);
-/* *pid: the pid the next call would most likely run on, 0 when none is alive. */
+/* *pid: the pid the next call would most likely run on (right after a start
+ * the daemon answers once an executor has a process). */
 PYRPOOL_API int pyrpool_get_context(pyrpool_client *cli, const char *name, int64_t *pid,
                                     pyrpool_error *err);
 
