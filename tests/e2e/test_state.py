@@ -158,3 +158,43 @@ def test_state_file_folder_must_exist(tmp_path):
     cfg.write_text("listen:\n  - unix: s.sock\nstate_file: nowhere/x.state\n")
     out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and "3:13: state_file: its folder" in out.stderr and "does not exist" in out.stderr
+
+
+def test_many_clients_changing_at_once_leave_a_whole_file(tmp_path, request):
+    import threading
+    d = make(tmp_path, request).start()
+    try:
+        errors = []
+
+        def churn(k):
+            try:
+                with d.connect() as c:
+                    for i in range(40):
+                        assert c.ok("register_pool", ["io", f"m{k}_{i}"]) is True
+                        if i % 3 == 0:
+                            assert c.ok("unregister_pool", [f"m{k}_{i}"]) is True
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+        threads = [threading.Thread(target=churn, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        with d.connect() as c:
+            before = c.ok("list_pool_registrations", [])
+        state = yaml.safe_load((tmp_path / "state" / "pyrpoold.state").read_text())
+        assert len(state["routes"]) == len(before) == 6 * (40 - 14)
+        assert not (tmp_path / "state" / "pyrpoold.state.tmp").exists()
+        # a reload keeps them, in the daemon and in the file
+        d.send_signal(__import__("signal").SIGHUP)
+        from conftest import wait_until
+        wait_until(lambda: "generation 1 serving" in d.stderr_text(), 30, "the reload")
+        with d.connect() as c:
+            assert c.ok("list_pool_registrations", []) == before
+        assert yaml.safe_load((tmp_path / "state" / "pyrpoold.state").read_text()) == state
+        restart(d)
+        with d.connect() as c:
+            assert c.ok("list_pool_registrations", []) == before
+    finally:
+        d.finish()

@@ -324,3 +324,13 @@ def test_socket_activation_at_another_path_than_the_config(activated, tmp_path):
         c.connect(a.sock)
         assert a.proc.wait(timeout=20) == 1
     assert "systemd passed a socket at" in a.stderr() and "must name the same path" in a.stderr()
+
+
+def test_socket_activation_with_names_swapped(activated):
+    import socket as s
+    a = activated(fdnames="remote:main")       # the Unix socket named for the TCP listener
+    with s.socket(s.AF_UNIX) as c:
+        c.connect(a.sock)
+        assert a.proc.wait(timeout=20) == 1
+    assert "is not a listening TCP stream socket" in a.stderr() or \
+        "is not a listening Unix stream socket" in a.stderr(), a.stderr()
