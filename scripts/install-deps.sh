@@ -9,6 +9,8 @@ set -eu
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
 python3-pytest python3-pytest-timeout"
+# the Erlang client (clients/erlang): erlc + escript, EUnit, eprof/fprof
+PKGS="$PKGS erlang-base erlang-eunit erlang-tools"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 
 missing=""
