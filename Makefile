@@ -44,17 +44,15 @@ UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 
-.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps
+.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
 
-# Installs the Debian packages when something is missing (scripts/install-deps.sh).
+# Installs the Debian packages that are missing (scripts/install-deps.sh
+# checks each one: quick when nothing is).
 deps:
-	@if ! command -v pkg-config >/dev/null 2>&1 || \
-	    ! pkg-config --exists libuv msgpack yaml-0.1 python3-embed cmocka || \
-	    ! $(PYTHON) -c 'import msgpack, pytest, pytest_timeout' >/dev/null 2>&1; then \
-	    sh scripts/install-deps.sh; fi
+	@sh scripts/install-deps.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -65,13 +63,30 @@ check-config: deps
 	./$(BUILD)/pyrpoold --check -c pyrpoold.yaml
 
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory all unit-bins offtheshelf
 	@$(MAKE) --no-print-directory check-calls unit e2e
 
 # No two of the master's files call each other in a loop (events go up
 # through pointers): read from the objects' symbol tables.
 check-calls: $(BUILD)/pyrpoold
 	@$(PYTHON) scripts/check-calls.py $(filter $(BUILD)/master/master/%,$(MASTER_OBJ))
+
+# Off-the-shelf MessagePack-RPC clients for tests/e2e/test_offtheshelf.py:
+# Go's net/rpc with ugorji's codec, built offline from Debian's packages
+# (GOPATH mode), and msgpack-rpc-lite from npm (the version the lock file pins).
+OTS := $(BUILD)/offtheshelf
+offtheshelf: $(OTS)/go_msgpackrpc $(OTS)/node/node_modules/.installed
+
+$(OTS)/go_msgpackrpc: tests/offtheshelf/go_msgpackrpc.go
+	@mkdir -p $(OTS)/gocache
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(OTS))/gocache GOFLAGS= \
+	    timeout 300 go build -o $@ $<
+
+$(OTS)/node/node_modules/.installed: examples/node/package.json examples/node/package-lock.json
+	@mkdir -p $(OTS)/node
+	cp examples/node/package.json examples/node/package-lock.json $(OTS)/node/
+	cd $(OTS)/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit-bins: $(UNIT_TESTS:%=$(BUILD)/%)
 

@@ -8,7 +8,11 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
-python3-pytest python3-pytest-timeout"
+python3-pytest python3-pytest-timeout
+golang-go golang-github-ugorji-go-codec-dev python3-pynvim nodejs"
+# off-the-shelf clients in the tests: Go's ugorji codec, pynvim, and a Node
+# client from npm (a nodejs that bundles npm already needs no npm package)
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 # the Erlang client (clients/erlang): erlc + escript, EUnit, eprof/fprof
 PKGS="$PKGS erlang-base erlang-eunit erlang-tools"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
