@@ -1,0 +1,2 @@
+-module(pyrpool_tests).
+-include_lib("eunit/include/eunit.hrl").
