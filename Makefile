@@ -64,7 +64,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls unit e2e
+	@$(MAKE) --no-print-directory check-calls unit e2e erlang-test
 
 # No two of the master's files call each other in a loop (events go up
 # through pointers): read from the objects' symbol tables.
@@ -183,4 +183,5 @@ clean:
 	rm -rf $(BUILD)
 
 -include bench/bench.mk
+-include clients/erlang/erlang.mk
 -include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)

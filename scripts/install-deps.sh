@@ -13,8 +13,9 @@ golang-go golang-github-ugorji-go-codec-dev python3-pynvim nodejs"
 # off-the-shelf clients in the tests: Go's ugorji codec, pynvim, and a Node
 # client from npm (a nodejs that bundles npm already needs no npm package)
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
-# the Erlang client (clients/erlang): erlc + escript, EUnit, eprof/fprof
-PKGS="$PKGS erlang-base erlang-eunit erlang-tools"
+# the Erlang client (clients/erlang): erlc + escript, EUnit (its eunit.hrl is in
+# erlang-dev), eprof/fprof
+PKGS="$PKGS erlang-base erlang-dev erlang-eunit erlang-tools"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 
 missing=""
