@@ -46,7 +46,7 @@
 -opaque ref() :: {pyrpool_ref, reference(), pid() | undefined}.
 -export_type([conn/0, ref/0, reason/0]).
 
--record(st, {addr, opts, sock, buf = <<>>, need = 0, pending = #{}, next = 1,
+-record(st, {addr, opts, sock, buf = <<>>, scan = new, parts = [], pending = #{}, next = 1,
              backoff, timer, last_try = -1000000, hello, last_error, closing}).
 
 %% ------------------------------------------------------------ connection --
@@ -293,8 +293,10 @@ handle_info({'$pyrpool_cancel', MRef}, St = #st{pending = P}) ->
             {noreply, send(St1, pyrpool_msgpack:encode([2, <<"cancel">>, [Id]]))};
         [] -> {noreply, St}
     end;
-handle_info({tcp, S, Data}, St = #st{sock = S, buf = Buf}) ->
+handle_info({tcp, S, Data}, St = #st{sock = S, scan = new, buf = Buf}) ->
     {noreply, parse(St#st{buf = <<Buf/binary, Data/binary>>})};
+handle_info({tcp, S, Data}, St = #st{sock = S}) ->
+    {noreply, piece(Data, St)};
 handle_info({tcp_passive, S}, St = #st{sock = S}) ->
     ok = inet:setopts(S, [{active, ?ACTIVE}]),
     {noreply, St};
@@ -358,17 +360,35 @@ send(St = #st{sock = S}, Data) ->
         {error, Why} -> disconnect(Why, St)
     end.
 
-parse(St = #st{buf = Buf, need = Need}) when byte_size(Buf) < Need -> St;
+%% The answers in the buffer. A message that has not arrived whole goes
+%% to `parts` piece by piece as pyrpool_msgpack:scan/2 reads them, and is
+%% joined and decoded once complete: a large answer costs one pass, not one
+%% per piece.
 parse(St = #st{buf = Buf}) ->
     case pyrpool_msgpack:decode(Buf) of
-        {ok, Msg, Rest} ->
-            case message(Msg, St#st{buf = Rest, need = 0}) of
-                St1 = #st{sock = undefined} -> St1;
-                St1 -> parse(St1)
-            end;
-        {more, N} -> St#st{need = N};
+        {ok, Msg, Rest} -> next(message(Msg, St#st{buf = Rest}));
+        {more, _} -> piece(Buf, St#st{buf = <<>>, scan = new, parts = []});
         {error, Why} -> disconnect({bad_stream, Why}, St)
     end.
+
+%% Data: the next piece of a message that has not arrived whole.
+piece(Data, St = #st{scan = Scan, parts = Parts}) ->
+    case pyrpool_msgpack:scan(Data, Scan) of
+        {more, Scan1} -> St#st{scan = Scan1, parts = [Data | Parts]};
+        {done, N} ->
+            <<Last:N/binary, Rest/binary>> = Data,
+            Whole = iolist_to_binary(lists:reverse(Parts, [Last])),
+            St1 = St#st{buf = Rest, scan = new, parts = []},
+            case pyrpool_msgpack:unpack(Whole) of
+                {ok, Msg} -> next(message(Msg, St1));
+                {error, Why} -> disconnect({bad_stream, Why}, St1)
+            end;
+        {error, Why} -> disconnect({bad_stream, Why}, St)
+    end.
+
+next(St = #st{sock = undefined}) -> St;
+next(St = #st{buf = <<>>}) -> St;
+next(St) -> parse(St).
 
 message([1, none, Err, _], St) ->
     %% the daemon says why it is about to close the connection
@@ -393,7 +413,7 @@ disconnect(Why0, St = #st{sock = S, pending = P}) ->
           end,
     [From ! {MRef, {error, {disconnected, Why}}} || {From, MRef} <- maps:values(P)],
     logger:notice("pyrpool: connection to ~0p lost: ~0p", [St#st.addr, Why]),
-    schedule(St#st{sock = undefined, buf = <<>>, need = 0, pending = #{}, hello = undefined,
+    schedule(St#st{sock = undefined, buf = <<>>, scan = new, parts = [], pending = #{}, hello = undefined,
                    last_error = Why}).
 
 schedule(St = #st{timer = undefined, backoff = B, opts = O}) ->
@@ -410,7 +430,7 @@ try_connect(St = #st{sock = undefined, addr = Addr, opts = O}) ->
                 T -> erlang:cancel_timer(T)
             end,
             ok = inet:setopts(Sock, [{active, ?ACTIVE}]),
-            parse(St0#st{sock = Sock, hello = Hello, buf = Rest, need = 0, next = Next,
+            parse(St0#st{sock = Sock, hello = Hello, buf = Rest, scan = new, parts = [], next = Next,
                          timer = undefined, last_error = undefined,
                          backoff = opt(backoff_min_ms, O, 100)});
         {error, Why} ->

@@ -20,7 +20,10 @@
 %% proto/erlang-types.md is the table, with the reasons.
 -module(pyrpool_msgpack).
 
--export([encode/1, pack/1, decode/1, unpack/1]).
+-export([encode/1, pack/1, decode/1, unpack/1, scan/2]).
+-export_type([scan_state/0]).
+
+-opaque scan_state() :: {non_neg_integer(), binary(), [non_neg_integer()], non_neg_integer()}.
 
 -define(MAX_DEPTH, 512).
 
@@ -219,3 +222,72 @@ float64(<<0:1, 2047:11, 0:52>>) -> infinity;
 float64(<<1:1, 2047:11, 0:52>>) -> neg_infinity;
 float64(<<_:1, 2047:11, _:52>>) -> nan;
 float64(<<F:64/float>>) -> F.
+
+%% ------------------------------------------------------------------ scan --
+
+%% Finds where an object ends in a stream that arrives in pieces, without
+%% building it and without joining the pieces: scan(Piece, State) reads each
+%% piece once (a large object is then joined and decoded once, instead of
+%% decoded again from its start at every piece). State: `new` at the
+%% object's first piece, then the one from {more, State}. {done, N}: the
+%% object ends after the first N bytes of this piece.
+-spec scan(binary(), new | scan_state()) ->
+          {done, non_neg_integer()} | {more, scan_state()} | {error, term()}.
+scan(Piece, new) -> scan(Piece, {0, <<>>, [1], 0});
+scan(Piece, {Skip, <<>>, Stack, D}) when Skip > byte_size(Piece) ->
+    {more, {Skip - byte_size(Piece), <<>>, Stack, D}};
+scan(Piece, {Skip, <<>>, Stack, D}) ->
+    sc(Piece, Skip, Stack, D, 0);
+scan(Piece, {0, Cut, Stack, D}) ->
+    %% a header cut by the end of the last piece: a few bytes, put in front
+    sc(<<Cut/binary, Piece/binary>>, 0, Stack, D, byte_size(Cut)).
+
+%% Stack: the items still to pass at each open level, innermost first.
+%% Extra: bytes at the start of Bin that came from the last piece.
+sc(_, Off, [], _, Extra) -> {done, Off - Extra};
+sc(Bin, Off, [0 | S], D, X) -> sc(Bin, Off, S, D - 1, X);
+sc(Bin, Off, [N | S], D, X) ->
+    case item(Bin, Off) of
+        {error, _} = E -> E;
+        more -> {more, {0, binary:part(Bin, Off, byte_size(Bin) - Off), [N | S], D}};
+        {Next, 0} when Next > byte_size(Bin) -> {more, {Next - byte_size(Bin), <<>>, [N - 1 | S], D}};
+        {Next, 0} -> sc(Bin, Next, [N - 1 | S], D, X);
+        {_, _} when D >= ?MAX_DEPTH -> {error, too_deep};
+        {Next, Count} -> sc(Bin, Next, [Count, N - 1 | S], D + 1, X)
+    end.
+
+%% {where the item's own bytes end (maybe past the end of Bin), how many
+%% items it holds}, or more when its header is cut.
+item(Bin, Off) ->
+    case Bin of
+        <<_:Off/binary, T, R/binary>> -> item(T, R, Off + 1);
+        _ -> more
+    end.
+
+item(T, _, P) when T < 16#80; T >= 16#e0; T =:= 16#c0; T =:= 16#c2; T =:= 16#c3 -> {P, 0};
+item(T, _, P) when T =< 16#8f -> {P, 2 * (T band 15)};
+item(T, _, P) when T =< 16#9f -> {P, T band 15};
+item(T, _, P) when T =< 16#bf -> {P + (T band 31), 0};
+item(T, _, P) when T =:= 16#cc; T =:= 16#d0 -> {P + 1, 0};
+item(T, _, P) when T =:= 16#cd; T =:= 16#d1 -> {P + 2, 0};
+item(T, _, P) when T =:= 16#ce; T =:= 16#d2; T =:= 16#ca -> {P + 4, 0};
+item(T, _, P) when T =:= 16#cf; T =:= 16#d3; T =:= 16#cb -> {P + 8, 0};
+item(T, R, P) when T =:= 16#d9; T =:= 16#c4 ->
+    case R of <<L:8, _/binary>> -> {P + 1 + L, 0}; _ -> more end;
+item(T, R, P) when T =:= 16#da; T =:= 16#c5 ->
+    case R of <<L:16, _/binary>> -> {P + 2 + L, 0}; _ -> more end;
+item(T, R, P) when T =:= 16#db; T =:= 16#c6 ->
+    case R of <<L:32, _/binary>> -> {P + 4 + L, 0}; _ -> more end;
+item(16#dc, R, P) -> case R of <<N:16, _/binary>> -> {P + 2, N}; _ -> more end;
+item(16#dd, R, P) -> case R of <<N:32, _/binary>> -> {P + 4, N}; _ -> more end;
+item(16#de, R, P) -> case R of <<N:16, _/binary>> -> {P + 2, 2 * N}; _ -> more end;
+item(16#df, R, P) -> case R of <<N:32, _/binary>> -> {P + 4, 2 * N}; _ -> more end;
+item(16#d4, _, P) -> {P + 2, 0};
+item(16#d5, _, P) -> {P + 3, 0};
+item(16#d6, _, P) -> {P + 5, 0};
+item(16#d7, _, P) -> {P + 9, 0};
+item(16#d8, _, P) -> {P + 17, 0};
+item(16#c7, R, P) -> case R of <<L:8, _/binary>> -> {P + 2 + L, 0}; _ -> more end;
+item(16#c8, R, P) -> case R of <<L:16, _/binary>> -> {P + 3 + L, 0}; _ -> more end;
+item(16#c9, R, P) -> case R of <<L:32, _/binary>> -> {P + 5 + L, 0}; _ -> more end;
+item(T, _, _) -> {error, {invalid_byte, T}}.

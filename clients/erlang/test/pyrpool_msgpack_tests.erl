@@ -104,6 +104,31 @@ streaming_test() ->
     Deep = lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 1000)),
     ?assertMatch({error, too_deep}, ?M:decode(?M:pack(Deep))).
 
+%% scan/2 finds the end of a message however it is cut into pieces: every
+%% cut into two, every cut into one-byte pieces, with trailing bytes after.
+scan_test_() ->
+    Msgs = [?M:pack(T) || T <- [1, [], <<"abc">>, [1, 16#ffffffff, none, 4.0],
+                                 #{<<"k">> => [{bytes, <<1, 2>>}, {ext, 5, <<1, 2, 3>>}], 2 => -300},
+                                 [binary:copy(<<"z">>, 70000), {bytes, binary:copy(<<1>>, 300)}],
+                                 {ext, 1, <<1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16>>},
+                                 [[[[]]], #{}, 1.5, -(1 bsl 63), lists:seq(1, 20)]]],
+    [?_test(scan_all_cuts(M)) || M <- Msgs].
+
+scan_all_cuts(Msg) ->
+    Size = byte_size(Msg),
+    Tail = <<16#c0, 16#c0>>,
+    ?assertEqual({done, Size}, ?M:scan(<<Msg/binary, Tail/binary>>, new)),
+    [begin
+         <<A:K/binary, B/binary>> = <<Msg/binary, Tail/binary>>,
+         {more, S} = ?M:scan(A, new),
+         ?assertEqual({done, Size - K}, ?M:scan(B, S))
+     end || K <- lists:seq(0, Size - 1)],
+    Bytes = [<<X>> || <<X>> <= Msg],
+    {Last, Before} = lists:split(1, lists:reverse(Bytes)),
+    S1 = lists:foldl(fun(P, St) -> {more, St1} = ?M:scan(P, St), St1 end, new, lists:reverse(Before)),
+    ?assertEqual({done, 1}, ?M:scan(hd(Last), S1)),
+    ?assertMatch({error, _}, ?M:scan(<<16#92, 1, 16#c1>>, new)).
+
 %% ------------------------------------------------------------- vectors --
 
 vectors_dir() -> os:getenv("PYRPOOL_VECTORS", "../../proto/vectors").

@@ -33,6 +33,14 @@ def kw(*args, **kwargs):
 
 def fail(msg):
     raise ValueError(msg)
+
+
+def ints(n):
+    return list(range(n))
+
+
+def text(n):
+    return 'x' * n
 ">>).
 
 %% stand-ins for the guide's psycopg2, boto3 and model modules
@@ -71,7 +79,7 @@ api_test_() ->
     {setup, fun start_app/0, fun stop_app/1,
      fun(D) ->
              [?T(10, seed_calls()), ?T(10, call_shapes()), ?T(10, cast_await()),
-              ?T(10, types()), ?T(10, python_exception()), ?T(10, no_such_pool()),
+              ?T(10, types()), ?T(20, big_answers()), ?T(10, python_exception()), ?T(10, no_such_pool()),
               ?T(10, daemon_timeout()), ?T(10, client_timeout_cancels()), ?T(10, eval_exec()),
               ?T(10, request_handler()), ?T(15, batch_of_casts()), ?T(10, registrations()),
               ?T(60, pool_admin()), ?T(60, concurrency()), ?T(10, explicit_connections(D)),
@@ -146,6 +154,18 @@ types() ->
     ?assertMatch({error, {'EncodeError', _, none}}, pyrpool:call(builtins, set, [[1]])),
     ?assertMatch({error, {'BadRequest', _, none}}, pyrpool:call(erltest, echo, [{ext, 1, <<0>>}])),
     ?assertError({unencodable, _}, pyrpool:call(erltest, echo, [self()])).
+
+%% answers of many pieces come whole, and fast (each piece read once)
+big_answers() ->
+    T0 = now_ms(),
+    {ok, Text} = pyrpool:call(erltest, text, [8000000]),
+    ?assertEqual(binary:copy(<<"x">>, 8000000), Text),
+    {ok, Ints} = pyrpool:call(erltest, ints, [300000]),
+    ?assertEqual(lists:seq(0, 299999), Ints),
+    R = pyrpool:cast(erltest, echo, [binary:copy(<<"y">>, 3000000)]),
+    ?assertEqual({ok, 7}, pyrpool:call(io, erltest, echo, [7])),
+    ?assertEqual({ok, binary:copy(<<"y">>, 3000000)}, pyrpool:await(R, 10000)),
+    ?assert(now_ms() - T0 < 10000).
 
 python_exception() ->
     {error, {Type, Msg, TB}} = pyrpool:call(erltest, fail, [<<"boom">>]),
