@@ -30,11 +30,14 @@ main(Args) ->
     wait_connected(C, 50),
     {ok, 4.0} = pyrpool_conn:call(C, math, sqrt, [16]),
     _ = run(C, Window, 1.0),                      % warm-up
+    {Cpu0, _} = statistics(runtime),
     Calls = case Profile of
                 none -> run(C, Window, Secs);
                 Prof -> profile(Prof, C, Window, Secs)
             end,
+    {Cpu1, _} = statistics(runtime),
     io:format("calls_per_s=~.1f~n", [Calls / Secs]),
+    io:format(standard_error, "client_cpu_us_per_call=~.2f~n", [(Cpu1 - Cpu0) * 1000 / max(Calls, 1)]),
     halt(0).
 
 num(S) ->

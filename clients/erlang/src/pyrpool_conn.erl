@@ -81,7 +81,12 @@ parse_address(Other) -> error({bad_address, Other}).
 %% which takes it with await/1,2.
 -spec send_request(conn(), binary(), list()) -> ref().
 send_request(Conn, Method, Params) ->
-    Bin = iolist_to_binary(pyrpool_msgpack:encode(Params)),
+    send_encoded(Conn, [pyrpool_msgpack:encode(Method) | pyrpool_msgpack:encode(Params)]).
+
+%% Body: the request's method and params, encoded (by the calling process,
+%% so that the connection process only adds the envelope).
+send_encoded(Conn, Body) ->
+    Bin = iolist_to_binary(Body),
     case resolve(Conn) of
         undefined ->
             MRef = make_ref(),
@@ -89,7 +94,7 @@ send_request(Conn, Method, Params) ->
             {pyrpool_ref, MRef, undefined};
         Pid ->
             MRef = erlang:monitor(process, Pid),
-            Pid ! {'$pyrpool_req', self(), MRef, Method, Bin},
+            Pid ! {'$pyrpool_req', self(), MRef, Bin},
             {pyrpool_ref, MRef, Pid}
     end.
 
@@ -131,13 +136,14 @@ cast(C, M, F, A) -> cast(C, undefined, M, F, A, #{}, #{}).
 cast(C, Pool, M, F, A) -> cast(C, Pool, M, F, A, #{}, #{}).
 cast(C, Pool, M, F, A, Kw) -> cast(C, Pool, M, F, A, Kw, #{}).
 cast(C, Pool, M, F, A, Kw, Opts) when is_list(A), is_map(Kw), is_map(Opts) ->
-    WireOpts = wire_opts(Pool, Opts),
-    Params = case {map_size(Kw), map_size(WireOpts)} of
-                 {0, 0} -> [name(M), name(F), A];
-                 {_, 0} -> [name(M), name(F), A, Kw];
-                 _ -> [name(M), name(F), A, Kw, WireOpts]
-             end,
-    send_request(C, <<"call">>, Params).
+    Head = [pyrpool_msgpack:encode(name(M)), pyrpool_msgpack:encode(name(F)) | pyrpool_msgpack:encode(A)],
+    Body = case {map_size(Kw), wire_opts(Pool, Opts)} of
+               {0, none} -> [<<16#a4, "call", 16#93>> | Head];
+               {_, none} -> [<<16#a4, "call", 16#94>>, Head | pyrpool_msgpack:encode(Kw)];
+               {_, WireOpts} -> [<<16#a4, "call", 16#95>>, Head, pyrpool_msgpack:encode(Kw)
+                                 | pyrpool_msgpack:encode(WireOpts)]
+           end,
+    send_encoded(C, Body).
 
 eval(C, Expr) -> request(C, <<"eval">>, [Expr]).
 eval(C, Expr, Locals) -> request(C, <<"eval">>, [Expr, Locals]).
@@ -196,13 +202,16 @@ wait_ms(#{call_timeout := Ms}) -> Ms;
 wait_ms(#{timeout := S}) when is_number(S) -> max(default_timeout(), ceil(S * 1000) + 5000);
 wait_ms(_) -> default_timeout().
 
+%% opts for the daemon, or none
+wire_opts(undefined, Opts) when map_size(Opts) =:= 0 -> none;
 wire_opts(Pool, Opts) ->
     O1 = maps:fold(fun(pool, P, Acc) when P =/= undefined -> Acc#{<<"pool">> => name(P)};
                       (timeout, T, Acc) -> Acc#{<<"timeout">> => T};
                       (_, _, Acc) -> Acc
                    end, #{}, Opts),
-    case Pool of
-        undefined -> O1;
+    case {Pool, O1} of
+        {undefined, #{}} when map_size(O1) =:= 0 -> none;
+        {undefined, _} -> O1;
         _ -> O1#{<<"pool">> => name(Pool)}
     end.
 
@@ -284,7 +293,7 @@ handle_call(_, _From, St) ->
 
 handle_cast(_, St) -> {noreply, St}.
 
-handle_info({'$pyrpool_req', _, _, _, _} = Req, St) ->
+handle_info({'$pyrpool_req', _, _, _} = Req, St) ->
     {noreply, requests(collect([Req], ?BATCH - 1), St)};
 handle_info({'$pyrpool_cancel', MRef}, St = #st{pending = P}) ->
     case [Id || {Id, {_, R}} <- maps:to_list(P), R =:= MRef] of
@@ -321,7 +330,7 @@ opt(K, Opts, Default) -> maps:get(K, Opts, Default).
 collect(Acc, 0) -> lists:reverse(Acc);
 collect(Acc, N) ->
     receive
-        {'$pyrpool_req', _, _, _, _} = Req -> collect([Req | Acc], N - 1)
+        {'$pyrpool_req', _, _, _} = Req -> collect([Req | Acc], N - 1)
     after 0 -> lists:reverse(Acc)
     end.
 
@@ -333,15 +342,14 @@ requests(Reqs, St = #st{sock = undefined}) ->
     case St1#st.sock of
         undefined ->
             Why = {not_connected, St1#st.last_error},
-            [From ! {MRef, {error, Why}} || {_, From, MRef, _, _} <- Reqs],
+            [From ! {MRef, {error, Why}} || {_, From, MRef, _} <- Reqs],
             St1;
         _ -> requests(Reqs, St1)
     end;
 requests(Reqs, St) ->
     {Out, St1} = lists:foldl(
-                   fun({_, From, MRef, Method, Params}, {Acc, S = #st{next = Id, pending = P}}) ->
-                           Frame = [<<16#94, 0>>, pyrpool_msgpack:encode(Id),
-                                    pyrpool_msgpack:encode(Method), Params],
+                   fun({_, From, MRef, Body}, {Acc, S = #st{next = Id, pending = P}}) ->
+                           Frame = [<<16#94, 0>>, pyrpool_msgpack:encode(Id) | Body],
                            {[Frame | Acc], S#st{next = next_id(Id, P), pending = P#{Id => {From, MRef}}}}
                    end, {[], St}, Reqs),
     send(St1, lists:reverse(Out)).
