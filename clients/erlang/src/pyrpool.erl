@@ -17,6 +17,7 @@
 -module(pyrpool).
 
 -export([call/3, call/4, call/5, call/6, cast/3, cast/4, cast/5, cast/6, await/1, await/2,
+         map/3, map/4, map/6,
          eval/1, eval/2, exec/1, ping/0, pools/0,
          register_pool/2, register_pool/3, unregister_pool/1, unregister_pool/2,
          lookup_pool/2, list_pool_registrations/0,
@@ -51,6 +52,12 @@ cast(Pool, M, F, A, Kwargs) -> pyrpool_conn:cast(?C, Pool, M, F, A, Kwargs).
 cast(Pool, M, F, A, Kwargs, Opts) -> pyrpool_conn:cast(?C, Pool, M, F, A, Kwargs, Opts).
 await(Ref) -> pyrpool_conn:await(Ref).
 await(Ref, Timeout) -> pyrpool_conn:await(Ref, Timeout).
+
+%% map(Module, Function, ArgsList): one request, run in parallel over the
+%% pool; {ok, Results} in order, or {error, {Type, Message, Traceback, Index}}.
+map(M, F, ArgsList) -> pyrpool_conn:map(?C, M, F, ArgsList).
+map(Pool, M, F, ArgsList) -> pyrpool_conn:map(?C, Pool, M, F, ArgsList).
+map(Pool, M, F, ArgsList, Kwargs, Opts) -> pyrpool_conn:map(?C, Pool, M, F, ArgsList, Kwargs, Opts).
 
 %% Expr and Code: binaries (Python source). Forbidden unless the daemon's
 %% python.allow_eval is true.

@@ -23,6 +23,7 @@
 -export([send_request/3, await/1, await/2, request/3, request/4]).
 %% the client API, connection first
 -export([call/4, call/5, call/6, call/7, cast/4, cast/5, cast/6, cast/7,
+         map/4, map/5, map/7,
          eval/2, eval/3, exec/2, ping/1, pools/1,
          register_pool/3, register_pool/4, unregister_pool/2, unregister_pool/3,
          lookup_pool/3, list_pool_registrations/1,
@@ -144,6 +145,18 @@ cast(C, Pool, M, F, A, Kw, Opts) when is_list(A), is_map(Kw), is_map(Opts) ->
                                  | pyrpool_msgpack:encode(WireOpts)]
            end,
     send_encoded(C, Body).
+
+%% map: Function(*Args) for each Args of ArgsList, spread over the pool's
+%% executors by the daemon; {ok, Results} in the order of ArgsList, or the
+%% first failed item's error {Type, Message, Traceback, Index}.
+map(C, M, F, ArgsList) -> map(C, undefined, M, F, ArgsList, #{}, #{}).
+map(C, Pool, M, F, ArgsList) -> map(C, Pool, M, F, ArgsList, #{}, #{}).
+map(C, Pool, M, F, ArgsList, Kw, Opts) when is_list(ArgsList), is_map(Kw), is_map(Opts) ->
+    Params = case wire_opts(Pool, Opts) of
+                 none -> [name(M), name(F), ArgsList, Kw];
+                 WireOpts -> [name(M), name(F), ArgsList, Kw, WireOpts]
+             end,
+    request(C, <<"map">>, Params, wait_ms(Opts)).
 
 eval(C, Expr) -> request(C, <<"eval">>, [Expr]).
 eval(C, Expr, Locals) -> request(C, <<"eval">>, [Expr, Locals]).

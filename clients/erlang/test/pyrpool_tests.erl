@@ -78,7 +78,7 @@ modules() ->
 api_test_() ->
     {setup, fun start_app/0, fun stop_app/1,
      fun(D) ->
-             [?T(10, seed_calls()), ?T(10, call_shapes()), ?T(10, cast_await()),
+             [?T(10, seed_calls()), ?T(10, call_shapes()), ?T(10, cast_await()), ?T(10, map_calls()),
               ?T(10, types()), ?T(20, big_answers()), ?T(10, python_exception()), ?T(10, no_such_pool()),
               ?T(10, daemon_timeout()), ?T(10, client_timeout_cancels()), ?T(10, eval_exec()),
               ?T(10, request_handler()), ?T(15, batch_of_casts()), ?T(10, registrations()),
@@ -131,6 +131,14 @@ cast_await() ->
     ?assertEqual({ok, <<"x">>}, pyrpool:await(R2)),
     ?assertEqual({ok, 4.0}, pyrpool:await(R1, 5000)),
     ?assertMatch({error, {<<"ValueError">>, <<"no">>, _}}, pyrpool:await(R4, 5000)).
+
+map_calls() ->
+    ?assertEqual({ok, [1.0, 2.0, 3.0]}, pyrpool:map(math, sqrt, [[1], [4], [9]])),
+    ?assertEqual({ok, []}, pyrpool:map(math, sqrt, [])),
+    ?assertEqual({ok, [[[1], #{<<"k">> => 2}], [[2], #{<<"k">> => 2}]]},
+                 pyrpool:map(io, erltest, kw, [[1], [2]], #{k => 2}, #{timeout => 5})),
+    ?assertEqual({ok, lists:duplicate(1000, 4.0)}, pyrpool:map(default, math, sqrt, lists:duplicate(1000, [16]))),
+    ?assertMatch({error, {<<"ZeroDivisionError">>, _, _, 1}}, pyrpool:map(operator, truediv, [[1, 1], [1, 0]])).
 
 %% proto/erlang-types.md, through Python and back
 types() ->
