@@ -49,7 +49,7 @@ enc(nan) -> <<16#cb, 16#7ff8000000000000:64>>;
 enc(A) when is_atom(A) -> enc_str(atom_to_binary(A, utf8));
 enc(L) when is_list(L) -> enc_list(L, 0, []);
 enc(M) when is_map(M) ->
-    [map_hdr(map_size(M)) | maps:fold(fun(K, V, Acc) -> [enc(K), enc(V) | Acc] end, [], M)];
+    [map_hdr(map_size(M)) | [[enc(K) | enc(V)] || {K, V} <- maps:to_list(M)]];
 enc({bytes, B}) when is_binary(B) -> enc_bin(B);
 enc({ext, T, D}) when is_integer(T), T >= -128, T =< 127, is_binary(D) -> enc_ext(T, D);
 enc(T) when is_tuple(T) -> enc_list(tuple_to_list(T), 0, []);

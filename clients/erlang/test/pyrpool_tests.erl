@@ -78,7 +78,7 @@ modules() ->
 api_test_() ->
     {setup, fun start_app/0, fun stop_app/1,
      fun(D) ->
-             [?T(10, seed_calls()), ?T(10, call_shapes()), ?T(10, cast_await()), ?T(10, map_calls()),
+             [?T(10, readme_example()), ?T(10, seed_calls()), ?T(10, call_shapes()), ?T(10, cast_await()), ?T(10, map_calls()),
               ?T(10, types()), ?T(20, big_answers()), ?T(10, python_exception()), ?T(10, no_such_pool()),
               ?T(10, daemon_timeout()), ?T(10, client_timeout_cancels()), ?T(10, eval_exec()),
               ?T(10, request_handler()), ?T(15, batch_of_casts()), ?T(10, registrations()),
@@ -99,11 +99,20 @@ stop_app(D) ->
     ok = application:unload(pyrpool),
     ?assertEqual(0, pyrpool_test_daemon:stop(D)).
 
+%% README.md's example (its address is the test daemon's)
+readme_example() ->
+    {ok, _} = application:ensure_all_started(pyrpool),
+    {ok, 4.0} = pyrpool:call(math, sqrt, [16]),
+    Refs = [pyrpool:cast(json, dumps, [#{n => N}]) || N <- [1, 2, 3]],
+    [{ok, <<"{\"n\": 1}">>}, {ok, _}, {ok, _}] = [pyrpool:await(R) || R <- Refs].
+
 %% the guide's first examples
 seed_calls() ->
     ?assertEqual({ok, 4.0}, pyrpool:call(default, math, sqrt, [16])),
     ?assertEqual({ok, 4.0}, pyrpool:call(math, sqrt, [16])),
     ?assertEqual({ok, <<"{\"a\": 1}">>}, pyrpool:call(json, dumps, [#{a => 1}])),
+    %% a map's keys go in Erlang term order (proto/erlang-types.md)
+    ?assertEqual({ok, <<"{\"a\": 2, \"b\": 1}">>}, pyrpool:call(json, dumps, [#{b => 1, a => 2}])),
     {ok, IoPid} = pyrpool:call(io, erltest, pid, []),
     ?assertEqual([IoPid], pyrpool:contexts(io)),
     ?assertEqual({ok, <<"{\"b\": 1, \"c\": 2}">>},
