@@ -54,7 +54,9 @@
 
 %% Address: "unix:/path", "/path", "tcp:host:port", {unix, Path} or
 %% {tcp, Host, Port}. Opts (map): token | token_file (TCP), connect_timeout_ms
-%% (5000), backoff_min_ms (100), backoff_max_ms (5000), client_name.
+%% (5000, also the handshake's limit), backoff_min_ms (100), backoff_max_ms
+%% (5000), send_timeout_ms (30000: a daemon that reads nothing for that long
+%% is taken for gone), client_name.
 start_link(Address, Opts) -> gen_server:start_link(?MODULE, {Address, Opts}, []).
 start_link(Name, Address, Opts) -> gen_server:start_link({local, Name}, ?MODULE, {Address, Opts}, []).
 
@@ -320,7 +322,7 @@ handle_info({tcp, S, Data}, St = #st{sock = S, scan = new, buf = Buf}) ->
 handle_info({tcp, S, Data}, St = #st{sock = S}) ->
     {noreply, piece(Data, St)};
 handle_info({tcp_passive, S}, St = #st{sock = S}) ->
-    ok = inet:setopts(S, [{active, ?ACTIVE}]),
+    _ = inet:setopts(S, [{active, ?ACTIVE}]),     % if closed, tcp_closed follows
     {noreply, St};
 handle_info({tcp_closed, S}, St = #st{sock = S}) ->
     {noreply, disconnect(closed, St)};
@@ -466,9 +468,12 @@ connect(Addr, O, Id0) ->
     Deadline = now_ms() + Timeout,
     {Host, Port, Extra} = case Addr of
                               {unix, Path} -> {{local, Path}, 0, [local]};
-                              {tcp, H, P} -> {H, P, [{nodelay, true}]}
+                              {tcp, H, P} -> {H, P, [{nodelay, true}, {keepalive, true}]}
                           end,
-    case gen_tcp:connect(Host, Port, [binary, {packet, raw}, {active, false} | Extra], Timeout) of
+    %% a daemon that stops reading for that long is taken for gone
+    SendTimeout = [{send_timeout, opt(send_timeout_ms, O, 30000)}, {send_timeout_close, true}],
+    case gen_tcp:connect(Host, Port, [binary, {packet, raw}, {active, false} | SendTimeout ++ Extra],
+                         Timeout) of
         {ok, Sock} ->
             case handshake(Sock, Addr, O, Id0, Deadline) of
                 {ok, Hello, Rest, Next} -> {ok, Sock, Hello, Rest, Next};
@@ -490,23 +495,24 @@ handshake(Sock, Addr, O, Id0, Deadline) ->
     Next = (HelloId + 1) band 16#ffffffff,
     case gen_tcp:send(Sock, [Auth, pyrpool_msgpack:encode(Hello)]) of
         ok ->
-            Steps = case Token of undefined -> [hello]; _ -> [auth, hello] end,
+            Steps = case Token of undefined -> [{hello, HelloId}]; _ -> [{auth, Id0}, {hello, HelloId}] end,
             handshake_answers(Sock, Steps, <<>>, Deadline, Next);
         {error, Why} -> {error, {connect, Why}}
     end.
 
 handshake_answers(Sock, Steps, Buf, Deadline, Next) ->
     case pyrpool_msgpack:decode(Buf) of
-        {ok, [1, _, Err, Res], Rest} ->
+        {ok, [1, Id, Err, Res], Rest} ->
             case {Steps, Err} of
-                {[auth | More], none} -> handshake_answers(Sock, More, Rest, Deadline, Next);
-                {[auth | _], _} -> {error, {auth_failed, error_reason(Err)}};
-                {[hello], none} ->
+                {[{auth, Id} | More], none} -> handshake_answers(Sock, More, Rest, Deadline, Next);
+                {[{auth, _} | _], _} -> {error, {auth_failed, error_reason(Err)}};
+                {[{hello, Id}], none} ->
                     case check_hello(Res) of
                         ok -> {ok, Res, Rest, Next};
                         {error, _} = E -> E
                     end;
-                {[hello], _} -> {error, {hello_failed, error_reason(Err)}}
+                {[{hello, _}], _} -> {error, {hello_failed, error_reason(Err)}};
+                _ -> {error, {bad_answer, [1, Id, Err, Res]}}
             end;
         {ok, Other, _} -> {error, {bad_answer, Other}};
         {error, Why} -> {error, {bad_stream, Why}};
@@ -515,8 +521,7 @@ handshake_answers(Sock, Steps, Buf, Deadline, Next) ->
             case Left > 0 andalso gen_tcp:recv(Sock, 0, Left) of
                 false -> {error, {handshake, timeout}};
                 {ok, Data} -> handshake_answers(Sock, Steps, <<Buf/binary, Data/binary>>, Deadline, Next);
-                {error, closed} when Steps =:= [auth, hello]; Steps =:= [auth] ->
-                    {error, {auth_failed, closed}};
+                {error, closed} when element(1, hd(Steps)) =:= auth -> {error, {auth_failed, closed}};
                 {error, Why} -> {error, {handshake, Why}}
             end
     end.

@@ -13,7 +13,7 @@ init([]) ->
     Env = maps:from_list(application:get_all_env(pyrpool)),
     Address = maps:get(address, Env, ?DEFAULT_ADDRESS),
     Opts = maps:with([token, token_file, connect_timeout_ms, backoff_min_ms, backoff_max_ms,
-                      client_name], Env),
+                      send_timeout_ms, client_name], Env),
     Default = #{id => {conn, pyrpool_conn:parse_address(Address)},
                 start => {pyrpool_conn, start_link,
                           [pyrpool:default_connection(), Address, Opts]}},

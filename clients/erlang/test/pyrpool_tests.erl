@@ -442,6 +442,39 @@ restart_test_() ->
                 try killed_and_back(D) after pyrpool_test_daemon:stop(D) end
             end)}.
 
+%% a daemon that answers nothing (stopped): callers get {error, timeout}
+%% after their wait, nothing hangs; once it runs again, so do calls
+stopped_test_() ->
+    {timeout, 60,
+     ?_test(begin
+                D = pyrpool_test_daemon:start(#{modules => modules(),
+                                                pools => [{default, "{size: 1}"}, {io, "{size: 1}"}]}),
+                try stopped_and_continued(D) after pyrpool_test_daemon:stop(D) end
+            end)}.
+
+stopped_and_continued(D) ->
+    Pid = integer_to_list(pyrpool_test_daemon:os_pid(D)),
+    with_conn(pyrpool_test_daemon:address(D), #{},
+              fun(C) ->
+                      ?assertEqual({ok, 2.0}, pyrpool_conn:call(C, math, sqrt, [4])),
+                      _ = os:cmd("kill -STOP " ++ Pid),
+                      try
+                          T0 = now_ms(),
+                          Self = self(),
+                          Callers = [spawn_link(fun() ->
+                                                        Self ! {self(), pyrpool_conn:call(C, undefined, math, sqrt, [I], #{},
+                                                                                          #{call_timeout => 300})}
+                                                end) || I <- lists:seq(1, 10)],
+                          [?assertEqual({error, timeout}, receive {P, R} -> R after 5000 -> hang end)
+                           || P <- Callers],
+                          ?assert(now_ms() - T0 < 2000)
+                      after
+                          os:cmd("kill -CONT " ++ Pid)
+                      end,
+                      ?assertEqual({ok, 3.0}, pyrpool_conn:call(C, math, sqrt, [9])),
+                      #{connected := true} = pyrpool_conn:info(C)
+              end).
+
 killed_and_back(D) ->
     Addr = pyrpool_test_daemon:address(D),
     {ok, C} = pyrpool_conn:start_link(Addr, #{backoff_min_ms => 50, backoff_max_ms => 400}),
