@@ -316,6 +316,28 @@ static int parse_listen_errors(struct ctx *c, const char *path, yaml_node_t *v, 
     return 0;
 }
 
+/* name: systemd's FileDescriptorName= for this listener's socket (socket
+ * activation): printable ASCII without ':', at most 255 bytes, unique. */
+static int parse_listen_name(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v), *q;
+    size_t i;
+
+    if (s == NULL || s[0] == '\0' || strlen(s) > 255)
+        return fail_at(c, v, "%s: expected a name of 1 to 255 characters, got %s", path,
+                       s == NULL ? kind_name(v) : s[0] == '\0' ? "an empty string" : "a longer one");
+    for (q = s; *q != '\0'; q++)
+        if (*q <= ' ' || *q > '~' || *q == ':')
+            return fail_at(c, v, "%s: '%s': a socket name is printable ASCII without spaces or ':' "
+                           "(systemd's FileDescriptorName=)", path, s);
+    for (i = 0; i < c->cfg->nlisten; i++)
+        if (c->cfg->listen[i].name != NULL && strcmp(c->cfg->listen[i].name, s) == 0)
+            return fail_at(c, v, "%s: another listener is named '%s' already", path, s);
+    l->name = xstrdup(s);
+    return 0;
+}
+
 static const struct key_spec listen_keys[] = {
     {"mode", parse_listen_mode},
     {"owner", parse_listen_owner},
@@ -323,6 +345,7 @@ static const struct key_spec listen_keys[] = {
     {"admin", parse_listen_admin},
     {"token_file", parse_listen_token_file},
     {"errors", parse_listen_errors},
+    {"name", parse_listen_name},
     {NULL, NULL},
 };
 
@@ -356,8 +379,8 @@ static int parse_one_listener(struct ctx *c, const char *path, yaml_node_t *item
         for (j = 0; listen_keys[j].name != NULL && strcmp(listen_keys[j].name, key) != 0; j++)
             ;
         if (listen_keys[j].name == NULL)
-            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin for unix; "
-                           "token_file, admin for tcp)", path, key);
+            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin, errors, "
+                           "name for unix; token_file, admin, errors, name for tcp)", path, key);
         snprintf(sub, sizeof sub, "%s.%s", path, key);
         if (listen_keys[j].parse(c, sub, val, l) != 0)
             return -1;
@@ -595,9 +618,27 @@ static const struct key_spec pool_keys[] = {
     {NULL, NULL},
 };
 
-static bool valid_pool_name(const char *s)
+bool config_has_route(const struct config *cfg, const char *module, size_t mlen, const char *function,
+                      size_t flen, const char *pool)
 {
-    size_t n = strlen(s), i;
+    size_t i;
+
+    for (i = 0; i < cfg->nroutes; i++) {
+        const struct config_route *r = &cfg->routes[i];
+
+        if (strlen(r->module) == mlen && memcmp(r->module, module, mlen) == 0 &&
+            (r->function == NULL ? function == NULL
+                                 : function != NULL && strlen(r->function) == flen &&
+                                       memcmp(r->function, function, flen) == 0) &&
+            strcmp(r->pool, pool) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool config_valid_pool_name(const char *s, size_t n)
+{
+    size_t i;
 
     if (n == 0 || n > CONFIG_POOL_NAME_MAX)
         return false;
@@ -648,7 +689,7 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
         struct config_pool *pool;
         char sub[256];
 
-        if (name == NULL || !valid_pool_name(name))
+        if (name == NULL || !config_valid_pool_name(name, strlen(name)))
             return fail_at(c, k, "%s: pool name '%s' must be 1 to %d letters, digits, '_' or '-'",
                            path, name ? name : "?", CONFIG_POOL_NAME_MAX);
         for (q = v->data.mapping.pairs.start; q < p; q++)
@@ -949,12 +990,38 @@ static int parse_limits(struct ctx *c, const char *path, yaml_node_t *v, void *t
 
 /* ---- the file -------------------------------------------------------- */
 
+/* state_file: where register_pool, start_pool and resize_pool are kept
+ * across restarts (state.c); its folder must exist. */
+static int parse_state_file(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    const char *s = scalar(v);
+    char *dir, *slash;
+    struct stat st;
+
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a file path, got %s", path, s ? "an empty string" : kind_name(v));
+    cfg->state_file = resolve_path(c, s);
+    dir = xstrdup(cfg->state_file);
+    slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fail_at(c, v, "%s: its folder '%s' does not exist", path, dir);
+        free(dir);
+        return -1;
+    }
+    free(dir);
+    return 0;
+}
+
 static const struct key_spec top_keys[] = {
     {"listen", parse_listen},
     {"pools", parse_pools},
     {"python", parse_python},
     {"routes", parse_routes},
     {"limits", parse_limits},
+    {"state_file", parse_state_file},
     {NULL, NULL},
 };
 
@@ -1088,10 +1155,12 @@ void config_free(struct config *cfg)
         free(cfg->listen[i].host);
         free(cfg->listen[i].group);
         free(cfg->listen[i].token_file);
+        free(cfg->listen[i].name);
         if (cfg->listen[i].token != NULL)
             explicit_bzero(cfg->listen[i].token, strlen(cfg->listen[i].token));
         free(cfg->listen[i].token);
     }
+    free(cfg->state_file);
     for (i = 0; i < cfg->npython_path; i++)
         free(cfg->python_path[i]);
     for (i = 0; i < cfg->npreload; i++)

@@ -35,6 +35,7 @@ struct config_listen {
     char *token_file; /* tcp: where the token was read from */
     char *token;  /* tcp: what a connection's first request (auth) must carry */
     enum error_shape errors; /* its connections' error answers, until a hello changes it */
+    char *name;   /* the FileDescriptorName of the socket systemd passes for it, or NULL */
 };
 
 enum pool_mode { POOL_PROCESS, POOL_THREAD };
@@ -92,6 +93,7 @@ struct config {
     unsigned idle_timeout;    /* limits.idle_timeout: seconds idle before a close; 0: never */
     unsigned max_pools;       /* limits.max_pools: pools at once */
     unsigned max_executors;   /* limits.max_executors: executor processes, all pools */
+    char *state_file;         /* absolute; NULL: run-time changes last until a restart */
 };
 
 /* Defaults that the documentation quotes. */
@@ -125,6 +127,14 @@ void config_pool_init(struct config_pool *p, const char *name, size_t len, int s
 
 /* The pool named name, or NULL. */
 const struct config_pool *config_find_pool(const struct config *cfg, const char *name);
+
+/* True when the file's routes register module (function NULL: module-wide)
+ * or module:function to pool. */
+bool config_has_route(const struct config *cfg, const char *module, size_t mlen, const char *function,
+                      size_t flen, const char *pool);
+
+/* A pool name: 1 to CONFIG_POOL_NAME_MAX letters, digits, '_' or '-'. */
+bool config_valid_pool_name(const char *s, size_t n);
 
 /* True when calls to module (len bytes) are allowed: python.allow is not
  * set, or one of its entries names it ("json" names json; "myapp.*" names
