@@ -21,7 +21,8 @@
          eval/1, eval/2, exec/1, ping/0, pools/0,
          register_pool/2, register_pool/3, unregister_pool/1, unregister_pool/2,
          lookup_pool/2, list_pool_registrations/0,
-         start_pool/2, start_pool/3, stop_pool/1, pool_started/1, num_contexts/1,
+         start_pool/2, start_pool/3, stop_pool/1, resize_pool/2, reload/0,
+         pool_started/1, num_contexts/1,
          contexts/1, get_context/1]).
 -export([connect/1, connect/2, disconnect/1, default_connection/0]).
 
@@ -77,6 +78,8 @@ list_pool_registrations() -> pyrpool_conn:list_pool_registrations(?C).
 start_pool(Pool, Size) -> pyrpool_conn:start_pool(?C, Pool, Size).
 start_pool(Pool, Size, Mode) -> pyrpool_conn:start_pool(?C, Pool, Size, Mode).
 stop_pool(Pool) -> pyrpool_conn:stop_pool(?C, Pool).
+resize_pool(Pool, Size) -> pyrpool_conn:resize_pool(?C, Pool, Size).
+reload() -> pyrpool_conn:reload(?C).
 pool_started(Pool) -> pyrpool_conn:pool_started(?C, Pool).
 num_contexts(Pool) -> pyrpool_conn:num_contexts(?C, Pool).
 contexts(Pool) -> pyrpool_conn:contexts(?C, Pool).

@@ -27,7 +27,8 @@
          eval/2, eval/3, exec/2, ping/1, pools/1,
          register_pool/3, register_pool/4, unregister_pool/2, unregister_pool/3,
          lookup_pool/3, list_pool_registrations/1,
-         start_pool/3, start_pool/4, stop_pool/2, pool_started/2, num_contexts/2,
+         start_pool/3, start_pool/4, stop_pool/2, resize_pool/3, reload/1,
+         pool_started/2, num_contexts/2,
          contexts/2, get_context/2]).
 %% internals tested by the suite
 -export([error_reason/1, check_hello/1]).
@@ -200,6 +201,9 @@ start_pool(C, Pool, Size, Mode) ->
     request(C, <<"start_pool">>, [name(Pool), Size, name(Mode)], max(default_timeout(), 120000)).
 
 stop_pool(C, Pool) -> ok_or_error(request(C, <<"stop_pool">>, [name(Pool)])).
+resize_pool(C, Pool, Size) -> ok_or_error(request(C, <<"resize_pool">>, [name(Pool), Size])).
+%% what SIGHUP does: ok once the new generation of executors serves
+reload(C) -> ok_or_error(request(C, <<"reload">>, [], max(default_timeout(), 120000))).
 pool_started(C, Pool) -> value(request(C, <<"pool_started">>, [name(Pool)])).
 num_contexts(C, Pool) -> value(request(C, <<"num_contexts">>, [name(Pool)])).
 %% the executors' OS pids (none for one being started)
@@ -280,6 +284,8 @@ type(<<"PoolDegraded">>) -> 'PoolDegraded';
 type(<<"Quarantined">>) -> 'Quarantined';
 type(<<"Overloaded">>) -> 'Overloaded';
 type(<<"WorkerCrashed">>) -> 'WorkerCrashed';
+type(<<"ReloadFailed">>) -> 'ReloadFailed';
+type(<<"StateNotSaved">>) -> 'StateNotSaved';
 type(<<"ShuttingDown">>) -> 'ShuttingDown';
 type(Other) -> Other.
 

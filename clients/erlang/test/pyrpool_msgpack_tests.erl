@@ -195,7 +195,7 @@ daemon_type(T) ->
     Known = [<<"BadRequest">>, <<"NoSuchMethod">>, <<"NoSuchPool">>, <<"Unauthorized">>,
              <<"Forbidden">>, <<"EncodeError">>, <<"Timeout">>, <<"Cancelled">>, <<"PoolExists">>,
              <<"PoolDegraded">>, <<"Quarantined">>, <<"Overloaded">>, <<"WorkerCrashed">>,
-             <<"ShuttingDown">>],
+             <<"ReloadFailed">>, <<"StateNotSaved">>, <<"ShuttingDown">>],
     case lists:member(T, Known) of
         true -> binary_to_atom(T, utf8);
         false -> T

@@ -309,6 +309,8 @@ pool_admin() ->
         ?assert(pyrpool:pool_started(gpu)),
         ?assertEqual(1, pyrpool:num_contexts(gpu)),
         ?assertEqual({ok, GpuPid}, pyrpool:call(gpu, erltest, pid, [])),
+        ok = pyrpool:resize_pool(gpu, 2),
+        ?assertEqual(2, pyrpool:num_contexts(gpu)),
         ok = pyrpool:register_pool(gpu, torch),
         ?assertEqual(gpu, pyrpool:lookup_pool(torch, tensor)),
         ?assertMatch({error, {'PoolExists', _, none}}, pyrpool:start_pool(gpu, 1))
@@ -472,7 +474,12 @@ stopped_and_continued(D) ->
                           os:cmd("kill -CONT " ++ Pid)
                       end,
                       ?assertEqual({ok, 3.0}, pyrpool_conn:call(C, math, sqrt, [9])),
-                      #{connected := true} = pyrpool_conn:info(C)
+                      #{connected := true} = pyrpool_conn:info(C),
+                      %% a reload (a new generation of executors) under the connection
+                      [P1] = pyrpool_conn:contexts(C, default),
+                      ok = pyrpool_conn:reload(C),
+                      ?assertEqual({ok, 4.0}, pyrpool_conn:call(C, math, sqrt, [16])),
+                      ?assertNotEqual([P1], pyrpool_conn:contexts(C, default))
               end).
 
 killed_and_back(D) ->
