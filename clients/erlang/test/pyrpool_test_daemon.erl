@@ -89,7 +89,16 @@ launch(D = #{bin := Bin, config := Config, dir := Dir}) ->
     after 10000 -> error(daemon_did_not_start)
     end,
     D1 = D#{keeper => K},
-    wait_ready(D1, erlang:monotonic_time(millisecond) + 20000),
+    try
+        wait_ready(D1, erlang:monotonic_time(millisecond) + 20000)
+    catch
+        error:Why:Stack ->
+            %% no daemon and no folder left behind by a start that failed
+            catch signal(D1, "KILL", 5000),
+            K ! stop,
+            _ = file:del_dir_r(Dir),
+            erlang:raise(error, Why, Stack)
+    end,
     D1.
 
 keeper(Parent, Bin, Config, Log) ->
