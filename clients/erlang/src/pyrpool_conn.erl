@@ -5,7 +5,9 @@
 %% Requests are pipelined: each gets a msgid, answers are matched by msgid in
 %% whatever order they come. The caller encodes its params itself and waits
 %% for its answer as a message ({MRef, Reply}) while monitoring the
-%% connection process, so a dead connection never leaves it hanging.
+%% connection process, so a dead connection never leaves it hanging. The
+%% answer is sent to the monitor's alias, which await/2 deactivates when it
+%% gives up: a late answer is dropped, not left in the caller's mailbox.
 %%
 %% On connect the connection sends `auth` (when it has a token) and `hello`
 %% in one write, checks the protocol version, then serves. When the socket
@@ -49,7 +51,7 @@
 -export_type([conn/0, ref/0, reason/0]).
 
 -record(st, {addr, opts, sock, buf = <<>>, scan = new, parts = [], pending = #{}, next = 1,
-             backoff, timer, last_try = -1000000, hello, last_error, closing}).
+             backoff, timer, last_try = -1000000, hello, last_error}).
 
 %% ------------------------------------------------------------ connection --
 
@@ -97,8 +99,8 @@ send_encoded(Conn, Body) ->
             self() ! {MRef, {error, {not_connected, noproc}}},
             {pyrpool_ref, MRef, undefined};
         Pid ->
-            MRef = erlang:monitor(process, Pid),
-            Pid ! {'$pyrpool_req', self(), MRef, Bin},
+            MRef = erlang:monitor(process, Pid, [{alias, demonitor}]),
+            Pid ! {'$pyrpool_req', MRef, Bin},
             {pyrpool_ref, MRef, Pid}
     end.
 
@@ -116,7 +118,7 @@ await({pyrpool_ref, MRef, Pid}, Timeout) ->
         {'DOWN', MRef, process, _, Why} ->
             {error, {disconnected, Why}}
     after Timeout ->
-        erlang:demonitor(MRef, [flush]),
+        erlang:demonitor(MRef, [flush]),       % and the alias: no answer comes now
         is_pid(Pid) andalso (Pid ! {'$pyrpool_cancel', MRef}),
         receive {MRef, _} -> ok after 0 -> ok end,
         {error, timeout}
@@ -314,10 +316,10 @@ handle_call(_, _From, St) ->
 
 handle_cast(_, St) -> {noreply, St}.
 
-handle_info({'$pyrpool_req', _, _, _} = Req, St) ->
+handle_info({'$pyrpool_req', _, _} = Req, St) ->
     {noreply, requests(collect([Req], ?BATCH - 1), St)};
 handle_info({'$pyrpool_cancel', MRef}, St = #st{pending = P}) ->
-    case [Id || {Id, {_, R}} <- maps:to_list(P), R =:= MRef] of
+    case [Id || {Id, R} <- maps:to_list(P), R =:= MRef] of
         [Id | _] ->
             St1 = St#st{pending = maps:remove(Id, P)},
             {noreply, send(St1, pyrpool_msgpack:encode([2, <<"cancel">>, [Id]]))};
@@ -351,7 +353,7 @@ opt(K, Opts, Default) -> maps:get(K, Opts, Default).
 collect(Acc, 0) -> lists:reverse(Acc);
 collect(Acc, N) ->
     receive
-        {'$pyrpool_req', _, _, _} = Req -> collect([Req | Acc], N - 1)
+        {'$pyrpool_req', _, _} = Req -> collect([Req | Acc], N - 1)
     after 0 -> lists:reverse(Acc)
     end.
 
@@ -363,15 +365,15 @@ requests(Reqs, St = #st{sock = undefined}) ->
     case St1#st.sock of
         undefined ->
             Why = {not_connected, St1#st.last_error},
-            [From ! {MRef, {error, Why}} || {_, From, MRef, _} <- Reqs],
+            [MRef ! {MRef, {error, Why}} || {_, MRef, _} <- Reqs],
             St1;
         _ -> requests(Reqs, St1)
     end;
 requests(Reqs, St) ->
     {Out, St1} = lists:foldl(
-                   fun({_, From, MRef, Body}, {Acc, S = #st{next = Id, pending = P}}) ->
+                   fun({_, MRef, Body}, {Acc, S = #st{next = Id, pending = P}}) ->
                            Frame = [<<16#94, 0>>, pyrpool_msgpack:encode(Id) | Body],
-                           {[Frame | Acc], S#st{next = next_id(Id, P), pending = P#{Id => {From, MRef}}}}
+                           {[Frame | Acc], S#st{next = next_id(Id, P), pending = P#{Id => MRef}}}
                    end, {[], St}, Reqs),
     send(St1, lists:reverse(Out)).
 
@@ -424,8 +426,8 @@ message([1, none, Err, _], St) ->
     St#st{last_error = error_reason(Err)};
 message([1, Id, Err, Res], St = #st{pending = P}) ->
     case maps:take(Id, P) of
-        {{From, MRef}, P1} ->
-            From ! {MRef, reply(Err, Res)},
+        {MRef, P1} ->
+            MRef ! {MRef, reply(Err, Res)},
             St#st{pending = P1};
         error -> St      % cancelled, or timed out on the caller's side
     end;
@@ -440,7 +442,7 @@ disconnect(Why0, St = #st{sock = S, pending = P}) ->
               undefined -> Why0;
               E -> E       % the daemon's own word on it (nil-msgid answer)
           end,
-    [From ! {MRef, {error, {disconnected, Why}}} || {From, MRef} <- maps:values(P)],
+    [MRef ! {MRef, {error, {disconnected, Why}}} || MRef <- maps:values(P)],
     logger:notice("pyrpool: connection to ~0p lost: ~0p", [St#st.addr, Why]),
     schedule(St#st{sock = undefined, buf = <<>>, scan = new, parts = [], pending = #{}, hello = undefined,
                    last_error = Why}).
