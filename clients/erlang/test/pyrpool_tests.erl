@@ -390,7 +390,7 @@ tcp_test_() ->
                                           pools => [{default, "{size: 1}"}, {io, "{size: 1}"}]}) end,
      fun(D) -> ?assertEqual(0, pyrpool_test_daemon:stop(D)) end,
      fun(D) -> [?T(10, forbidden_eval(D)), ?T(10, tcp_token(D)), ?T(10, tcp_token_file(D)),
-                ?T(10, tcp_wrong_token(D))]
+                ?T(10, tcp_wrong_token(D)), ?T(20, app_over_tcp(D))]
      end}.
 
 with_conn(Addr, Opts, Fun) ->
@@ -433,6 +433,33 @@ tcp_wrong_token(D) ->
                       ?assertMatch({error, {not_connected, {hello_failed, {'Unauthorized', _, none}}}},
                                    pyrpool_conn:call(C, math, sqrt, [16]))
               end).
+
+%% the application's default connection over TCP (address and token_file
+%% from its environment), and a second supervised connection by connect/2
+app_over_tcp(D) ->
+    ok = application:load(pyrpool),
+    ok = application:set_env(pyrpool, address, pyrpool_test_daemon:tcp_address(D)),
+    ok = application:set_env(pyrpool, token_file, filename:join(pyrpool_test_daemon:dir(D), "token")),
+    {ok, _} = application:ensure_all_started(pyrpool),
+    try
+        wait_until(fun() -> pyrpool:ping() =:= {ok, <<"pong">>} end, 5000),
+        ?assertEqual({ok, 4.0}, pyrpool:call(math, sqrt, [16])),
+        ?assertMatch({error, {'Forbidden', _, none}}, pyrpool:eval(<<"1">>)),
+        Unix = pyrpool_test_daemon:address(D),
+        {ok, C} = pyrpool:connect(Unix),
+        ?assertEqual({ok, C}, pyrpool:connect(Unix)),
+        ?assertNotEqual(whereis(pyrpool:default_connection()), C),
+        wait_until(fun() -> maps:get(connected, pyrpool_conn:info(C)) end, 5000),
+        ?assertEqual({ok, 5.0}, pyrpool_conn:call(C, math, sqrt, [25])),
+        ok = pyrpool:disconnect(Unix),
+        ?assertNot(is_process_alive(C)),
+        {ok, C2} = pyrpool:connect(Unix),
+        ?assertNotEqual(C, C2),
+        ?assertEqual({ok, 6.0}, pyrpool_conn:call(C2, math, sqrt, [36]))
+    after
+        ok = application:stop(pyrpool),
+        ok = application:unload(pyrpool)
+    end.
 
 %% ------------------------------------------- the daemon killed and back --
 
