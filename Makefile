@@ -43,7 +43,7 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
-              notify.c activation.c state.c) \
+              notify.c activation.c state.c check.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c) $(COMMON_SRC)
@@ -155,7 +155,8 @@ FUZZ_TARGETS := fuzz_request fuzz_config fuzz_init fuzz_pyconv
 FUZZ_SECONDS ?= 20
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-              -Iinclude/pyrpool -Isrc/common -Isrc/master $(shell pkg-config --cflags msgpack yaml-0.1)
+              -Iinclude/pyrpool -Isrc/common -Isrc/master $(shell pkg-config --cflags msgpack yaml-0.1) \
+              -DPYRPOOL_PYTHON_VERSION='"$(shell pkg-config --modversion python3-embed)"'
 FUZZ_LIBS = $(shell pkg-config --libs msgpack yaml-0.1)
 
 fuzz-deps:
@@ -208,7 +209,8 @@ LIBEXECDIR := $(PREFIX)/libexec/pyrpoold
 MANDIR     := $(PREFIX)/share/man
 UNITDIR    := $(PREFIX)/lib/systemd/system
 SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
-MASTER_CFLAGS += -DPYRPOOL_LIBEXECDIR='"$(LIBEXECDIR)"'
+MASTER_CFLAGS += -DPYRPOOL_LIBEXECDIR='"$(LIBEXECDIR)"' \
+                 -DPYRPOOL_PYTHON_VERSION='"$(shell pkg-config --modversion python3-embed)"'
 INSTALLED_CONFIG := $(DESTDIR)$(SYSCONFDIR)/pyrpoold/pyrpoold.yaml
 
 install: all

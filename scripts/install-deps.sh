@@ -9,7 +9,8 @@ set -eu
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
 python3-pytest python3-pytest-timeout
-golang-go golang-github-ugorji-go-codec-dev python3-pynvim nodejs"
+golang-go golang-github-ugorji-go-codec-dev python3-pynvim nodejs
+python3-venv python3-yaml"
 # off-the-shelf clients in the tests: Go's ugorji codec, pynvim, and a Node
 # client from npm (a nodejs that bundles npm already needs no npm package)
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"

@@ -34,8 +34,13 @@
 #include "threads.h"
 #include "wire.h"
 
-static int start_python(const char *argv0)
+/* Starts the interpreter; in venv (python.venv, "" for none) as that
+ * environment's own python3 would start: with its bin/python3 as the
+ * executable, Python's path setup reads pyvenv.cfg beside it and site.py
+ * makes the venv sys.prefix and adds its site-packages and .pth files. */
+static int start_python(const char *argv0, const char *venv)
 {
+    char exe[4200];
     PyConfig config;
     PyStatus status;
 
@@ -44,6 +49,10 @@ static int start_python(const char *argv0)
     config.buffered_stdio = 0;
     config.parse_argv = 0;
     status = PyConfig_SetBytesString(&config, &config.program_name, argv0);
+    if (!PyStatus_Exception(status) && venv[0] != '\0') {
+        snprintf(exe, sizeof exe, "%s/bin/python3", venv);
+        status = PyConfig_SetBytesString(&config, &config.executable, exe);
+    }
     if (!PyStatus_Exception(status))
         status = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
@@ -115,7 +124,7 @@ static int start(const char *argv0, const struct frame_init *init)
     PyObject *mod;
     size_t i;
 
-    if (start_python(argv0) != 0 || pyrun_init(init->path, init->npath, init->allow_eval, init->strict_names) != 0 ||
+    if (start_python(argv0, init->venv) != 0 || pyrun_init(init->path, init->npath, init->allow_eval, init->strict_names) != 0 ||
         stop_init() != 0)
         return 1;
     for (i = 0; i < init->npreload; i++) {
@@ -187,6 +196,53 @@ static int finish(struct rbuf *in, struct frame_init *init, int rc)
     return rc;
 }
 
+/* pyrpoold --check's throwaway executor: pyrpool-executor --check-imports
+ * [--venv DIR] [--path DIR]... -- MODULE...: starts Python as an executor
+ * would (venv, python.path) and imports each module; one line
+ * "MODULE<TAB>Type: message" on stdout for each that fails. Exit status 0
+ * when every one imports, 1 when one does not, 2 for bad arguments. */
+static int check_imports(int argc, char **argv)
+{
+    char *paths[256];
+    const char *venv = "";
+    PyObject *mod, *type, *value, *tb, *text;
+    size_t npaths = 0;
+    int i = 2, failed = 0;
+
+    for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
+        if (i + 1 >= argc || npaths == 256)
+            return 2;
+        if (strcmp(argv[i], "--venv") == 0)
+            venv = argv[i + 1];
+        else if (strcmp(argv[i], "--path") == 0)
+            paths[npaths++] = argv[i + 1];
+        else
+            return 2;
+    }
+    if (start_python(argv[0], venv) != 0 || pyrun_init(paths, npaths, false, false) != 0)
+        return 1;
+    for (i++; i < argc; i++) {
+        mod = PyImport_ImportModule(argv[i]);
+        if (mod != NULL) {
+            Py_DECREF(mod);
+            continue;
+        }
+        failed = 1;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        text = value != NULL ? PyObject_Str(value) : NULL;
+        printf("%s\t%s: %s\n", argv[i], type != NULL ? ((PyTypeObject *)type)->tp_name : "Error",
+               text != NULL ? PyUnicode_AsUTF8(text) : "?");
+        PyErr_Clear();
+        Py_XDECREF(text);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    fflush(stdout);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1, .uid = -1, .gid = -1};
@@ -194,6 +250,8 @@ int main(int argc, char **argv)
     struct board *board;
     int rc;
 
+    if (argc >= 2 && strcmp(argv[1], "--check-imports") == 0)
+        return check_imports(argc, argv);
     if (confine() != 0)
         return 1;
     prepare(argc, argv, &init);

@@ -12,7 +12,8 @@
 
 #include "protocol.h"
 
-#define CONFIG_ERR_LEN 512
+#define CONFIG_ERR_LEN 4096  /* room for every error of a file, one per line */
+#define CONFIG_MAX_ERRORS 20  /* told one by one; past it, how many more */
 #define CONFIG_POOL_NAME_MAX 63
 #define CONFIG_POOL_SIZE_MAX 1024
 
@@ -73,6 +74,7 @@ struct config {
     char **python_path; /* absolute */
     size_t npython_path;
     char **preload;     /* python.preload: modules every executor imports at start */
+    char *venv;         /* python.venv: absolute, checked at load; NULL: none */
     size_t npreload;
     bool allow_eval;
     char **allow;       /* python.allow: "module" or "package.*" entries */

@@ -15,8 +15,9 @@
 
 #include <uv.h>
 
-#include "call.h"
 #include "activation.h"
+#include "call.h"
+#include "check.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
@@ -353,6 +354,8 @@ static void print_summary(const struct config *cfg)
     for (i = 0; i < cfg->nroutes; i++)
         printf("  route %s%s%s -> %s\n", cfg->routes[i].module, cfg->routes[i].function ? ":" : "",
                cfg->routes[i].function ? cfg->routes[i].function : "", cfg->routes[i].pool);
+    if (cfg->venv != NULL)
+        printf("  venv %s\n", cfg->venv);
     printf("  eval %s\n", cfg->allow_eval ? "allowed" : "forbidden");
 }
 
@@ -499,9 +502,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
-        print_summary(&d.cfg);
+        rc = find_executor(&d) != 0 || check_preload(&d.cfg, d.executor_path) != 0;
+        if (rc == 0)
+            print_summary(&d.cfg);
         config_free(&d.cfg);
-        return 0;
+        return rc;
     }
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* max_requests_jitter */

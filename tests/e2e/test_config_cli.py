@@ -67,6 +67,7 @@ limits:
 
 def test_check_good_config(tmp_path):
     tcp_listener(tmp_path, "127.0.0.1:7717")
+    (tmp_path / "examples").mkdir()
     cfg = write(tmp_path / "good.yaml", GOOD)
     r = run(["--check", "-c", str(cfg)])
     assert r.returncode == 0, r.stderr
@@ -630,3 +631,33 @@ def test_executor_runs_with_config_python_path(daemon_factory):
     d = daemon_factory(modules={"pathcheck.py": "import sys\ndef first():\n    return sys.path[0]\n"})
     with d.connect() as c:
         assert c.ok("pathcheck.first", []) == str(d.pydir)
+
+
+def test_check_tells_every_error_at_once(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("listen:\n  - unix: a.sock\n  - unix: a.sock\npools:\n  io: {size: many}\n"
+                   "python:\n  path: [missing]\n")
+    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 3, out.stderr
+    assert lines[0].endswith(":3:5: listen[1]: listen[0] has that address already")
+    assert ":5:14: pools.io.size:" in lines[1]
+    assert lines[2].endswith(":7:10: python.path[0]: 'missing' is not a folder (it does not exist)")
+
+
+def test_check_imports_the_preload_modules(tmp_path):
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "good.py").write_text("X = 1\n")
+    (tmp_path / "mods" / "broken.py").write_text("raise RuntimeError('not today')\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("listen:\n  - unix: a.sock\npython:\n  path: [mods]\n  preload: [json, good, broken, nosuch_q]\n")
+    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.splitlines() == [
+        f"pyrpoold: {cfg}: python.preload: cannot import 'broken': RuntimeError: not today",
+        f"pyrpoold: {cfg}: python.preload: cannot import 'nosuch_q': ModuleNotFoundError: No module named 'nosuch_q'",
+    ]
+    cfg.write_text("listen:\n  - unix: a.sock\npython:\n  path: [mods]\n  preload: [json, good]\n")
+    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0 and out.stdout.startswith(f"{cfg}: ok"), out.stderr

@@ -52,10 +52,10 @@ def pids(d):
 
 
 CONFIG_ROUTES = [
-    {"module": "cfgmod", "function": None, "pool": "gpu"},
-    {"module": "cfgmod.inner", "function": "f", "pool": "io"},
-    {"module": "json", "function": "dumps", "pool": "default"},
-    {"module": "requests", "function": None, "pool": "io"},
+    {"module": "cfgmod", "function": None, "pool": "gpu", "source": "config"},
+    {"module": "cfgmod.inner", "function": "f", "pool": "io", "source": "config"},
+    {"module": "json", "function": "dumps", "pool": "default", "source": "config"},
+    {"module": "requests", "function": None, "pool": "io", "source": "config"},
 ]
 
 
@@ -129,7 +129,8 @@ def test_colon_form_register_lookup_unregister(c):
     assert c.ok("register_pool", ["io", "colmod:fn"]) is True
     assert c.ok("lookup_pool", ["colmod", "fn"]) == "io"
     assert c.ok("lookup_pool", ["colmod:fn"]) == "io"
-    assert {"module": "colmod", "function": "fn", "pool": "io"} in c.ok("list_pool_registrations", [])
+    assert {"module": "colmod", "function": "fn", "pool": "io", "source": "runtime"} in \
+        c.ok("list_pool_registrations", [])
     assert c.ok("unregister_pool", ["colmod:fn"]) is True
     assert c.ok("lookup_pool", ["colmod", "fn"]) == "default"
 
@@ -145,7 +146,7 @@ def test_reregister_moves_the_route(c):
     assert c.ok("register_pool", ["gpu", "mover"]) is True
     assert c.ok("lookup_pool", ["mover", "f"]) == "gpu"
     regs = [r for r in c.ok("list_pool_registrations", []) if r["module"] == "mover"]
-    assert regs == [{"module": "mover", "function": None, "pool": "gpu"}]
+    assert regs == [{"module": "mover", "function": None, "pool": "gpu", "source": "runtime"}]
 
 
 def test_unregister(c):
@@ -203,9 +204,10 @@ def test_list_sorted_by_module_then_function(c):
         ("alpha", None), ("alpha", "a"), ("alpha", "b"), ("alpha.beta", None),
         ("cfgmod", None), ("cfgmod.inner", "f"), ("json", "dumps"),
         ("mid", "a"), ("mid", "z"), ("requests", None), ("zeta", None)]
-    assert {"module": "alpha", "function": "a", "pool": "default"} in regs
+    assert {"module": "alpha", "function": "a", "pool": "default", "source": "runtime"} in regs
     for r in regs:
-        assert set(r) == {"module", "function", "pool"}
+        assert set(r) == {"module", "function", "pool", "source"}
+        assert r["source"] == ("config" if r in CONFIG_ROUTES else "runtime")
 
 
 def test_many_registrations(c):
