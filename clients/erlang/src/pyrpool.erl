@@ -39,7 +39,9 @@ connect(Address, Opts) -> pyrpool_sup:start_connection(Address, Opts).
 disconnect(Address) -> pyrpool_sup:stop_connection(Address).
 
 %% call(Module, Function, Args): routed by the daemon (registrations, else
-%% the default pool). Pool: a pool name, or undefined to route.
+%% the default pool). Pool: a pool name, or undefined to route. A map as
+%% fourth argument makes call/4 erlang_python's call(Module, Function,
+%% Args, Kwargs) (Args is always a list, so the two cannot be confused).
 %% Opts: #{timeout => Seconds (the daemon's), call_timeout => Ms (this side's)}.
 call(M, F, A) -> pyrpool_conn:call(?C, M, F, A).
 call(Pool, M, F, A) -> pyrpool_conn:call(?C, Pool, M, F, A).

@@ -129,16 +129,19 @@ request(Conn, Method, Params, Timeout) -> await(send_request(Conn, Method, Param
 
 %% ------------------------------------------------------------- the API --
 
-%% Pool: a pool name, or undefined for the daemon's routing.
+%% Pool: a pool name, or undefined for the daemon's routing. With a map
+%% last, call/5 and cast/5 are (C, Module, Function, Args, Kwargs).
 %% Opts: pool (same as Pool), timeout (seconds, enforced by the daemon:
 %% {error, {'Timeout', ...}}), call_timeout (ms this process waits at most;
 %% default: the application's call_timeout, 60000, or timeout + 5 s).
 call(C, M, F, A) -> call(C, undefined, M, F, A, #{}, #{}).
+call(C, M, F, A, Kw) when is_list(A), is_map(Kw) -> call(C, undefined, M, F, A, Kw, #{});
 call(C, Pool, M, F, A) -> call(C, Pool, M, F, A, #{}, #{}).
 call(C, Pool, M, F, A, Kw) -> call(C, Pool, M, F, A, Kw, #{}).
 call(C, Pool, M, F, A, Kw, Opts) -> await(cast(C, Pool, M, F, A, Kw, Opts), wait_ms(Opts)).
 
 cast(C, M, F, A) -> cast(C, undefined, M, F, A, #{}, #{}).
+cast(C, M, F, A, Kw) when is_list(A), is_map(Kw) -> cast(C, undefined, M, F, A, Kw, #{});
 cast(C, Pool, M, F, A) -> cast(C, Pool, M, F, A, #{}, #{}).
 cast(C, Pool, M, F, A, Kw) -> cast(C, Pool, M, F, A, Kw, #{}).
 cast(C, Pool, M, F, A, Kw, Opts) when is_list(A), is_map(Kw), is_map(Opts) ->

@@ -125,6 +125,10 @@ call_shapes() ->
     ?assertEqual({ok, [[1, 2], #{<<"c">> => 3, <<"d">> => none}]},
                  pyrpool:call(default, erltest, kw, [1, 2], #{c => 3, <<"d">> => none})),
     ?assertEqual({ok, [[], #{}]}, pyrpool:call(erltest, kw, [])),
+    %% call/4 and cast/4 with a map last: Module, Function, Args, Kwargs
+    ?assertEqual({ok, [[1], #{<<"c">> => 3}]}, pyrpool:call(erltest, kw, [1], #{c => 3})),
+    ?assertEqual({ok, [[1], #{<<"c">> => 4}]}, pyrpool:await(pyrpool:cast(erltest, kw, [1], #{c => 4}))),
+    ?assertEqual({ok, [[2], #{}]}, pyrpool:call(io, erltest, kw, [2])),
     {ok, P} = pyrpool:call(undefined, erltest, pid, [], #{}, #{pool => io, timeout => 5}),
     ?assertEqual([P], pyrpool:contexts(io)),
     ?assertEqual({ok, <<"a/b">>}, pyrpool:call('os.path', join, [<<"a">>, <<"b">>])),
