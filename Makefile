@@ -5,7 +5,8 @@
 #   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
 #   make check-calls   no loop in the master's call graph (part of test)
 #   make fuzz [FUZZ_SECONDS=N]   each libFuzzer target N seconds (default 20)
-#   make bench   the daemon side by side with the alternatives (bench/RESULTS.md)
+#   make bench   the daemon side by side with the alternatives (build/bench-results.md;
+#                BENCH_SAVE=1 updates the tracked bench/RESULTS.md)
 
 PYTHON    := /usr/bin/python3
 CC        ?= cc
@@ -46,7 +47,7 @@ MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.
               notify.c activation.c state.c check.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
-              pyconv.c) $(COMMON_SRC)
+              pyconv.c proctitle.c) $(COMMON_SRC)
 UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
@@ -72,7 +73,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls check-nosystemd unit e2e erlang-test
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test e2e erlang-test
 
 # The daemon builds and runs without libsystemd, and says so.
 check-nosystemd:
@@ -242,5 +243,6 @@ clean:
 	rm -rf $(BUILD)
 
 -include bench/bench.mk
+include clients/c/client.mk
 -include clients/erlang/erlang.mk
 -include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)

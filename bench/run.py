@@ -5,12 +5,14 @@
 Environment:
     BENCH_SCALE=F   multiply every call count by F (default 1; 0.1 for a smoke run)
     BENCH_REPS=N    repetitions of every measurement (default 3, medians reported)
+    BENCH_SAVE=1    also write the results to the tracked bench/RESULTS.md
 
 Starts the daemon (build/pyrpoold) on a temporary config (default pool: one
 executor per CPU, io pool: 10) and bench/asyncio_server.py, then runs, REPS
 times each: build/pingpong, build/loadgen against both servers, and
 bench/alternatives.py (ProcessPoolExecutor, multiprocessing.Pool). Prints one
-table of medians and writes bench/RESULTS.md with the machine, the table and
+table of medians and writes build/bench-results.md (bench/RESULTS.md with
+BENCH_SAVE=1, so a run does not leave the tree changed) with the machine, the table and
 the raw medians.
 
 Nothing here is a pass/fail test of speed. The exit status is non-zero only
@@ -918,8 +920,17 @@ def write_results(b, table, info):
         "```",
         "",
     ]
-    with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
-        f.write("\n".join(lines))
+    for path in results_paths():
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+
+
+def results_paths():
+    """build/bench-results.md, and the tracked bench/RESULTS.md on request."""
+    paths = [os.path.join(BUILD, "bench-results.md")]
+    if os.environ.get("BENCH_SAVE") == "1":
+        paths.append(os.path.join(BENCH, "RESULTS.md"))
+    return paths
 
 
 def ensure_built():
@@ -957,7 +968,7 @@ def main():
     for line in notes(b):
         print(line)
     write_results(b, table, info)
-    print(f"written to {os.path.relpath(os.path.join(BENCH, 'RESULTS.md'))}")
+    print("written to " + ", ".join(os.path.relpath(p) for p in results_paths()))
     if b.failures:
         print("\nFAILURES:", file=sys.stderr)
         for f in b.failures:

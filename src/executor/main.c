@@ -28,6 +28,7 @@
 #include "guard.h"
 #include "init.h"
 #include "log.h"
+#include "proctitle.h"
 #include "pyrun.h"
 #include "serial.h"
 #include "stop.h"
@@ -138,13 +139,14 @@ static int start(const char *argv0, const struct frame_init *init)
     return 0;
 }
 
-/* Names this process in its log lines: "executor <name>". */
-static void set_log_name(const char *name)
+/* Names this process in its log lines ("executor <name>") and in ps. */
+static void set_name(const char *name, bool threads)
 {
     char logname[160];
 
     snprintf(logname, sizeof logname, "executor %s", name);
     log_set_name(logname);
+    proctitle_set(name, threads);
 }
 
 /* Before the INIT frame: the log's name from --name, death with the
@@ -153,7 +155,8 @@ static void prepare(int argc, char **argv, struct frame_init *init)
 {
     if (argc == 3 && strcmp(argv[1], "--name") == 0)
         snprintf(init->name, sizeof init->name, "%s", argv[2]);
-    set_log_name(init->name);
+    proctitle_init(argc, argv);
+    set_name(init->name, false);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     guard_init();
     signal(SIGPIPE, SIG_IGN);
@@ -167,7 +170,7 @@ static int fork_executors(struct rbuf *in, struct frame_init *init)
     if (wire_send_ready() != 0)
         return -1;
     forkserver_run(in, init->name, sizeof init->name, &init->board);
-    set_log_name(init->name);
+    set_name(init->name, init->threads);
     return 0;
 }
 
@@ -257,6 +260,7 @@ int main(int argc, char **argv)
     prepare(argc, argv, &init);
     if ((rc = read_init(&in, &init)) != 0)
         return rc;
+    set_name(init.name, init.threads && !init.template);
     if (init.uid >= 0 && confine_user(init.uid, init.gid) != 0)
         return 1;
     if ((rc = start(argv[0], &init)) != 0)

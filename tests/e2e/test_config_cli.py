@@ -10,7 +10,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from conftest import BINARY, VALGRIND_CMD, Client, free_tcp_port, wait_file, wait_pool, wait_until
+from conftest import BINARY, HERE, VALGRIND_CMD, Client, free_tcp_port, wait_file, wait_pool, wait_until
 
 
 def run(args, cwd=None, timeout=20):
@@ -661,3 +661,10 @@ def test_check_imports_the_preload_modules(tmp_path):
     cfg.write_text("listen:\n  - unix: a.sock\npython:\n  path: [mods]\n  preload: [json, good]\n")
     out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=90)
     assert out.returncode == 0 and out.stdout.startswith(f"{cfg}: ok"), out.stderr
+
+
+def test_the_readme_shows_the_root_config_as_it_is():
+    readme = (HERE.parent.parent / "README.md").read_text()
+    block = readme.split("`pyrpoold.yaml` at the root is what `make run` uses", 1)[1]
+    block = block.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block == (HERE.parent.parent / "pyrpoold.yaml").read_text()
