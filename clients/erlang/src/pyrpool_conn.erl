@@ -211,9 +211,11 @@ resize_pool(C, Pool, Size) -> ok_or_error(request(C, <<"resize_pool">>, [name(Po
 reload(C) -> ok_or_error(request(C, <<"reload">>, [], max(default_timeout(), 120000))).
 pool_started(C, Pool) -> value(request(C, <<"pool_started">>, [name(Pool)])).
 num_contexts(C, Pool) -> value(request(C, <<"num_contexts">>, [name(Pool)])).
-%% the executors' OS pids (none for one being started)
+%% the OS pids of the pool's executor processes that exist now (one being
+%% forked is left out); get_context: the one the next call would most likely
+%% run on (right after a start it waits for one, up to 30 s)
 contexts(C, Pool) -> value(request(C, <<"contexts">>, [name(Pool)])).
-get_context(C, Pool) -> value(request(C, <<"get_context">>, [name(Pool)])).
+get_context(C, Pool) -> value(request(C, <<"get_context">>, [name(Pool)], max(default_timeout(), 40000))).
 
 %% ------------------------------------------------------------- helpers --
 
