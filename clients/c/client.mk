@@ -80,7 +80,7 @@ install-client-c: client-c
 	install -m 755 $(CLIENT_C_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libpyrpool.so.$(CLIENT_C_VERSION) $(DESTDIR)$(PREFIX)/lib/libpyrpool.so.$(CLIENT_C_SOMAJOR)
 	ln -sf libpyrpool.so.$(CLIENT_C_VERSION) $(DESTDIR)$(PREFIX)/lib/libpyrpool.so
-	install -m 644 $(BUILD)/pyrpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyrpool.pc
+	sed "s|^prefix=.*|prefix=$(PREFIX)|" $(BUILD)/pyrpool.pc > $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyrpool.pc
 
 # The suite links the library's objects (it also reaches the wire decoder
 # the client uses, for the shared vectors, and the hello check); the example

@@ -668,3 +668,10 @@ def test_the_readme_shows_the_root_config_as_it_is():
     block = readme.split("`pyrpoold.yaml` at the root is what `make run` uses", 1)[1]
     block = block.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert block == (HERE.parent.parent / "pyrpoold.yaml").read_text()
+
+
+def test_the_readme_shows_the_help_as_it_is():
+    readme = (HERE.parent.parent / "README.md").read_text()
+    block = readme.split("$ pyrpoold --help\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True, timeout=10)
+    assert block == out.stdout
