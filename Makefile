@@ -73,7 +73,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test e2e
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test e2e erlang-test
 
 # The daemon builds and runs without libsystemd, and says so.
 check-nosystemd:
@@ -270,4 +270,5 @@ clean:
 
 -include bench/bench.mk
 include clients/c/client.mk
+-include clients/erlang/erlang.mk
 -include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d) $(CTL_OBJ:.o=.d)

@@ -14,6 +14,9 @@ python3-venv python3-yaml"
 # off-the-shelf clients in the tests: Go's ugorji codec, pynvim, and a Node
 # client from npm (a nodejs that bundles npm already needs no npm package)
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+# the Erlang client (clients/erlang): erlc + escript, EUnit (its eunit.hrl is in
+# erlang-dev), eprof/fprof
+PKGS="$PKGS erlang-base erlang-dev erlang-eunit erlang-tools"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 
 missing=""
