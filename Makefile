@@ -73,7 +73,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test e2e erlang-test
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test erlang-test e2e
 
 # The daemon builds and runs without libsystemd, and says so.
 check-nosystemd:
@@ -110,7 +110,7 @@ unit: unit-bins
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; timeout 60 ./$(BUILD)/$$t; done
 
 bench: deps
-	@$(MAKE) --no-print-directory all bench-bins
+	@$(MAKE) --no-print-directory all bench-bins erlang
 	$(PYTHON) bench/run.py
 
 e2e: all
