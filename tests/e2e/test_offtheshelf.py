@@ -119,3 +119,9 @@ def test_the_readme_node_example(daemons):
                          capture_output=True, text=True, timeout=60, env=dict(os.environ, **node_env()))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ['4 {"a": 2, "b": 1}', "ZeroDivisionError: division by zero"]
+
+
+def test_the_readme_shows_the_node_example_as_it_is():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("**Node, with an off-the-shelf client**", 1)[1].split("```js\n", 1)[1].split("```", 1)[0]
+    assert block == (ROOT / "examples" / "node" / "client.js").read_text()
