@@ -12,6 +12,21 @@
 #define METHOD_EXEC "exec"
 #define METHOD_CANCEL "cancel" /* a notification: [2, "cancel", [msgid]] */
 #define METHOD_AUTH "auth"     /* [token]: a TCP connection's first request */
+#define METHOD_HELLO "hello"   /* [client_name?, client_version?, options?]: the handshake */
+
+/* The protocol version hello answers: bumped on an incompatible change. */
+#define PROTOCOL_VERSION 1
+
+/* The shape of error answers on a connection: a listener's `errors` and
+ * hello's options choose it (proto/PROTOCOL.md, "Errors"). */
+enum error_shape {
+    ERRORS_MAP,    /* {"type", "message", "traceback"[, "index"]} */
+    ERRORS_STRING, /* "Type: message", then a newline and the traceback if any */
+    ERRORS_ARRAY,  /* [type, message, traceback] */
+};
+#define ERRORS_MAP_NAME "map"
+#define ERRORS_STRING_NAME "string"
+#define ERRORS_ARRAY_NAME "array"
 
 /* Admin methods: answered by the master. */
 #define METHOD_REGISTER_POOL "register_pool"

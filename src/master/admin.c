@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "executor.h"
 #include "daemon.h"
+#include "log.h"
 #include "pool.h"
 #include "protocol.h"
 #include "route.h"
@@ -537,6 +538,109 @@ static void do_ping(struct conn *c, const struct rpc_msg *m)
     rpc_pack_cstr(ok(c, m), "pong");
 }
 
+/* What hello lists: the methods and options this daemon has. */
+static const char *const features[] = {
+    "call", "map", "eval", "exec", "cancel", "auth", "routing", "pool_admin", "errors",
+};
+
+/* Reads hello's options: a map (or an empty array) of "errors": shape. */
+static int hello_options(struct mpk_reader *r, enum error_shape *shape, char *err, size_t errlen)
+{
+    struct mpk_item it;
+    struct rpc_str key, value;
+    char name[RPC_NAME_MAX + 1];
+    uint32_t i, n;
+
+    if (mpk_read(r, &it) != 0 || (it.type != MPK_MAP && it.type != MPK_NIL &&
+                                  !(it.type == MPK_ARRAY && it.v.n == 0))) {
+        snprintf(err, errlen, "hello options must be a map, got %s", mpk_type_name(it.type));
+        return -1;
+    }
+    n = it.type == MPK_MAP ? it.v.n : 0;
+    for (i = 0; i < n; i++) {
+        if (rpc_read_name(r, &key) != 0) {
+            snprintf(err, errlen, "hello option names must be str");
+            return -1;
+        }
+        if (!rpc_str_eq(key, "errors")) {
+            snprintf(err, errlen, "unknown hello option '%s' (known: errors)", rpc_printable(key, name, sizeof name));
+            return -1;
+        }
+        if (rpc_read_name(r, &value) != 0 || rpc_error_shape_parse(value, shape) != 0) {
+            snprintf(err, errlen, "hello option errors must be \"map\", \"string\" or \"array\"");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* hello [client_name?, client_version?, options?]: who the daemon is, and
+ * the connection's error shape from now on. Anyone may call it. */
+static void do_hello(struct conn *c, const struct rpc_msg *m)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    struct rpc_str name[2] = {{NULL, 0}, {NULL, 0}};
+    enum error_shape shape = c->errors;
+    char err[ERR_LEN], printable[2][RPC_NAME_MAX + 1];
+    msgpack_packer *pk;
+    uint32_t i;
+    size_t k, npools = 0;
+
+    mpk_reader_init(&r, m->params.ptr, m->params.len);
+    mpk_read(&r, &it);
+    if (m->nparams > 3) {
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST,
+                           "hello params must be [client_name?, client_version?, options?]");
+        return;
+    }
+    for (i = 0; i < m->nparams && i < 2; i++) {
+        if (rpc_read_name(&r, &name[i]) == 0 && name[i].len <= RPC_NAME_MAX)
+            continue;
+        if (mpk_read(&r, &it) == 0 && it.type == MPK_NIL)
+            continue;
+        snprintf(err, sizeof err, "hello %s must be a str of at most %d bytes or nil",
+                 i == 0 ? "client_name" : "client_version", RPC_NAME_MAX);
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, err);
+        return;
+    }
+    if (m->nparams == 3 && hello_options(&r, &shape, err, sizeof err) != 0) {
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, err);
+        return;
+    }
+    c->errors = shape;
+    log_debug("conn %llu: hello from %s %s (errors: %s)", (unsigned long long)c->id,
+              rpc_printable(name[0], printable[0], sizeof printable[0]),
+              rpc_printable(name[1], printable[1], sizeof printable[1]), rpc_error_shape_name(shape));
+
+    pk = ok(c, m);
+    msgpack_pack_map(pk, 7);
+    rpc_pack_cstr(pk, "server");
+    rpc_pack_cstr(pk, "pyrpoold");
+    rpc_pack_cstr(pk, "version");
+    rpc_pack_cstr(pk, PYRPOOLD_VERSION);
+    rpc_pack_cstr(pk, "protocol");
+    msgpack_pack_unsigned_int(pk, PROTOCOL_VERSION);
+    rpc_pack_cstr(pk, "features");
+    msgpack_pack_array(pk, countof(features));
+    for (k = 0; k < countof(features); k++)
+        rpc_pack_cstr(pk, features[k]);
+    rpc_pack_cstr(pk, "pools");
+    for (k = 0; k < c->d->npools; k++)
+        npools += !c->d->pools[k]->stopping;
+    msgpack_pack_array(pk, npools);
+    for (k = 0; k < c->d->npools; k++)
+        if (!c->d->pools[k]->stopping)
+            rpc_pack_cstr(pk, c->d->pools[k]->name);
+    rpc_pack_cstr(pk, "errors");
+    rpc_pack_cstr(pk, rpc_error_shape_name(shape));
+    rpc_pack_cstr(pk, "admin");
+    if (c->access.admin)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct conn *c, const struct rpc_msg *m);
@@ -555,6 +659,7 @@ static const struct {
     {METHOD_CONTEXTS, do_contexts, false},
     {METHOD_GET_CONTEXT, do_get_context, false},
     {METHOD_PING, do_ping, false},
+    {METHOD_HELLO, do_hello, false},
 };
 
 int admin_dispatch(struct conn *c, const struct rpc_msg *m)

@@ -298,12 +298,31 @@ static int parse_listen_token_file(struct ctx *c, const char *path, yaml_node_t 
     return 0;
 }
 
+/* errors: map | string | array. */
+static int parse_listen_errors(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v);
+
+    if (s != NULL && strcmp(s, ERRORS_MAP_NAME) == 0)
+        l->errors = ERRORS_MAP;
+    else if (s != NULL && strcmp(s, ERRORS_STRING_NAME) == 0)
+        l->errors = ERRORS_STRING;
+    else if (s != NULL && strcmp(s, ERRORS_ARRAY_NAME) == 0)
+        l->errors = ERRORS_ARRAY;
+    else
+        return fail_at(c, v, "%s: expected map, string or array, got %s%s%s", path, s ? "'" : "",
+                       s ? s : kind_name(v), s ? "'" : "");
+    return 0;
+}
+
 static const struct key_spec listen_keys[] = {
     {"mode", parse_listen_mode},
     {"owner", parse_listen_owner},
     {"group", parse_listen_group},
     {"admin", parse_listen_admin},
     {"token_file", parse_listen_token_file},
+    {"errors", parse_listen_errors},
     {NULL, NULL},
 };
 

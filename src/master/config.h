@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "protocol.h"
+
 #define CONFIG_ERR_LEN 512
 #define CONFIG_POOL_NAME_MAX 63
 #define CONFIG_POOL_SIZE_MAX 1024
@@ -32,6 +34,7 @@ struct config_listen {
     char *group;  /* unix: that group's name, as written */
     char *token_file; /* tcp: where the token was read from */
     char *token;  /* tcp: what a connection's first request (auth) must carry */
+    enum error_shape errors; /* its connections' error answers, until a hello changes it */
 };
 
 enum pool_mode { POOL_PROCESS, POOL_THREAD };

@@ -200,10 +200,27 @@ msgpack_packer *conn_out(struct conn *c)
     return &c->pk;
 }
 
-void conn_respond_raw(struct conn *c, struct rpc_raw msgid, const char *tail, size_t tail_len)
+void conn_respond_error_map(struct conn *c, struct rpc_raw msgid, const char *err, size_t len)
 {
     msgpack_packer *pk = conn_out(c);
 
+    rpc_pack_response_head(pk, msgid);
+    rpc_pack_error_shaped(pk, c->errors, err, len);
+    msgpack_pack_nil(pk);
+}
+
+void conn_respond_raw(struct conn *c, struct rpc_raw msgid, const char *tail, size_t tail_len)
+{
+    msgpack_packer *pk = conn_out(c);
+    struct mpk_reader r;
+
+    if (c->errors != ERRORS_MAP && tail_len > 0 && (uint8_t)tail[0] != 0xc0) {
+        mpk_reader_init(&r, tail, tail_len);
+        if (mpk_skip(&r) == 0) { /* tail is an error map, then nil */
+            conn_respond_error_map(c, msgid, tail, (size_t)(r.p - tail));
+            return;
+        }
+    }
     outq_reserve(&c->out.buf, 2 + msgid.len + tail_len);
     rpc_pack_response_head(pk, msgid);
     msgpack_sbuffer_write(&c->out.buf, tail, tail_len);
@@ -211,7 +228,18 @@ void conn_respond_raw(struct conn *c, struct rpc_raw msgid, const char *tail, si
 
 void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, const char *message)
 {
-    rpc_pack_error_response(conn_out(c), msgid, type, message);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+
+    if (c->errors == ERRORS_MAP) {
+        rpc_pack_error_response(conn_out(c), msgid, type, message);
+        return;
+    }
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    rpc_pack_error(&pk, type, message);
+    conn_respond_error_map(c, msgid, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 void conn_call_started(struct conn *c)
@@ -507,6 +535,7 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
     c->handler = handler;
     c->access = *access;
     c->authed = access->token == NULL;
+    c->errors = access->errors;
     c->id = ++d->next_conn_id;
     outq_init(&c->out, on_write_done);
     msgpack_packer_init(&c->pk, &c->out.buf, msgpack_sbuffer_write);

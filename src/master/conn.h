@@ -57,6 +57,7 @@ enum conn_timer { CONN_TIMER_NONE, CONN_TIMER_REQUEST, CONN_TIMER_IDLE, CONN_TIM
 struct conn_access {
     bool admin;          /* admin methods allowed */
     const char *token;   /* NULL: none needed; else its first request must be auth [token] */
+    enum error_shape errors; /* the shape of its error answers at first */
 };
 
 /* What a connection's owner does with it (method.c's method_handler). */
@@ -85,6 +86,7 @@ struct conn {
     const struct conn_handler *handler;
     struct conn_access access;
     bool authed;            /* access.token is NULL, or auth carried it */
+    enum error_shape errors; /* its error answers' shape: access.errors, or hello's */
     bool close_after_write; /* closes once its answers are written */
     char *last_words;       /* close_after_write: a BadRequest (msgid nil) to send
                              * once its calls are answered, then close */
@@ -124,12 +126,18 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
 /* The packer for this connection's output; marks it for flushing. */
 msgpack_packer *conn_out(struct conn *c);
 
+/* Every answer goes out through these three, which give errors the
+ * connection's shape (c->errors; rpc_pack_error_shaped). */
+
 /* Answers [1, msgid, <tail>] where tail is an error and a result already
  * packed (relayed from an executor). */
 void conn_respond_raw(struct conn *c, struct rpc_raw msgid, const char *tail, size_t tail_len);
 
 /* Answers [1, msgid, {type, message, traceback: nil}, nil]. */
 void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, const char *message);
+
+/* Answers [1, msgid, err, nil] where err is a packed error map. */
+void conn_respond_error_map(struct conn *c, struct rpc_raw msgid, const char *err, size_t len);
 
 /* A call of c is about to run / has been answered or dropped. */
 void conn_call_started(struct conn *c);

@@ -24,6 +24,8 @@
 #ifndef PYRPOOL_DAEMON_H
 #define PYRPOOL_DAEMON_H
 
+#define PYRPOOLD_VERSION "0.1.0"
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>

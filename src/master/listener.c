@@ -177,6 +177,7 @@ struct listener *listener_open(struct daemon *d, const struct config_listen *cl,
     l->d = d;
     l->handler = handler;
     l->access.admin = cl->admin;
+    l->access.errors = cl->errors;
     l->access.token = cl->token != NULL ? strdup(cl->token) : NULL;
     l->kind = cl->kind;
     if (cl->kind == LISTEN_UNIX)

@@ -28,7 +28,6 @@
 #include "reload.h"
 #include "route.h"
 
-#define PYRPOOLD_VERSION "0.1.0"
 
 static const char usage[] =
     "Usage: pyrpoold [-c FILE] [--check] [-v]\n"
@@ -276,12 +275,15 @@ static void print_summary(const struct config *cfg)
     for (i = 0; i < cfg->nlisten; i++) {
         const struct config_listen *l = &cfg->listen[i];
 
+        const char *errors = l->errors == ERRORS_STRING ? ", errors as strings"
+                           : l->errors == ERRORS_ARRAY  ? ", errors as arrays" : "";
+
         if (l->kind == LISTEN_UNIX)
-            printf("  listen unix:%s (mode %04o%s%s, %s)\n", l->path, l->mode, l->group ? ", group " : "",
-                   l->group ? l->group : "", l->admin ? "admin" : "no admin methods");
+            printf("  listen unix:%s (mode %04o%s%s, %s%s)\n", l->path, l->mode, l->group ? ", group " : "",
+                   l->group ? l->group : "", l->admin ? "admin" : "no admin methods", errors);
         else
-            printf("  listen tcp:%s:%d (token from %s, %s)\n", l->host, l->port, l->token_file,
-                   l->admin ? "admin" : "no admin methods");
+            printf("  listen tcp:%s:%d (token from %s, %s%s)\n", l->host, l->port, l->token_file,
+                   l->admin ? "admin" : "no admin methods", errors);
     }
     for (i = 0; i < cfg->npools; i++)
         printf("  pool %s: %d %s, %s mode\n", cfg->pools[i].name, cfg->pools[i].size,

@@ -54,12 +54,11 @@ static void job_finish(struct map_job *job)
     uint32_t i;
 
     if (!c->closing) {
-        pk = conn_out(c);
-        rpc_pack_response_head(pk, msgid);
         if (job->error != NULL) {
-            msgpack_sbuffer_write(&c->out.buf, job->error, job->error_len);
-            msgpack_pack_nil(pk);
+            conn_respond_error_map(c, msgid, job->error, job->error_len);
         } else {
+            pk = conn_out(c);
+            rpc_pack_response_head(pk, msgid);
             msgpack_pack_nil(pk);
             msgpack_pack_array(pk, job->total);
             for (i = 0; i < job->nchunks; i++)
@@ -154,13 +153,8 @@ void reply_error_traceback(struct call *c, const char *type, const char *message
         job_error(c->job, c->chunk, sb.data, sb.size);
         job_step(c);
     } else {
-        if (!c->conn->closing) {
-            msgpack_packer *out = conn_out(c->conn);
-
-            rpc_pack_response_head(out, call_msgid(c));
-            msgpack_sbuffer_write(&c->conn->out.buf, sb.data, sb.size);
-            msgpack_pack_nil(out);
-        }
+        if (!c->conn->closing)
+            conn_respond_error_map(c->conn, call_msgid(c), sb.data, sb.size);
         conn_call_done(c->conn);
     }
     msgpack_sbuffer_destroy(&sb);

@@ -338,3 +338,120 @@ void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const cha
     rpc_pack_error(pk, type, message);
     msgpack_pack_nil(pk);
 }
+
+/* The fields of a packed error map the other shapes carry. */
+struct error_fields {
+    struct rpc_str type, message, traceback; /* traceback.ptr NULL: nil */
+    bool has_index;
+    uint64_t index;
+};
+
+static int read_error_fields(const char *err, size_t len, struct error_fields *f)
+{
+    struct mpk_reader r;
+    struct mpk_item it;
+    struct rpc_str key, *field;
+    uint32_t i, n;
+
+    memset(f, 0, sizeof *f);
+    mpk_reader_init(&r, err, len);
+    if (mpk_read(&r, &it) != 0 || it.type != MPK_MAP)
+        return -1;
+    n = it.v.n;
+    for (i = 0; i < n; i++) {
+        if (rpc_read_name(&r, &key) != 0)
+            return -1;
+        field = rpc_str_eq(key, "type") ? &f->type : rpc_str_eq(key, "message") ? &f->message
+              : rpc_str_eq(key, "traceback") ? &f->traceback : NULL;
+        if (field != NULL) {
+            if (rpc_read_name(&r, field) == 0)
+                continue;
+            if (mpk_read(&r, &it) != 0 || it.type != MPK_NIL)
+                return -1;
+        } else if (rpc_str_eq(key, "index")) {
+            if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
+                return -1;
+            f->has_index = true;
+            f->index = it.v.u;
+        } else if (mpk_skip(&r) != 0) {
+            return -1;
+        }
+    }
+    return f->type.ptr != NULL ? 0 : -1;
+}
+
+/* Where a map item's error came from, for the shapes without "index". */
+static size_t index_note(const struct error_fields *f, char *buf, size_t len)
+{
+    if (!f->has_index)
+        return 0;
+    return (size_t)snprintf(buf, len, " (args_list item %llu)", (unsigned long long)f->index);
+}
+
+static void pack_body(msgpack_packer *pk, const void *p, size_t n)
+{
+    msgpack_pack_str_body(pk, p, n);
+}
+
+void rpc_pack_error_shaped(msgpack_packer *pk, enum error_shape shape, const char *err, size_t len)
+{
+    struct error_fields f;
+    char note[48];
+    size_t n;
+
+    if (shape == ERRORS_MAP || read_error_fields(err, len, &f) != 0) {
+        pk->callback(pk->data, err, len);
+        return;
+    }
+    n = index_note(&f, note, sizeof note);
+    if (shape == ERRORS_ARRAY) {
+        msgpack_pack_array(pk, 3);
+        msgpack_pack_str(pk, f.type.len);
+        pack_body(pk, f.type.ptr, f.type.len);
+        msgpack_pack_str(pk, f.message.len + n);
+        pack_body(pk, f.message.ptr, f.message.len);
+        pack_body(pk, note, n);
+        if (f.traceback.ptr != NULL) {
+            msgpack_pack_str(pk, f.traceback.len);
+            pack_body(pk, f.traceback.ptr, f.traceback.len);
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        return;
+    }
+    /* "Type: message[ (args_list item N)][\ntraceback]" */
+    msgpack_pack_str(pk, f.type.len + 2 + f.message.len + n +
+                             (f.traceback.ptr != NULL ? 1 + f.traceback.len : 0));
+    pack_body(pk, f.type.ptr, f.type.len);
+    pack_body(pk, ": ", 2);
+    pack_body(pk, f.message.ptr, f.message.len);
+    pack_body(pk, note, n);
+    if (f.traceback.ptr != NULL) {
+        pack_body(pk, "\n", 1);
+        pack_body(pk, f.traceback.ptr, f.traceback.len);
+    }
+}
+
+static const char *const shape_names[] = {
+    [ERRORS_MAP] = ERRORS_MAP_NAME,
+    [ERRORS_STRING] = ERRORS_STRING_NAME,
+    [ERRORS_ARRAY] = ERRORS_ARRAY_NAME,
+};
+
+int rpc_error_shape_parse(struct rpc_str s, enum error_shape *out)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof shape_names / sizeof shape_names[0]; i++) {
+        if (rpc_str_eq(s, shape_names[i])) {
+            *out = (enum error_shape)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *rpc_error_shape_name(enum error_shape shape)
+{
+    return shape_names[shape];
+}

@@ -15,6 +15,7 @@
 #include <msgpack.h>
 
 #include "mpk.h"
+#include "protocol.h"
 
 #define RPC_REQUEST 0
 #define RPC_RESPONSE 1
@@ -130,6 +131,20 @@ void rpc_pack_error_traceback(msgpack_packer *pk, const char *type, const char *
 /* Packs a whole error response: [1, msgid, {type, message, traceback}, nil]. */
 void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const char *type,
                              const char *message);
+
+/* Packs the error map err (len bytes: {"type", "message", "traceback"}, plus
+ * "index" for a map item, as the daemon and its executors pack errors) in
+ * the connection's shape: the map as it is; "Type: message", then a newline
+ * and the traceback when there is one; or [type, message, traceback]. The
+ * other shapes tell a map item's index in the message. A value that is not
+ * such a map is packed as it is. */
+void rpc_pack_error_shaped(msgpack_packer *pk, enum error_shape shape, const char *err, size_t len);
+
+/* The shape named s (map, string, array): 0, or -1 for another name. */
+int rpc_error_shape_parse(struct rpc_str s, enum error_shape *out);
+
+/* The name of shape (map, string, array). */
+const char *rpc_error_shape_name(enum error_shape shape);
 
 /* Packs a str from a NUL-terminated string. */
 void rpc_pack_cstr(msgpack_packer *pk, const char *s);

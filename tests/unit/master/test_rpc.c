@@ -1,5 +1,7 @@
-/* Unit tests for the MessagePack-RPC envelope decoder (src/master/rpc.c);
- * the MessagePack cursor it reads with has its own (tests/unit/common). */
+/* Unit tests for the MessagePack-RPC envelope decoder and the answers'
+ * packers (src/master/rpc.c), checked against proto/vectors where they
+ * cover it; the MessagePack cursor it reads with has its own tests
+ * (tests/unit/common). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <dirent.h>
 
 #include <cmocka.h>
 #include <msgpack.h>
@@ -258,6 +262,185 @@ static void test_pack_error_response(void **state)
     msgpack_unpacked_destroy(&u);
 }
 
+/* Packs err (a map as the daemon packs it) in shape and compares the
+ * result with want, a MessagePack value packed by the test. */
+static void expect_shaped(enum error_shape shape, const char *want, size_t want_len)
+{
+    msgpack_sbuffer out;
+    msgpack_packer opk;
+
+    msgpack_sbuffer_init(&out);
+    msgpack_packer_init(&opk, &out, msgpack_sbuffer_write);
+    rpc_pack_error_shaped(&opk, shape, sb.data, sb.size);
+    assert_int_equal(out.size, want_len);
+    assert_memory_equal(out.data, want, want_len);
+    msgpack_sbuffer_destroy(&out);
+}
+
+static void test_error_shapes(void **state)
+{
+    msgpack_sbuffer want;
+    msgpack_packer wpk;
+    const char *tb = "Traceback (most recent call last):\nValueError: bad\n";
+
+    (void)state;
+    msgpack_sbuffer_init(&want);
+    msgpack_packer_init(&wpk, &want, msgpack_sbuffer_write);
+
+    /* a Python exception: the map stays as it is */
+    rpc_pack_error_traceback(&pk, "ValueError", "bad", tb);
+    expect_shaped(ERRORS_MAP, sb.data, sb.size);
+    msgpack_pack_str_with_body(&wpk, "ValueError: bad\nTraceback (most recent call last):\nValueError: bad\n",
+                               strlen("ValueError: bad\n") + strlen(tb));
+    expect_shaped(ERRORS_STRING, want.data, want.size);
+    msgpack_sbuffer_clear(&want);
+    msgpack_pack_array(&wpk, 3);
+    msgpack_pack_str_with_body(&wpk, "ValueError", 10);
+    msgpack_pack_str_with_body(&wpk, "bad", 3);
+    msgpack_pack_str_with_body(&wpk, tb, strlen(tb));
+    expect_shaped(ERRORS_ARRAY, want.data, want.size);
+
+    /* a daemon error: no traceback */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_sbuffer_clear(&want);
+    rpc_pack_error(&pk, "Timeout", "too slow");
+    msgpack_pack_str_with_body(&wpk, "Timeout: too slow", 17);
+    expect_shaped(ERRORS_STRING, want.data, want.size);
+    msgpack_sbuffer_clear(&want);
+    msgpack_pack_array(&wpk, 3);
+    msgpack_pack_str_with_body(&wpk, "Timeout", 7);
+    msgpack_pack_str_with_body(&wpk, "too slow", 8);
+    msgpack_pack_nil(&wpk);
+    expect_shaped(ERRORS_ARRAY, want.data, want.size);
+
+    /* a map item's error, keys in another order, an unknown key skipped */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_sbuffer_clear(&want);
+    msgpack_pack_map(&pk, 5);
+    str("index");
+    msgpack_pack_uint32(&pk, 7);
+    str("extra");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_nil(&pk);
+    str("message");
+    str("m");
+    str("traceback");
+    msgpack_pack_nil(&pk);
+    str("type");
+    bin("E");
+    msgpack_pack_str_with_body(&wpk, "E: m (args_list item 7)", 23);
+    expect_shaped(ERRORS_STRING, want.data, want.size);
+
+    /* not an error map (no type; not a map): packed as it is */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 1);
+    str("message");
+    str("m");
+    expect_shaped(ERRORS_STRING, sb.data, sb.size);
+    msgpack_sbuffer_clear(&sb);
+    str("plain");
+    expect_shaped(ERRORS_ARRAY, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&want);
+}
+
+static void test_error_shape_names(void **state)
+{
+    enum error_shape s;
+
+    (void)state;
+    assert_int_equal(rpc_error_shape_parse((struct rpc_str){"string", 6}, &s), 0);
+    assert_int_equal(s, ERRORS_STRING);
+    assert_string_equal(rpc_error_shape_name(s), "string");
+    assert_int_equal(rpc_error_shape_parse((struct rpc_str){"array", 5}, &s), 0);
+    assert_int_equal(rpc_error_shape_parse((struct rpc_str){"map", 3}, &s), 0);
+    assert_int_equal(s, ERRORS_MAP);
+    assert_int_equal(rpc_error_shape_parse((struct rpc_str){"arr", 3}, &s), -1);
+    assert_int_equal(rpc_error_shape_parse((struct rpc_str){"maps", 4}, &s), -1);
+}
+
+/* Reads the hex of the vector file's line "key: HEX" into out; returns its
+ * length, or -1 without such a line. */
+static long vector_bytes(const char *path, const char *key, unsigned char *out, size_t cap)
+{
+    char line[8192], *p;
+    size_t klen = strlen(key), n = 0;
+    unsigned v;
+    int used;
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, klen) != 0 || line[klen] != ':')
+            continue;
+        for (p = line + klen + 1; sscanf(p, " %2x%n", &v, &used) == 1; p += used) {
+            assert_true(n < cap);
+            out[n++] = (unsigned char)v;
+        }
+        fclose(f);
+        return (long)n;
+    }
+    fclose(f);
+    return -1;
+}
+
+/* The daemon's own error answers in proto/vectors (answer-*.vec with a nil
+ * traceback): rpc_pack_error_response gives exactly those bytes. */
+static void test_vectors_daemon_errors(void **state)
+{
+    DIR *dir = opendir("proto/vectors");
+    struct dirent *e;
+    unsigned char bytes[4096];
+    char path[512];
+    int checked = 0;
+
+    (void)state;
+    assert_non_null(dir);
+    while ((e = readdir(dir)) != NULL) {
+        msgpack_unpacked u;
+        const msgpack_object *err, *tb = NULL;
+        const msgpack_object_kv *kv;
+        char type[64] = "", message[512] = "";
+        struct rpc_raw msgid = {NULL, 0};
+        size_t off = 0;
+        long n;
+        uint32_t i;
+
+        if (strncmp(e->d_name, "answer-", 7) != 0)
+            continue;
+        snprintf(path, sizeof path, "proto/vectors/%s", e->d_name);
+        n = vector_bytes(path, "response", bytes, sizeof bytes);
+        assert_true(n > 0);
+        msgpack_unpacked_init(&u);
+        assert_int_equal(msgpack_unpack_next(&u, (const char *)bytes, (size_t)n, &off), MSGPACK_UNPACK_SUCCESS);
+        err = &u.data.via.array.ptr[2];
+        for (i = 0, kv = err->via.map.ptr; i < err->via.map.size; i++, kv++) {
+            const msgpack_object_str *k = &kv->key.via.str;
+
+            if (k->size == 4 && memcmp(k->ptr, "type", 4) == 0)
+                snprintf(type, sizeof type, "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+            else if (k->size == 7 && memcmp(k->ptr, "message", 7) == 0)
+                snprintf(message, sizeof message, "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+            else if (k->size == 9 && memcmp(k->ptr, "traceback", 9) == 0)
+                tb = &kv->val;
+        }
+        if (err->via.map.size == 3 && tb != NULL && tb->type == MSGPACK_OBJECT_NIL) {
+            /* the msgid's bytes follow 94 01: nil, a fixint, or uint8/16/32 */
+            if (bytes[2] != 0xc0)
+                msgid = (struct rpc_raw){(const char *)bytes + 2, bytes[2] < 0x80   ? 1
+                                                                  : bytes[2] == 0xcc ? 2
+                                                                  : bytes[2] == 0xcd ? 3 : 5};
+            msgpack_sbuffer_clear(&sb);
+            rpc_pack_error_response(&pk, msgid, type, message);
+            if (sb.size != (size_t)n || memcmp(sb.data, bytes, (size_t)n) != 0)
+                fail_msg("%s: rpc_pack_error_response packs other bytes", e->d_name);
+            checked++;
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    closedir(dir);
+    assert_true(checked >= 14); /* one per daemon error type */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +450,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_envelopes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_call_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack_error_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_shape_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vectors_daemon_errors, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("rpc", tests, NULL, NULL);
