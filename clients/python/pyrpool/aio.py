@@ -173,11 +173,8 @@ class AsyncClient(API):
                     raise errors.Unauthorized("Unauthorized", f"{self.label} is a TCP listener: it needs token=")
                 if await self._handshake(proto, "auth", [self.token]) is not True:
                     raise errors.ProtocolError("auth did not answer true")
-            try:  # TEMPORARY until hello lands
-                self.server = _wire.check_hello(await self._handshake(
-                    proto, "hello", _wire.hello_params(self.client_name, self.client_version)))
-            except errors.NoSuchMethod:
-                self.server = None
+            self.server = _wire.check_hello(await self._handshake(
+                proto, "hello", _wire.hello_params(self.client_name, self.client_version)))
         except BaseException:
             proto.transport.abort()
             raise

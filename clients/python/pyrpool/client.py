@@ -243,11 +243,8 @@ class Client(API):
                     raise errors.Unauthorized("Unauthorized", f"{self.label} is a TCP listener: it needs token=")
                 if self._handshake(sock, unpacker, "auth", [self.token]) is not True:
                     raise errors.ProtocolError("auth did not answer true")
-            try:  # TEMPORARY until hello lands
-                self.server = _wire.check_hello(
-                    self._handshake(sock, unpacker, "hello", _wire.hello_params(self.client_name, self.client_version)))
-            except errors.NoSuchMethod:
-                self.server = None
+            self.server = _wire.check_hello(
+                self._handshake(sock, unpacker, "hello", _wire.hello_params(self.client_name, self.client_version)))
         except BaseException:
             sock.close()
             raise

@@ -178,4 +178,12 @@ def error_from_answer(err):
         message = str(_text(err[1])) if len(err) > 1 else ""
         tb = _text(err[2]) if len(err) > 2 else None
         return error_class(type_name)(type_name, message, tb if isinstance(tb, str) else None, None, err)
-    return RemoteError("RemoteError", str(_text(err)), None, None, err)
+    if isinstance(err, (str, bytes)):
+        # the "string" shape: "Type: message", then a newline and the traceback if any
+        text = _text(err)
+        head, _, tb = text.partition("\n")
+        type_name, sep, message = head.partition(": ")
+        if sep and type_name.isidentifier():
+            return error_class(type_name)(type_name, message, tb or None, None, err)
+        return RemoteError("RemoteError", text, None, None, err)
+    return RemoteError("RemoteError", repr(err), None, None, err)
