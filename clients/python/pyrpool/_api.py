@@ -124,3 +124,7 @@ class API:
         """Any method with raw params, e.g. request("math.sqrt", [16]);
         timeout only lengthens the client's own wait (see answer_timeout)."""
         return self._request(method, list(params), timeout)
+
+    def cast_request(self, method, params=()):
+        """request() returning a future at once (e.g. several evals in flight)."""
+        return self._cast(method, list(params), None)
