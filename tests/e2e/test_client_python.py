@@ -333,7 +333,7 @@ def test_ping_and_hello(c, d):
 def test_context_manager_closes(d):
     with d.pyrpool_client() as c:
         assert c.connected
-        f = c.cast("clientmod", "nap", 2, pool="io")
+        f = c.cast("clientmod", "nap", 0.5, pool="io")
     assert not c.connected
     assert isinstance(f.exception(timeout=5), pyrpool.ConnectionLost)
     with pytest.raises(pyrpool.ConnectionLost):
