@@ -34,6 +34,8 @@ class _Protocol(asyncio.Protocol):
         self.last_words = None
         self.paused = False
         self.resumed = None
+        self.wbuf = []          # requests of this loop turn, written together at its end
+        self.loop = asyncio.get_running_loop()
 
     def connection_made(self, transport):
         self.transport = transport
@@ -98,13 +100,22 @@ class _Protocol(asyncio.Protocol):
             await self.resumed
 
     def send(self, data):
+        """Queues data; what the coroutines of one loop turn send goes out in
+        one write, at the end of the turn."""
         if self.closed:
             raise self.lost()
-        self.transport.write(data)
+        if not self.wbuf:
+            self.loop.call_soon(self.flush)
+        self.wbuf.append(data)
+
+    def flush(self):
+        buf, self.wbuf = self.wbuf, []
+        if buf and not self.closed and not self.transport.is_closing():
+            self.transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
 
     def cancel(self, msgid):
         if not self.closed and not self.transport.is_closing():
-            self.transport.write(_wire.packb([_wire.NOTIFICATION, "cancel", [msgid]]))
+            self.send(_wire.packb([_wire.NOTIFICATION, "cancel", [msgid]]))
 
 
 class AsyncClient(API):
@@ -209,7 +220,8 @@ class AsyncClient(API):
         return proto, msgid
 
     async def _request(self, method, params, timeout, check=None):
-        fut = asyncio.get_running_loop().create_future()
+        proto = self._proto
+        fut = (proto.loop if proto is not None else asyncio.get_running_loop()).create_future()
         proto, msgid = await self._send(method, params, fut)
         wait = self.answer_timeout
         if timeout is not None:

@@ -11,6 +11,7 @@ When the connection breaks (the daemon restarts, closes it idle, ...) every
 call in flight on it fails at once with ConnectionLost; the next call
 connects again (auth and hello included).
 """
+import collections
 import concurrent.futures
 import itertools
 import socket
@@ -74,6 +75,7 @@ class _Conn:
         self.unpacker = unpacker
         self.pending = {}
         self.send_lock = threading.Lock()
+        self.wq = collections.deque()   # bytes to write, from any thread
         self.closed = False
         self.reason = None          # the ConnectionLost its calls fail with
         self.last_words = None      # an error the daemon sent with msgid nil before closing
@@ -85,12 +87,30 @@ class _Conn:
 
     # -- sending --
     def send(self, data):
-        try:
-            with self.send_lock:
-                self.sock.sendall(data)
-        except OSError as e:
-            self.close(errors.ConnectionLost(f"cannot send to the daemon at {self.label}: {e}"))
-            raise self.reason from e
+        """Queues data and writes it, unless another thread is writing now: that
+        one writes it with its own (one write for the requests of many threads;
+        a thread that finishes a write looks again before it leaves)."""
+        wq = self.wq
+        wq.append(data)
+        lock = self.send_lock
+        while wq and lock.acquire(False):
+            try:
+                while wq:
+                    if len(wq) == 1:
+                        chunk = wq.popleft()
+                    else:
+                        parts = []
+                        while wq:
+                            parts.append(wq.popleft())
+                        chunk = b"".join(parts)
+                    self.sock.sendall(chunk)
+            except OSError as e:
+                wq.clear()
+                self.close(errors.ConnectionLost(f"cannot send to the daemon at {self.label}: {e}"))
+            finally:
+                lock.release()
+        if self.closed:
+            raise self._lost()
 
     def send_cancel(self, msgid):
         """Sends the cancel notification for msgid if it is still in flight."""
