@@ -53,7 +53,7 @@ all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
 deps:
 	@if ! command -v pkg-config >/dev/null 2>&1 || \
 	    ! pkg-config --exists libuv msgpack yaml-0.1 python3-embed cmocka || \
-	    ! $(PYTHON) -c 'import msgpack, pytest, pytest_timeout' >/dev/null 2>&1; then \
+	    ! $(PYTHON) -c 'import msgpack, pytest, pytest_timeout, setuptools, wheel, venv, ensurepip' >/dev/null 2>&1; then \
 	    sh scripts/install-deps.sh; fi
 
 run: deps

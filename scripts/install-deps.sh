@@ -8,7 +8,8 @@ set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
 python3-dev libcmocka-dev libsystemd-dev python3-msgpack
-python3-pytest python3-pytest-timeout"
+python3-pytest python3-pytest-timeout
+python3-venv python3-setuptools python3-pip python3-wheel"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 
 missing=""
