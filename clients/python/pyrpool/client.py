@@ -157,6 +157,7 @@ class _Conn:
             reason = errors.ConnectionLost(f"the daemon at {self.label} closed the connection{what}")
             reason.__cause__ = self.last_words
         self.close(reason)
+        self.release()      # the reader is done with the socket: its descriptor goes
 
     # -- closing --
     def close(self, reason):
@@ -184,7 +185,7 @@ class _Conn:
         return e
 
     def release(self):
-        """After the reader ended: the socket's file descriptor goes."""
+        """Closes the socket (once the reader no longer reads it)."""
         try:
             self.sock.close()
         except OSError:
@@ -234,8 +235,6 @@ class Client(API):
                 raise errors.ConnectionLost("the client is closed")
             conn = self._conn
             if conn is None or conn.closed:
-                if conn is not None:
-                    conn.release()
                 self._conn = None
                 conn = self._connect()
                 self._conn = conn
@@ -315,13 +314,19 @@ class Client(API):
         wait = self.answer_timeout
         if timeout is not None:
             wait = max(wait or 0, timeout + TIMEOUT_GRACE)
-        if wait is None:
-            w.lock.acquire()
-        elif not w.lock.acquire(timeout=wait):
+        try:
+            if wait is None:
+                w.lock.acquire()
+            elif not w.lock.acquire(timeout=wait):
+                if conn.pending.pop(msgid, None) is w:
+                    _cancel_quietly(conn, msgid)
+                    raise errors.NoAnswer(f"no answer to {method} within {wait} s (the call was cancelled)")
+                w.lock.acquire()        # its answer is being handed over now
+        except BaseException:
+            # interrupted (KeyboardInterrupt, ...): nobody waits for the answer, so the call stops
             if conn.pending.pop(msgid, None) is w:
                 _cancel_quietly(conn, msgid)
-                raise errors.NoAnswer(f"no answer to {method} within {wait} s (the call was cancelled)")
-            w.lock.acquire()        # its answer is being handed over now
+            raise
         if w.err is not None:
             raise w.err
         return w.result if check is None else check(w.result)
