@@ -19,7 +19,7 @@ import msgpack
 import pytest
 
 import pyrpool
-from conftest import (ACTIVE, PYRPOOL_SRC, finish_daemon, module_daemon, remote_error, start_daemon,
+from conftest import (ACTIVE, PYRPOOL_SRC, Daemon, finish_daemon, module_daemon, remote_error, start_daemon,
                       wait_file, wait_pool)
 
 VECTORS = Path(__file__).resolve().parent.parent.parent / "proto" / "vectors"
@@ -259,6 +259,36 @@ def test_worker_crashed_then_quarantined(c, factor):
     err = remote_error(c.call, "helpers", "die", 3, pool="crashy")
     assert isinstance(err, pyrpool.Quarantined) and "die" in err.message
     assert c.call("operator", "add", 1, 2, pool="crashy") == 3
+
+
+def test_pool_degraded(tmp_path, request, factor):
+    """A preload that fails: the pools' calls fail fast with PoolDegraded."""
+    d2 = Daemon(tmp_path / "deg", valgrind=request.config.getoption("--valgrind"), factor=factor,
+                pools={"default": {"size": 1}, "io": {"size": 1}},
+                modules={"broken.py": "raise ImportError('not today')\n"})
+    d2.config_path.write_text(d2.config_path.read_text().replace(
+        "  path: [py]\n", "  path: [py]\n  preload: [broken]\n"))
+    ACTIVE.append(d2)
+    d2.start(wait=False)
+    try:
+        deadline = time.monotonic() + 20 * factor
+        while not d2.socket_path.exists():
+            assert time.monotonic() < deadline and d2.alive(), d2.stderr_text()
+            time.sleep(0.05)
+        with d2.pyrpool_client() as c:
+            while True:
+                try:
+                    c.call("math", "sqrt", 4)
+                except pyrpool.PoolDegraded as e:
+                    assert e.type == "PoolDegraded" and e.traceback is None
+                    break
+                except pyrpool.ConnectionLost:
+                    pass
+                assert time.monotonic() < deadline, f"never degraded:\n{d2.stderr_text()}"
+                time.sleep(0.1)
+            assert {p["name"]: p["degraded"] for p in c.pools()}["default"] is True
+    finally:
+        finish_daemon(d2)
 
 
 def test_shutting_down(tmp_path, request, factor):
