@@ -591,11 +591,10 @@ def test_vectors_decode_through_the_client(tmp_path):
                 msg = msgpack.unpackb(resp, raw=False, strict_map_key=False)
                 c._ids = itertools.count(msg[1])       # the request gets the vector's msgid
                 if msg[2] is None:
-                    assert c.request("ping", []) == msg[3], name
-                    if name.startswith("type-"):
-                        assert pyrpool.packb(msg) == resp, name
-                        result = c.request("ping", []) if False else msg[3]
-                        assert pyrpool.packb([1, msg[1], None, result]) == resp, name
+                    got = c.request("ping", [])
+                    assert got == msg[3] and type(got) is type(msg[3]), name
+                    if name.startswith("type-"):      # the value as the client got it re-encodes the same
+                        assert pyrpool.packb([1, msg[1], None, got]) == resp, name
                     continue
                 with pytest.raises(pyrpool.RemoteError) as info:
                     c.request("ping", [])
