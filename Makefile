@@ -24,8 +24,15 @@ export UBSAN_OPTIONS := halt_on_error=1:print_stacktrace=1
 endif
 
 # Evaluated when used, i.e. after `deps` has installed pkg-config's packages.
-MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS))
-MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS))
+# libsystemd (sd_notify, socket activation) when it is there; without it
+# the daemon builds, and --version says what it lacks (src/master/notify.h).
+# SYSTEMD=no builds without it (make check-nosystemd does, in make test).
+ifneq ($(SYSTEMD),no)
+SYSTEMD_CFLAGS = $(shell pkg-config --exists libsystemd && echo -DHAVE_SYSTEMD $$(pkg-config --cflags libsystemd))
+SYSTEMD_LIBS   = $(shell pkg-config --exists libsystemd && pkg-config --libs libsystemd)
+endif
+MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS)) $(SYSTEMD_CFLAGS)
+MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS)) $(SYSTEMD_LIBS)
 EXEC_CFLAGS   = $(CFLAGS_COMMON) -Isrc/executor $(shell pkg-config --cflags msgpack python3-embed)
 EXEC_LIBS     = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack python3-embed)
 TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
@@ -35,7 +42,8 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 # master<->executor contract is in include/pyrpool.
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
-              board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c) \
+              board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
+              notify.c activation.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c) $(COMMON_SRC)
@@ -44,17 +52,15 @@ UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 
-.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps
+.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf check-nosystemd
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
 
-# Installs the Debian packages when something is missing (scripts/install-deps.sh).
+# Installs the Debian packages that are missing (scripts/install-deps.sh
+# checks each one: quick when nothing is).
 deps:
-	@if ! command -v pkg-config >/dev/null 2>&1 || \
-	    ! pkg-config --exists libuv msgpack yaml-0.1 python3-embed cmocka || \
-	    ! $(PYTHON) -c 'import msgpack, pytest, pytest_timeout, setuptools, wheel, venv, ensurepip' >/dev/null 2>&1; then \
-	    sh scripts/install-deps.sh; fi
+	@sh scripts/install-deps.sh
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -65,13 +71,37 @@ check-config: deps
 	./$(BUILD)/pyrpoold --check -c pyrpoold.yaml
 
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins
-	@$(MAKE) --no-print-directory check-calls unit e2e
+	@$(MAKE) --no-print-directory all unit-bins offtheshelf
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit e2e
+
+# The daemon builds and runs without libsystemd, and says so.
+check-nosystemd:
+	@$(MAKE) --no-print-directory -s BUILD=$(BUILD)/nosystemd SYSTEMD=no $(BUILD)/nosystemd/pyrpoold
+	@$(BUILD)/nosystemd/pyrpoold --version | grep -q "built without libsystemd" || \
+	    { echo "check-nosystemd: --version does not say it is built without libsystemd"; exit 1; }
+	@echo "check-nosystemd: builds without libsystemd, and --version says so"
 
 # No two of the master's files call each other in a loop (events go up
 # through pointers): read from the objects' symbol tables.
 check-calls: $(BUILD)/pyrpoold
 	@$(PYTHON) scripts/check-calls.py $(filter $(BUILD)/master/master/%,$(MASTER_OBJ))
+
+# Off-the-shelf MessagePack-RPC clients for tests/e2e/test_offtheshelf.py:
+# Go's net/rpc with ugorji's codec, built offline from Debian's packages
+# (GOPATH mode), and msgpack-rpc-lite from npm (the version the lock file pins).
+OTS := $(BUILD)/offtheshelf
+offtheshelf: $(OTS)/go_msgpackrpc $(OTS)/node/node_modules/.installed
+
+$(OTS)/go_msgpackrpc: tests/offtheshelf/go_msgpackrpc.go
+	@mkdir -p $(OTS)/gocache
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(OTS))/gocache GOFLAGS= \
+	    timeout 300 go build -o $@ $<
+
+$(OTS)/node/node_modules/.installed: examples/node/package.json examples/node/package-lock.json
+	@mkdir -p $(OTS)/node
+	cp examples/node/package.json examples/node/package-lock.json $(OTS)/node/
+	cd $(OTS)/node && timeout 300 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 unit-bins: $(UNIT_TESTS:%=$(BUILD)/%)
 

@@ -42,6 +42,7 @@ enum error_shape {
 #define METHOD_CONTEXTS "contexts"
 #define METHOD_GET_CONTEXT "get_context"
 #define METHOD_PING "ping"
+#define METHOD_RELOAD "reload"   /* []: what SIGHUP does, answered when it ends */
 
 /* Error types ({"type": ..., "message": ..., "traceback": ...}). */
 #define ERROR_BAD_REQUEST "BadRequest"         /* malformed, or bad params */
@@ -58,6 +59,7 @@ enum error_shape {
 #define ERROR_QUARANTINED "Quarantined"        /* its function keeps crashing executors */
 #define ERROR_SHUTTING_DOWN "ShuttingDown"
 #define ERROR_ENCODE "EncodeError"             /* a result MessagePack cannot carry */
+#define ERROR_RELOAD_FAILED "ReloadFailed"     /* reload: the file or its executors refused */
 
 /* Not sent to clients: how a pool tells a reload that an executor of its
  * new generation died before READY (pool_when_ready). */

@@ -36,7 +36,7 @@ static struct {
     size_t count;
 } cache;
 
-static PyObject *resolve_name;  /* pkgutil.resolve_name */
+static PyObject *resolve_name;  /* pkgutil.resolve_name (or the strict one), checked */
 static PyObject *format_exc;    /* traceback.format_exception */
 static PyObject *eval_globals;
 static bool eval_allowed;
@@ -123,16 +123,10 @@ static PyObject *lookup(const char *module, uint32_t mlen, const char *function,
     name = PyUnicode_DecodeUTF8(key, klen, "strict");
     if (name == NULL)
         return NULL;
-    callable = PyObject_CallOneArg(resolve_name, name);
+    callable = PyObject_CallOneArg(resolve_name, name); /* checks it is callable */
     Py_DECREF(name);
     if (callable == NULL)
         return NULL;
-    if (!PyCallable_Check(callable)) {
-        PyErr_Format(PyExc_TypeError, "%.*s is a '%s', which is not callable", (int)klen, key,
-                     Py_TYPE(callable)->tp_name);
-        Py_DECREF(callable);
-        return NULL;
-    }
     if (cache.count >= CACHE_MAX)
         cache_clear();
     if ((cache.count + 1) * 2 > cache.cap && cache_grow() != 0) {
@@ -599,22 +593,72 @@ static const char strict_resolver[] =
     "                                  'not let a call reach through another one')\n"
     "    return obj\n";
 
-/* The strict resolver, compiled in a namespace of its own. */
-static PyObject *make_strict_resolver(void)
+/* What every resolver is wrapped in: errors that say what to do instead. A
+ * module path that names a class ("collections.OrderedDict" + "fromkeys",
+ * as the shorthand splits collections.OrderedDict.fromkeys) gets a hint to
+ * write module:Class.method; eval and exec need a calling frame, which a
+ * call from C has not, so they point to the eval and exec methods; a value
+ * that cannot be called says what it is. */
+static const char checked_resolver[] =
+    "import builtins, importlib\n"
+    "def checked(base):\n"
+    "    def resolve(name):\n"
+    "        try:\n"
+    "            obj = base(name)\n"
+    "        except ModuleNotFoundError as e:\n"
+    "            module, _, function = name.partition(':')\n"
+    "            parent, _, attr = module.rpartition('.')\n"
+    "            if e.name != module or not parent:\n"
+    "                raise\n"
+    "            try:\n"
+    "                found = hasattr(importlib.import_module(parent), attr)\n"
+    "            except Exception:\n"
+    "                found = False\n"
+    "            if not found:\n"
+    "                raise\n"
+    "            raise ModuleNotFoundError(f'No module named {module!r}: {attr!r} is an attribute of the module '\n"
+    "                                      f'{parent!r}; call it as module {parent!r}, function '\n"
+    "                                      f'{attr + \".\" + function!r} (shorthand '\n"
+    "                                      f'\"{parent}:{attr}.{function}\")', name=module) from None\n"
+    "        if obj is builtins.eval or obj is builtins.exec:\n"
+    "            raise TypeError(f'{name} cannot run through call (it needs a calling frame): use the '\n"
+    "                            f'{obj.__name__} method, which python.allow_eval turns on')\n"
+    "        if not callable(obj):\n"
+    "            raise TypeError(f'{name} is a {type(obj).__name__!r}, which is not callable')\n"
+    "        return obj\n"
+    "    return resolve\n";
+
+/* Runs src in a namespace of its own and returns its function fname (a new
+ * reference), or NULL with an exception set. */
+static PyObject *define(const char *src, const char *fname)
 {
-    PyObject *ns = PyDict_New(), *r, *fn = NULL;
+    PyObject *ns = PyDict_New(), *code, *r, *fn = NULL;
 
     if (ns == NULL || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) != 0) {
         Py_XDECREF(ns);
         return NULL;
     }
-    r = PyRun_String(strict_resolver, Py_file_input, ns, ns);
+    code = Py_CompileString(src, "<pyrpool resolver>", Py_file_input);
+    r = code != NULL ? PyEval_EvalCode(code, ns, ns) : NULL;
+    Py_XDECREF(code);
     if (r != NULL) {
-        fn = PyDict_GetItemString(ns, "resolve"); /* borrowed */
+        fn = PyDict_GetItemString(ns, fname); /* borrowed */
         Py_XINCREF(fn);
         Py_DECREF(r);
     }
     Py_DECREF(ns);
+    return fn;
+}
+
+/* base (pkgutil.resolve_name or the strict resolver) wrapped in checked. */
+static PyObject *make_resolver(PyObject *base)
+{
+    PyObject *wrap = define(checked_resolver, "checked"), *fn = NULL;
+
+    if (wrap != NULL && base != NULL)
+        fn = PyObject_CallOneArg(wrap, base);
+    Py_XDECREF(wrap);
+    Py_XDECREF(base);
     return fn;
 }
 
@@ -631,11 +675,11 @@ int pyrun_init(char **path, size_t npath, bool allow_eval, bool strict_names)
         Py_DECREF(entry);
     }
     if (strict_names) {
-        resolve_name = make_strict_resolver();
+        resolve_name = make_resolver(define(strict_resolver, "resolve"));
     } else {
         if ((mod = PyImport_ImportModule("pkgutil")) == NULL)
             goto fail;
-        resolve_name = PyObject_GetAttrString(mod, "resolve_name");
+        resolve_name = make_resolver(PyObject_GetAttrString(mod, "resolve_name"));
         Py_DECREF(mod);
     }
     if ((mod = PyImport_ImportModule("traceback")) == NULL)

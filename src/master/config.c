@@ -316,6 +316,28 @@ static int parse_listen_errors(struct ctx *c, const char *path, yaml_node_t *v, 
     return 0;
 }
 
+/* name: systemd's FileDescriptorName= for this listener's socket (socket
+ * activation): printable ASCII without ':', at most 255 bytes, unique. */
+static int parse_listen_name(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_listen *l = target;
+    const char *s = scalar(v), *q;
+    size_t i;
+
+    if (s == NULL || s[0] == '\0' || strlen(s) > 255)
+        return fail_at(c, v, "%s: expected a name of 1 to 255 characters, got %s", path,
+                       s == NULL ? kind_name(v) : s[0] == '\0' ? "an empty string" : "a longer one");
+    for (q = s; *q != '\0'; q++)
+        if (*q <= ' ' || *q > '~' || *q == ':')
+            return fail_at(c, v, "%s: '%s': a socket name is printable ASCII without spaces or ':' "
+                           "(systemd's FileDescriptorName=)", path, s);
+    for (i = 0; i < c->cfg->nlisten; i++)
+        if (c->cfg->listen[i].name != NULL && strcmp(c->cfg->listen[i].name, s) == 0)
+            return fail_at(c, v, "%s: another listener is named '%s' already", path, s);
+    l->name = xstrdup(s);
+    return 0;
+}
+
 static const struct key_spec listen_keys[] = {
     {"mode", parse_listen_mode},
     {"owner", parse_listen_owner},
@@ -323,6 +345,7 @@ static const struct key_spec listen_keys[] = {
     {"admin", parse_listen_admin},
     {"token_file", parse_listen_token_file},
     {"errors", parse_listen_errors},
+    {"name", parse_listen_name},
     {NULL, NULL},
 };
 
@@ -356,8 +379,8 @@ static int parse_one_listener(struct ctx *c, const char *path, yaml_node_t *item
         for (j = 0; listen_keys[j].name != NULL && strcmp(listen_keys[j].name, key) != 0; j++)
             ;
         if (listen_keys[j].name == NULL)
-            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin for unix; "
-                           "token_file, admin for tcp)", path, key);
+            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin, errors, "
+                           "name for unix; token_file, admin, errors, name for tcp)", path, key);
         snprintf(sub, sizeof sub, "%s.%s", path, key);
         if (listen_keys[j].parse(c, sub, val, l) != 0)
             return -1;
@@ -1088,6 +1111,7 @@ void config_free(struct config *cfg)
         free(cfg->listen[i].host);
         free(cfg->listen[i].group);
         free(cfg->listen[i].token_file);
+        free(cfg->listen[i].name);
         if (cfg->listen[i].token != NULL)
             explicit_bzero(cfg->listen[i].token, strlen(cfg->listen[i].token));
         free(cfg->listen[i].token);

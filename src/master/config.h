@@ -35,6 +35,7 @@ struct config_listen {
     char *token_file; /* tcp: where the token was read from */
     char *token;  /* tcp: what a connection's first request (auth) must carry */
     enum error_shape errors; /* its connections' error answers, until a hello changes it */
+    char *name;   /* the FileDescriptorName of the socket systemd passes for it, or NULL */
 };
 
 enum pool_mode { POOL_PROCESS, POOL_THREAD };

@@ -67,6 +67,8 @@ struct daemon {
     bool draining;                    /* a signal came: finishing the calls in flight */
     bool stopping;
     uv_timer_t drain_timer;           /* limits.shutdown_timeout */
+    size_t boot_waiting;              /* pools not ready since start: READY=1 at 0 */
+    uv_timer_t status_timer;          /* systemd's STATUS= line, now and then */
 
     uint64_t next_call_id;
     uint64_t next_conn_id;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,92 @@ static int open_tcp(struct listener *l, const struct config_listen *cl, char *er
     return 0;
 }
 
+/* Checks that fd, passed by systemd, is a listening stream socket of the
+ * family want (AF_UNIX, or AF_INET/AF_INET6 for want AF_INET), and gets
+ * its address. */
+static int check_passed(struct listener *l, int fd, int want, struct sockaddr_storage *sa, char *err,
+                        size_t errlen)
+{
+    socklen_t len = sizeof *sa;
+    int type = 0, listening = 0;
+    socklen_t tlen = sizeof type, llen = sizeof listening;
+
+    if (getsockname(fd, (struct sockaddr *)sa, &len) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0) {
+        snprintf(err, errlen, "%s: the socket systemd passed for it: %s", l->name, strerror(errno));
+        return -1;
+    }
+    if (type != SOCK_STREAM || !listening ||
+        (want == AF_UNIX ? sa->ss_family != AF_UNIX : sa->ss_family != AF_INET && sa->ss_family != AF_INET6)) {
+        snprintf(err, errlen, "%s: the socket systemd passed for it is not a listening %s stream socket "
+                 "(ListenStream=, and Accept=no)", l->name, want == AF_UNIX ? "Unix" : "TCP");
+        return -1;
+    }
+    return 0;
+}
+
+/* A Unix socket systemd made: it must be at the config's path, and not
+ * let every user connect (systemd's SocketMode= is 0666 unless set). The
+ * file stays systemd's: not removed at exit. */
+static int adopt_unix(struct listener *l, const struct config_listen *cl, int fd, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&sa;
+    struct stat st;
+
+    if (check_passed(l, fd, AF_UNIX, &sa, err, errlen) != 0)
+        return -1;
+    if (strncmp(un->sun_path, cl->path, sizeof un->sun_path) != 0) {
+        snprintf(err, errlen, "%s: systemd passed a socket at '%.108s' for it (ListenStream= and the "
+                 "config must name the same path)", l->name, un->sun_path);
+        return -1;
+    }
+    if (stat(cl->path, &st) != 0 || (st.st_mode & 0002)) {
+        snprintf(err, errlen, "%s: the socket systemd made lets every user connect (mode %04o), and so run "
+                 "code as the daemon's user: set SocketMode=0660 or 0600 in the socket unit", l->name,
+                 (unsigned)(st.st_mode & 07777));
+        return -1;
+    }
+    uv_pipe_init(l->d->loop, &l->h.pipe, 0);
+    l->h.handle.data = l;
+    return uv_pipe_open(&l->h.pipe, fd) == 0 ? 0 : -1;
+}
+
+/* A TCP socket systemd made: bound where the config says. */
+static int adopt_tcp(struct listener *l, const struct config_listen *cl, int fd, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa, want;
+    bool same;
+
+    if (check_passed(l, fd, AF_INET, &sa, err, errlen) != 0)
+        return -1;
+    memset(&want, 0, sizeof want);
+    if (uv_ip4_addr(cl->host, cl->port, (struct sockaddr_in *)&want) != 0)
+        uv_ip6_addr(cl->host, cl->port, (struct sockaddr_in6 *)&want);
+    if (sa.ss_family == AF_INET)
+        same = want.ss_family == AF_INET &&
+               ((struct sockaddr_in *)&sa)->sin_port == ((struct sockaddr_in *)&want)->sin_port &&
+               ((struct sockaddr_in *)&sa)->sin_addr.s_addr == ((struct sockaddr_in *)&want)->sin_addr.s_addr;
+    else
+        same = want.ss_family == AF_INET6 &&
+               ((struct sockaddr_in6 *)&sa)->sin6_port == ((struct sockaddr_in6 *)&want)->sin6_port &&
+               memcmp(&((struct sockaddr_in6 *)&sa)->sin6_addr, &((struct sockaddr_in6 *)&want)->sin6_addr, 16) == 0;
+    if (!same) {
+        snprintf(err, errlen, "%s: systemd passed a socket bound elsewhere for it (ListenStream= and the "
+                 "config must name the same address and port)", l->name);
+        return -1;
+    }
+    uv_tcp_init(l->d->loop, &l->h.tcp);
+    l->h.handle.data = l;
+    if (uv_tcp_open(&l->h.tcp, fd) != 0)
+        return -1;
+    if (!loopback(&sa))
+        log_warn("%s: reachable from other machines, and nothing on it is encrypted (the token "
+                 "included): keep it on a trusted network, or behind a TLS tunnel", l->name);
+    return 0;
+}
+
 static void on_close(uv_handle_t *h)
 {
     struct listener *l = h->data;
@@ -165,7 +252,7 @@ static void on_close(uv_handle_t *h)
 }
 
 struct listener *listener_open(struct daemon *d, const struct config_listen *cl, const struct conn_handler *handler,
-                               char *err, size_t errlen)
+                               int fd, char *err, size_t errlen)
 {
     struct listener *l = calloc(1, sizeof *l);
     int rc;
@@ -184,10 +271,19 @@ struct listener *listener_open(struct daemon *d, const struct config_listen *cl,
         snprintf(l->name, sizeof l->name, "unix:%s", cl->path);
     else
         snprintf(l->name, sizeof l->name, "tcp:%s:%d", cl->host, cl->port);
-    rc = cl->kind == LISTEN_UNIX ? open_unix(l, cl, err, errlen) : open_tcp(l, cl, err, errlen);
+    if (fd >= 0)
+        rc = cl->kind == LISTEN_UNIX ? adopt_unix(l, cl, fd, err, errlen) : adopt_tcp(l, cl, fd, err, errlen);
+    else
+        rc = cl->kind == LISTEN_UNIX ? open_unix(l, cl, err, errlen) : open_tcp(l, cl, err, errlen);
+    if (rc != 0 && fd >= 0 && err[0] == '\0')
+        snprintf(err, errlen, "%s: cannot use the socket systemd passed", l->name);
     if (rc == 0 && (rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection)) < 0)
         snprintf(err, errlen, "%s: cannot listen: %s", l->name, uv_strerror(rc));
     if (rc != 0) {
+        uv_os_fd_t held;
+
+        if (fd >= 0 && (l->h.handle.loop == NULL || uv_fileno(&l->h.handle, &held) != 0))
+            close(fd); /* the handle did not take it */
         if (l->h.handle.loop != NULL) {
             if (l->path != NULL)
                 unlink(l->path);
@@ -197,7 +293,7 @@ struct listener *listener_open(struct daemon *d, const struct config_listen *cl,
         }
         return NULL;
     }
-    log_info("listening on %s", l->name);
+    log_info("listening on %s%s", l->name, fd >= 0 ? " (a socket from systemd)" : "");
     return l;
 }
 

@@ -4,7 +4,8 @@
  * file left by a daemon that died is replaced, but one that a live daemon
  * still answers on is an error. The socket file gets the listener's mode
  * (0600 unless set; never the umask's) and group before the daemon serves.
- * Socket files this daemon created are removed at exit. Each client gets
+ * Socket files this daemon created are removed at exit; a socket systemd
+ * passed (socket activation) is used as it is. Each client gets
  * its listener's access: admin methods or not, and the token its first
  * request must carry (TCP). */
 #ifndef PYRPOOL_LISTENER_H
@@ -36,9 +37,13 @@ struct listener {
 };
 
 /* Opens and starts listening on l; each client accepted is run by handler.
- * Returns a listener, or NULL with the reason in err. */
+ * fd >= 0: a socket systemd passed for l (socket activation) is used
+ * instead of binding: it must be a listening stream socket at l's address
+ * and, for Unix, not open to every user; its file stays systemd's.
+ * fd is the listener's from the call on (closed if it fails). Returns a
+ * listener, or NULL with the reason in err. */
 struct listener *listener_open(struct daemon *d, const struct config_listen *l, const struct conn_handler *handler,
-                               char *err, size_t errlen);
+                               int fd, char *err, size_t errlen);
 
 /* Stops accepting, removes the socket file, and frees the listener once its
  * handle is closed. */

@@ -16,12 +16,14 @@
 #include <uv.h>
 
 #include "call.h"
+#include "activation.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
 #include "executor.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "method.h"
 #include "pool.h"
 #include "protocol.h"
@@ -43,9 +45,17 @@ static const char usage[] =
     "over once ready; a bad file is refused and the running config stays);\n"
     "SIGINT/SIGTERM finish the calls in flight, then stop.\n"
     "\n"
+    "Under systemd (Type=notify): READY=1 once every pool is ready,\n"
+    "RELOADING=1/READY=1 around a reload, STOPPING=1, a STATUS= line, and\n"
+    "WATCHDOG=1 pings when WatchdogSec= is set. Sockets systemd passes\n"
+    "(socket activation) are used by the listeners whose name: matches.\n"
+    "\n"
     "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a valid --check,\n"
     "1 for a bad config or a failed start, 2 for bad arguments.\n";
 
+
+/* How often systemd's STATUS= line is refreshed. */
+#define STATUS_EVERY_MS 5000
 
 static void stop(struct daemon *d, const char *why);
 static void flush_once(struct daemon *d);
@@ -155,8 +165,11 @@ static void stop(struct daemon *d, const char *why)
         return;
     d->stopping = true;
     log_info("stopping (%s)", why);
+    if (!d->draining)
+        notify_stopping("stopping");
     if (d->hooks_started)
         reload_close(d); /* a new generation still starting stops too */
+    notify_close();
     for (i = 0; i < d->nlisteners; i++)
         listener_close(d->listeners[i]);
     d->nlisteners = 0;
@@ -177,9 +190,38 @@ static void stop(struct daemon *d, const char *why)
         uv_close((uv_handle_t *)&d->sigterm, NULL);
         uv_close((uv_handle_t *)&d->sighup, NULL);
         uv_close((uv_handle_t *)&d->drain_timer, NULL);
+        uv_close((uv_handle_t *)&d->status_timer, NULL);
         deadlines_close(&d->deadlines);
         deadlines_close(&d->conn_deadlines);
     }
+}
+
+/* Every pool started at boot is ready, or cannot start: systemd hears
+ * READY=1 (with the degraded pools in STATUS). */
+static void on_boot_pool(struct pool *p, void *arg, const char *type, const char *message)
+{
+    struct daemon *d = arg;
+    char status[300];
+
+    if (type != NULL && strcmp(type, ERROR_POOL_DEGRADED) == 0)
+        log_warn("pool %s cannot start its executors (%s): serving without it", p->name, message);
+    if (--d->boot_waiting > 0 || d->stopping || d->draining)
+        return;
+    pool_status_line(d, status, sizeof status);
+    log_info("every pool is ready (%s)", status);
+    if (!d->reload.active) /* else the reload's READY=1 ends it */
+        notify_ready(status);
+}
+
+static void on_status_timer(uv_timer_t *h)
+{
+    struct daemon *d = h->data;
+    char status[300];
+
+    if (d->boot_waiting > 0 || d->reload.active)
+        return;
+    pool_status_line(d, status, sizeof status);
+    notify_status(status);
 }
 
 static void on_drain_timeout(uv_timer_t *h)
@@ -203,6 +245,7 @@ static void on_signal(uv_signal_t *h, int signum)
     d->draining = true;
     log_info("%s: draining the calls in flight (up to %u s; a second signal stops at once)", name,
              d->cfg.shutdown_timeout);
+    notify_stopping("draining the calls in flight");
     for (i = 0; i < d->nlisteners; i++)
         listener_close(d->listeners[i]);
     d->nlisteners = 0;
@@ -214,7 +257,7 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_sighup(uv_signal_t *h, int signum)
 {
     (void)signum;
-    reload_start(h->data);
+    reload_start(h->data, NULL, NULL);
 }
 
 /* So that a thousand clients fit: the soft open-files limit goes up to the hard one. */
@@ -295,9 +338,54 @@ static void print_summary(const struct config *cfg)
     printf("  eval %s\n", cfg->allow_eval ? "allowed" : "forbidden");
 }
 
+/* The config's listeners: each adopts the socket systemd passed under its
+ * name (socket activation), else binds its own. A passed socket that no
+ * listener names is an error: the unit and the config disagree. */
+static int open_listeners(struct daemon *d)
+{
+    struct activated *passed = NULL;
+    char err[CONFIG_ERR_LEN];
+    int npassed, fd, rc = 0;
+    size_t i, j;
+
+    npassed = activation_take(&passed, err, sizeof err);
+    if (npassed < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    for (j = 0; j < (size_t)npassed; j++) {
+        for (i = 0; i < d->cfg.nlisten; i++)
+            if (d->cfg.listen[i].name != NULL && strcmp(d->cfg.listen[i].name, passed[j].name) == 0)
+                break;
+        if (i == d->cfg.nlisten) {
+            log_error("systemd passed a socket named '%s' that no listener of %s names (give one "
+                      "name: %s, as the socket unit's FileDescriptorName=)", passed[j].name, d->cfg.file,
+                      passed[j].name);
+            rc = -1;
+        }
+    }
+    for (i = 0; rc == 0 && i < d->cfg.nlisten; i++) {
+        fd = -1;
+        for (j = 0; j < (size_t)npassed && fd < 0; j++) {
+            if (d->cfg.listen[i].name != NULL && strcmp(d->cfg.listen[i].name, passed[j].name) == 0) {
+                fd = passed[j].fd;
+                passed[j].fd = -1; /* the listener's now */
+            }
+        }
+        d->listeners[i] = listener_open(d, &d->cfg.listen[i], &method_handler, fd, err, sizeof err);
+        if (d->listeners[i] == NULL) {
+            log_error("%s", err);
+            rc = -1;
+            break;
+        }
+        d->nlisteners++;
+    }
+    activation_free(passed, (size_t)npassed);
+    return rc;
+}
+
 static int start(struct daemon *d)
 {
-    char err[CONFIG_ERR_LEN];
     size_t i;
 
     d->routes = route_new();
@@ -306,14 +394,8 @@ static int start(struct daemon *d)
         log_error("out of memory");
         return -1;
     }
-    for (i = 0; i < d->cfg.nlisten; i++) {
-        d->listeners[i] = listener_open(d, &d->cfg.listen[i], &method_handler, err, sizeof err);
-        if (d->listeners[i] == NULL) {
-            log_error("%s", err);
-            return -1;
-        }
-        d->nlisteners++;
-    }
+    if (open_listeners(d) != 0)
+        return -1;
     for (i = 0; i < d->cfg.npools; i++)
         pool_list_add(d, pool_new(d, &d->cfg.pools[i], &d->cfg, true));
     d->default_pool = pool_find(d, "default", 7);
@@ -340,6 +422,13 @@ static int start(struct daemon *d)
     reload_init(d);
     uv_timer_init(d->loop, &d->drain_timer);
     d->drain_timer.data = d;
+    uv_timer_init(d->loop, &d->status_timer);
+    d->status_timer.data = d;
+    if (notify_enabled())
+        uv_timer_start(&d->status_timer, on_status_timer, STATUS_EVERY_MS, STATUS_EVERY_MS);
+    d->boot_waiting = d->npools;
+    for (i = 0; i < d->npools; i++)
+        pool_when_ready(d->pools[i], false, on_boot_pool, d);
     deadlines_init(&d->deadlines, d->loop, pool_call_expired, d);
     deadlines_init(&d->conn_deadlines, d->loop, conn_expired, d);
     d->hooks_started = true;
@@ -374,7 +463,7 @@ int main(int argc, char **argv)
         case 'C': check = true; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'h': fputs(usage, stdout); return 0;
-        case 'V': printf("pyrpoold %s\n", PYRPOOLD_VERSION); return 0;
+        case 'V': printf("pyrpoold %s (%s)\n", PYRPOOLD_VERSION, notify_build()); return 0;
         default: fputs(usage, stderr); return 2;
         }
     }
@@ -396,6 +485,7 @@ int main(int argc, char **argv)
     raise_nofile();
     harden(&d.cfg);
     d.loop = uv_default_loop();
+    notify_init(d.loop); /* before any executor starts: they must not inherit it */
     if (find_executor(&d) != 0 || start(&d) != 0) {
         stop(&d, "start-up failed");
         rc = 1;

@@ -3,6 +3,7 @@
 #include "method.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
@@ -15,7 +16,9 @@
 #include "pool.h"
 #include "protocol.h"
 #include "reply.h"
+#include "reload.h"
 #include "rpc.h"
+#include "xalloc.h"
 
 #define ERR_LEN 512
 
@@ -424,6 +427,57 @@ static void unauthorized(struct conn *c, const struct rpc_msg *m)
                 "this listener needs auth [token] as the first request");
 }
 
+/* A reload request, answered when the reload ends. */
+struct reload_request {
+    struct conn *conn;
+    uint8_t msgid_len;
+    char msgid[RPC_MSGID_MAX];
+};
+
+static void answer_reload(struct daemon *d, void *arg, const char *refused)
+{
+    struct reload_request *q = arg;
+    struct rpc_raw msgid = {q->msgid, q->msgid_len};
+    msgpack_packer *pk;
+
+    (void)d;
+    if (q->conn->closing) {
+        /* nobody to tell */
+    } else if (refused != NULL) {
+        conn_respond_error(q->conn, msgid, ERROR_RELOAD_FAILED, refused);
+    } else {
+        pk = conn_out(q->conn);
+        rpc_pack_response_head(pk, msgid);
+        msgpack_pack_nil(pk);
+        msgpack_pack_true(pk);
+    }
+    conn_call_done(q->conn);
+    free(q);
+}
+
+/* reload []: what SIGHUP does; answers true once the new generation
+ * serves, or ReloadFailed with the reason the running config stays. Only
+ * on an admin listener. */
+static void do_reload(struct conn *c, const struct rpc_msg *m)
+{
+    struct reload_request *q;
+
+    if (!c->access.admin) {
+        conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, "reload is an admin method: this listener has admin: false");
+        return;
+    }
+    if (m->nparams != 0) {
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "reload takes no params");
+        return;
+    }
+    q = xcalloc(1, sizeof *q);
+    q->conn = c;
+    q->msgid_len = (uint8_t)m->msgid.len;
+    memcpy(q->msgid, m->msgid.ptr, m->msgid.len);
+    conn_call_started(c); /* the connection lives until the answer */
+    reload_start(c->d, answer_reload, q);
+}
+
 /* Runs the decoded message m. */
 static void dispatch(struct conn *c, const struct rpc_msg *m)
 {
@@ -456,10 +510,12 @@ static void dispatch(struct conn *c, const struct rpc_msg *m)
         do_eval(c, m, false);
     else if (rpc_str_eq(m->method, METHOD_EXEC))
         do_eval(c, m, true);
+    else if (rpc_str_eq(m->method, METHOD_RELOAD))
+        do_reload(c, m);
     else if (admin_dispatch(c, m) != 0) {
         snprintf(text, sizeof text,
                  "no method '%s' (methods: " METHOD_CALL ", " METHOD_MAP ", " METHOD_EVAL ", " METHOD_EXEC
-                 ", module.function, %s)", rpc_printable(m->method, name, 65), admin_method_names());
+                 ", module.function, " METHOD_RELOAD ", %s)", rpc_printable(m->method, name, 65), admin_method_names());
         conn_respond_error(c, m->msgid, ERROR_NO_SUCH_METHOD, text);
     }
 }

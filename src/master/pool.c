@@ -456,6 +456,27 @@ struct exec_counts pool_counts(const struct pool *p)
     return sum;
 }
 
+void pool_status_line(const struct daemon *d, char *buf, size_t len)
+{
+    struct exec_counts k, sum = {0, 0, 0};
+    size_t i, npools = 0, queued = 0, n;
+
+    for (i = 0; i < d->npools; i++) {
+        if (d->pools[i]->stopping)
+            continue;
+        npools++;
+        k = pool_counts(d->pools[i]);
+        add_counts(&sum, &k);
+        queued += d->pools[i]->queued;
+    }
+    n = (size_t)snprintf(buf, len, "pools %zu, calls %llu done, %zu queued", npools,
+                         (unsigned long long)(sum.completed + sum.failed), queued);
+    for (i = 0; i < d->npools && n < len; i++) {
+        if (!d->pools[i]->stopping && d->pools[i]->degraded)
+            n += (size_t)snprintf(buf + n, len - n, ", %s degraded", d->pools[i]->name);
+    }
+}
+
 void pool_take_counts(struct pool *np, const struct pool *p)
 {
     struct exec_counts k = pool_counts(p);

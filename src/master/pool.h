@@ -149,6 +149,10 @@ struct pool *pool_new(struct daemon *d, const struct config_pool *cp, const stru
  * pool: start_pool's answer (admin.c), or a reload's new generation. */
 void pool_when_ready(struct pool *p, bool strict, pool_ready_cb *cb, void *arg);
 
+/* One line for systemd's STATUS=: "pools 2, calls 1234 done, 3 queued",
+ * then ", NAME degraded" for each degraded pool. */
+void pool_status_line(const struct daemon *d, char *buf, size_t len);
+
 /* p's calls answered and failed, and its executor restarts, so far. */
 struct exec_counts pool_counts(const struct pool *p);
 

@@ -8,6 +8,7 @@
 #include "call.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "route.h"
 #include "xalloc.h"
@@ -45,6 +46,28 @@ static struct pool *find_in(struct pool **pools, size_t n, const char *name)
     return NULL;
 }
 
+/* The reload ends (refused NULL: it took over): systemd and the waiters
+ * are told. */
+static void finish(struct daemon *d, const char *refused)
+{
+    struct reload_waiter *w;
+    char status[300], why[300];
+
+    if (refused != NULL) {
+        snprintf(why, sizeof why, "%s", refused); /* may point into what the waiters free */
+        snprintf(status, sizeof status, "reload refused: %.250s", why);
+        refused = why;
+    } else {
+        pool_status_line(d, status, sizeof status);
+    }
+    notify_ready(status);
+    while ((w = d->reload.waiters) != NULL) {
+        d->reload.waiters = w->next;
+        w->cb(d, w->arg, refused);
+        free(w);
+    }
+}
+
 /* The new generation's executors stop; the old one keeps serving. */
 static void abandon(struct daemon *d, const char *why)
 {
@@ -60,6 +83,7 @@ static void abandon(struct daemon *d, const char *why)
     r->npools = 0;
     config_free(&r->cfg);
     uv_timer_stop(&r->timer);
+    finish(d, why);
 }
 
 static void on_ready_timeout(uv_timer_t *t)
@@ -200,6 +224,7 @@ static void take_over(struct daemon *d)
     r->generation++;
     log_info("reload: generation %u serving (config %s); the old executors finish their calls",
              r->generation, d->cfg.file);
+    finish(d, NULL);
 }
 
 /* A pool of the new generation is ready, or failed to start (type set):
@@ -232,22 +257,37 @@ static struct pool *add_pending(struct daemon *d, const struct config_pool *cp, 
     return p;
 }
 
-void reload_start(struct daemon *d)
+void reload_start(struct daemon *d, reload_done_cb *cb, void *arg)
 {
     struct reload *r = &d->reload;
+    struct reload_waiter *w;
     char err[CONFIG_ERR_LEN];
     struct config_pool cp;
     size_t i;
 
-    if (d->draining || d->stopping)
+    if (d->draining || d->stopping) {
+        if (cb != NULL)
+            cb(d, arg, "the daemon is stopping");
         return;
-    if (r->active) {
+    }
+    if (r->active && cb == NULL) {
         log_warn("SIGHUP: a reload is already starting its executors; ignored");
         return;
     }
-    log_info("SIGHUP: reloading %s", d->cfg.file);
+    if (cb != NULL) {
+        w = xcalloc(1, sizeof *w);
+        w->cb = cb;
+        w->arg = arg;
+        w->next = r->waiters;
+        r->waiters = w;
+    }
+    if (r->active)
+        return; /* joined */
+    log_info("%s: reloading %s", cb != NULL ? "reload method" : "SIGHUP", d->cfg.file);
+    notify_reloading();
     if (config_load(d->cfg.file, (int)uv_available_parallelism(), &r->cfg, err, sizeof err) != 0) {
         log_error("reload refused: %s; the running config stays", err);
+        finish(d, err);
         return;
     }
     if (!same_listen(&d->cfg, &r->cfg))

@@ -30,6 +30,17 @@ struct pool;
 
 #define RELOAD_READY_MS 120000
 
+/* Told once how a reload ended: refused NULL when the new generation
+ * serves, else why the running config stays. */
+typedef void reload_done_cb(struct daemon *d, void *arg, const char *refused);
+
+/* Someone waiting for the reload in progress (the reload method). */
+struct reload_waiter {
+    reload_done_cb *cb;
+    void *arg;
+    struct reload_waiter *next;
+};
+
 struct reload {
     bool active;          /* a new generation is starting */
     struct config cfg;    /* the file as just loaded */
@@ -38,12 +49,19 @@ struct reload {
     size_t nready;        /* of them, ready */
     uv_timer_t timer;     /* RELOAD_READY_MS */
     unsigned generation;  /* reloads applied so far */
+    struct reload_waiter *waiters; /* told when the one in progress ends */
 };
 
 void reload_init(struct daemon *d);
 
-/* SIGHUP: loads the file and starts the new generation. */
-void reload_start(struct daemon *d);
+/* SIGHUP, or the reload method: loads the file and starts the new
+ * generation. systemd is told RELOADING=1, then READY=1 when it ends
+ * (notify.h). cb, if not NULL, is told how it ended, maybe before this
+ * returns (a file that does not load); a reload already in progress is
+ * joined: cb hears how that one ends. SIGHUP passes no cb, and one that
+ * comes during a reload is ignored. While the daemon stops, cb hears a
+ * refusal at once. */
+void reload_start(struct daemon *d, reload_done_cb *cb, void *arg);
 
 /* Abandons a reload in progress (at shutdown) and closes the timer. */
 void reload_close(struct daemon *d);

@@ -67,7 +67,7 @@ def test_vector(daemon_factory, d, path):
     if "uint64" in path.stem and path.stem.startswith("msgid"):
         target = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}})
     sent = b"".join(bytes.fromhex(v) for k, v in lines if k == "request")
-    expect = [(k, v) for k, v in lines if k in ("response", "error")]
+    expect = [(k, v) for k, v in lines if k in ("response", "error", "answer")]
     assert expect, f"{path.name}: nothing expected"
     with target.connect() as c:
         c.send_raw(sent)
@@ -76,6 +76,9 @@ def test_vector(daemon_factory, d, path):
         if kind == "response":
             assert msg.hex(" ") == bytes.fromhex(value).hex(" "), \
                 f"{desc}: got {msgpack.unpackb(msg, raw=False)!r}"
+        elif kind == "answer":
+            answer = msgpack.unpackb(msg, raw=False)
+            assert answer[:3] == [1, int(value), None], answer
         else:
             msgid, typ = value.split()
             answer = msgpack.unpackb(msg, raw=False)

@@ -210,7 +210,17 @@ static void test_bad_files(void **state)
     expect_error("listen:\n  - tcp: 127.0.0.1:1\n    token_file: token\n    mode: \"0600\"\n",
                  "4:11: listen[0].mode: applies to unix listeners only");
     expect_error("listen:\n  - unix: a\n    perms: me\n",
-                 "3:5: listen[0]: unknown key 'perms' (expected one of: mode, owner, group, admin for unix; token_file, admin for tcp)");
+                 "3:5: listen[0]: unknown key 'perms' (expected one of: mode, owner, group, admin, errors, name for unix; "
+                 "token_file, admin, errors, name for tcp)");
+    expect_error("listen:\n  - unix: a\n    errors: xml\n",
+                 "3:13: listen[0].errors: expected map, string or array, got 'xml'");
+    expect_error("listen:\n  - unix: a\n    name: \"a:b\"\n",
+                 "3:11: listen[0].name: 'a:b': a socket name is printable ASCII without spaces or ':' "
+                 "(systemd's FileDescriptorName=)");
+    expect_error("listen:\n  - unix: a\n    name: main\n  - unix: b\n    name: main\n",
+                 "5:11: listen[1].name: another listener is named 'main' already");
+    expect_error("listen:\n  - unix: a\n    name: \"\"\n",
+                 "3:11: listen[0].name: expected a name of 1 to 255 characters, got an empty string");
     expect_error("listen:\n  - unix: a\n    owner: no-such-user-here\n",
                  "3:12: listen[0].owner: no user named 'no-such-user-here' on this machine");
     expect_error("listen:\n  - mode: \"0600\"\n    unix: a\n",
