@@ -13,8 +13,8 @@ from .aio import AsyncClient
 from .errors import (
     PyrpoolError, RemoteError, PythonError, DaemonError,
     BadRequest, NoSuchMethod, NoSuchPool, Unauthorized, Forbidden, EncodeError, Timeout,
-    Cancelled, PoolExists, PoolDegraded, Quarantined, Overloaded, WorkerCrashed, ShuttingDown,
-    ConnectionLost, NoAnswer, ProtocolError, UnsupportedProtocol, DAEMON_ERRORS,
+    Cancelled, PoolExists, PoolDegraded, Quarantined, Overloaded, WorkerCrashed, ReloadFailed,
+    ShuttingDown, ConnectionLost, NoAnswer, ProtocolError, UnsupportedProtocol, DAEMON_ERRORS,
 )
 from ._wire import PROTOCOL_VERSIONS, packb, unpackb, decode_response
 
@@ -22,7 +22,8 @@ __all__ = [
     "Client", "AsyncClient", "CallFuture", "__version__",
     "PyrpoolError", "RemoteError", "PythonError", "DaemonError",
     "BadRequest", "NoSuchMethod", "NoSuchPool", "Unauthorized", "Forbidden", "EncodeError", "Timeout",
-    "Cancelled", "PoolExists", "PoolDegraded", "Quarantined", "Overloaded", "WorkerCrashed", "ShuttingDown",
+    "Cancelled", "PoolExists", "PoolDegraded", "Quarantined", "Overloaded", "WorkerCrashed", "ReloadFailed",
+    "ShuttingDown",
     "ConnectionLost", "NoAnswer", "ProtocolError", "UnsupportedProtocol", "DAEMON_ERRORS",
     "PROTOCOL_VERSIONS", "packb", "unpackb", "decode_response",
 ]

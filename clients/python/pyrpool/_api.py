@@ -109,6 +109,11 @@ class API:
     def resize_pool(self, name, size):
         return self._request("resize_pool", [name, size], None)
 
+    def reload(self):
+        """What SIGHUP does: the config read again; True once the new executors
+        serve (ReloadFailed, with the reason, when the running config stays)."""
+        return self._request("reload", [], None)
+
     # -- connection --
     def ping(self):
         """"pong"."""

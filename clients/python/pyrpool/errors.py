@@ -16,7 +16,7 @@ __all__ = [
     "PyrpoolError", "RemoteError", "PythonError", "DaemonError",
     "BadRequest", "NoSuchMethod", "NoSuchPool", "Unauthorized", "Forbidden", "EncodeError",
     "Timeout", "Cancelled", "PoolExists", "PoolDegraded", "Quarantined", "Overloaded",
-    "WorkerCrashed", "ShuttingDown",
+    "WorkerCrashed", "ReloadFailed", "ShuttingDown",
     "ConnectionLost", "NoAnswer", "ProtocolError", "UnsupportedProtocol",
     "DAEMON_ERRORS", "error_from_answer",
 ]
@@ -119,13 +119,18 @@ class WorkerCrashed(DaemonError):
     """The executor running the call died; the call is not run again."""
 
 
+class ReloadFailed(DaemonError):
+    """reload: the config does not load, or its new executors could not start (the running config stays)."""
+
+
 class ShuttingDown(DaemonError):
     """The daemon is stopping."""
 
 
 DAEMON_ERRORS = {cls.__name__: cls for cls in (
     BadRequest, NoSuchMethod, NoSuchPool, Unauthorized, Forbidden, EncodeError, Timeout,
-    Cancelled, PoolExists, PoolDegraded, Quarantined, Overloaded, WorkerCrashed, ShuttingDown)}
+    Cancelled, PoolExists, PoolDegraded, Quarantined, Overloaded, WorkerCrashed, ReloadFailed,
+    ShuttingDown)}
 
 
 class ConnectionLost(PyrpoolError, ConnectionError):
