@@ -1,7 +1,5 @@
 """What the sync and asyncio clients share: addresses, the MessagePack
 options, the request shapes, the handshake check and answer decoding."""
-import threading
-
 import msgpack
 
 from . import errors
@@ -20,16 +18,9 @@ PACK_OPTIONS = {"use_bin_type": True}
 UNPACK_OPTIONS = {"raw": False, "strict_map_key": False, "use_list": True}
 
 
-_local = threading.local()    # a Packer per thread (a Packer is not thread-safe; making one costs)
-
-
 def packb(obj):
     """Encodes obj as the client does on the wire."""
-    try:
-        packer = _local.packer
-    except AttributeError:
-        packer = _local.packer = msgpack.Packer(**PACK_OPTIONS)
-    return packer.pack(obj)
+    return msgpack.packb(obj, **PACK_OPTIONS)
 
 
 def _refuse_ext(code, data):
