@@ -144,6 +144,23 @@ def test_cast_callbacks_run(c):
     assert ev.wait(10) and seen == [3.0]
 
 
+def test_blocking_call_in_a_done_callback_is_refused_not_a_deadlock(c):
+    got = []
+    ev = threading.Event()
+
+    def callback(fut):
+        try:
+            got.append(c.call("math", "sqrt", 4))
+        except RuntimeError as e:
+            got.append(e)
+        got.append(c.cast("math", "sqrt", 9))     # casting from there is fine
+        ev.set()
+
+    c.cast("math", "sqrt", 1).add_done_callback(callback)
+    assert ev.wait(10)
+    assert isinstance(got[0], RuntimeError) and got[1].result(10) == 3.0
+
+
 # ---- map ---------------------------------------------------------------------
 
 def test_map_forms(c):

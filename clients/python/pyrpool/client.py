@@ -310,6 +310,10 @@ class Client(API):
         return conn, msgid, entry
 
     def _request(self, method, params, timeout, check=None):
+        conn = self._conn
+        if conn is not None and conn.reader is threading.current_thread():
+            raise RuntimeError("a blocking call from a cast future's done callback would wait for "
+                               "the thread that runs the callback: use cast() there")
         conn, msgid, w = self._send(method, params, _new_waiter)
         wait = self.answer_timeout
         if timeout is not None:
