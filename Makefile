@@ -43,7 +43,7 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
-              notify.c activation.c) \
+              notify.c activation.c state.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c) $(COMMON_SRC)
@@ -52,7 +52,7 @@ UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 
-.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf check-nosystemd
+.PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf check-nosystemd install uninstall
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
@@ -155,7 +155,8 @@ FUZZ_TARGETS := fuzz_request fuzz_config fuzz_init fuzz_pyconv
 FUZZ_SECONDS ?= 20
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-              -Iinclude/pyrpool -Isrc/common -Isrc/master $(shell pkg-config --cflags msgpack yaml-0.1)
+              -Iinclude/pyrpool -Isrc/common -Isrc/master $(shell pkg-config --cflags msgpack yaml-0.1) \
+              -DPYRPOOL_PYTHON_VERSION='"$(shell pkg-config --modversion python3-embed)"'
 FUZZ_LIBS = $(shell pkg-config --libs msgpack yaml-0.1)
 
 fuzz-deps:
@@ -193,6 +194,49 @@ $(BUILD)/fuzz/fuzz_pyconv: tests/fuzz/fuzz_pyconv.c src/executor/pyconv.c src/co
 $(BUILD)/fuzz/fuzz_init: tests/fuzz/fuzz_init.c src/common/init.c src/common/frame.c src/common/mpk.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(FUZZ_LIBS)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin, its
+# executor in libexec/pyrpoold (found relative to the daemon, so a DESTDIR
+# copy runs as it is), man pages, the systemd units (binary path filled in),
+# the sysusers file for the pyrpool user, and the default config as
+# SYSCONFDIR/pyrpoold/pyrpoold.yaml unless one is there. make uninstall
+# removes what install put there (the config only if unchanged).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+SBINDIR    := $(PREFIX)/sbin
+BINDIR     := $(PREFIX)/bin
+LIBEXECDIR := $(PREFIX)/libexec/pyrpoold
+MANDIR     := $(PREFIX)/share/man
+UNITDIR    := $(PREFIX)/lib/systemd/system
+SYSUSERSDIR := $(PREFIX)/lib/sysusers.d
+MASTER_CFLAGS += -DPYRPOOL_LIBEXECDIR='"$(LIBEXECDIR)"' \
+                 -DPYRPOOL_PYTHON_VERSION='"$(shell pkg-config --modversion python3-embed)"'
+INSTALLED_CONFIG := $(DESTDIR)$(SYSCONFDIR)/pyrpoold/pyrpoold.yaml
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/pyrpoold
+	install -m 755 $(BUILD)/pyrpoold $(DESTDIR)$(SBINDIR)/pyrpoold
+	install -m 755 $(BUILD)/pyrpool-executor $(DESTDIR)$(LIBEXECDIR)/pyrpool-executor
+	install -m 644 man/pyrpoold.8 $(DESTDIR)$(MANDIR)/man8/pyrpoold.8
+	install -m 644 man/pyrpoold.yaml.5 $(DESTDIR)$(MANDIR)/man5/pyrpoold.yaml.5
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' conf/pyrpoold.service \
+	    > $(DESTDIR)$(UNITDIR)/pyrpoold.service
+	install -m 644 conf/pyrpoold.socket $(DESTDIR)$(UNITDIR)/pyrpoold.socket
+	install -m 644 conf/pyrpoold.sysusers $(DESTDIR)$(SYSUSERSDIR)/pyrpoold.conf
+	@if [ -e $(INSTALLED_CONFIG) ]; then \
+	    echo "install: $(INSTALLED_CONFIG) exists: left as it is"; \
+	else install -m 644 conf/pyrpoold.system.yaml $(INSTALLED_CONFIG); fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pyrpoold $(DESTDIR)$(LIBEXECDIR)/pyrpool-executor \
+	    $(DESTDIR)$(MANDIR)/man8/pyrpoold.8 $(DESTDIR)$(MANDIR)/man5/pyrpoold.yaml.5 \
+	    $(DESTDIR)$(UNITDIR)/pyrpoold.service $(DESTDIR)$(UNITDIR)/pyrpoold.socket \
+	    $(DESTDIR)$(SYSUSERSDIR)/pyrpoold.conf
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	@if [ -e $(INSTALLED_CONFIG) ] && cmp -s conf/pyrpoold.system.yaml $(INSTALLED_CONFIG); then \
+	    rm -f $(INSTALLED_CONFIG); rmdir $(DESTDIR)$(SYSCONFDIR)/pyrpoold 2>/dev/null || true; \
+	elif [ -e $(INSTALLED_CONFIG) ]; then echo "uninstall: $(INSTALLED_CONFIG) was changed: left in place"; fi
 
 clean:
 	rm -rf $(BUILD)

@@ -4,7 +4,7 @@
  *   [FRAME_INIT, {"board": int, "template": bool, "threads": bool,
  *                 "preload": [str...], "spin_us": uint, "handback_ms": uint,
  *                 "name": str, "path": [str...], "allow_eval": bool,
- *                 "uid": int, "gid": int, "strict_names": bool}]
+ *                 "uid": int, "gid": int, "strict_names": bool, "venv": str}]
  *
  *   board: the executor's board in the memfd on fd 4 (board.h); -1 for a
  *     template, whose children get theirs in their FORK frame
@@ -21,6 +21,7 @@
  *     through another module, nor name anything starting with _ (pyrun.c)
  *   uid, gid: the user and group the process takes before Python starts
  *     (the pool's user: and group:, the daemon being root); -1 for none
+ *   venv: python.venv, the virtual environment Python starts in ("": none)
  *
  * The master packs it with init_pack, the executor reads it with
  * init_parse: one struct and one table of keys (init.c) for both ends, so
@@ -47,6 +48,7 @@ struct frame_init {
     int board;
     int uid, gid;   /* -1: keep the daemon's */
     bool strict_names;
+    char venv[4096];
 };
 
 /* Appends one whole FRAME_INIT frame (frame.h's prefix included) to sb.

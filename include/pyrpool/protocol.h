@@ -60,6 +60,7 @@ enum error_shape {
 #define ERROR_SHUTTING_DOWN "ShuttingDown"
 #define ERROR_ENCODE "EncodeError"             /* a result MessagePack cannot carry */
 #define ERROR_RELOAD_FAILED "ReloadFailed"     /* reload: the file or its executors refused */
+#define ERROR_STATE_NOT_SAVED "StateNotSaved"  /* state_file cannot be written: the change is not made */
 
 /* Not sent to clients: how a pool tells a reload that an executor of its
  * new generation died before READY (pool_when_ready). */

@@ -43,6 +43,7 @@ static const struct init_key init_keys[] = {
     {"uid", KIND_INT, FIELD(uid), 0},
     {"gid", KIND_INT, FIELD(gid), 0},
     {"strict_names", KIND_BOOL, FIELD(strict_names), 0},
+    {"venv", KIND_STR, FIELD(venv), sizeof(((struct frame_init *)0)->venv)},
 };
 
 #define NKEYS (sizeof init_keys / sizeof init_keys[0])

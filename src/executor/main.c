@@ -34,8 +34,13 @@
 #include "threads.h"
 #include "wire.h"
 
-static int start_python(const char *argv0)
+/* Starts the interpreter; in venv (python.venv, "" for none) as that
+ * environment's own python3 would start: with its bin/python3 as the
+ * executable, Python's path setup reads pyvenv.cfg beside it and site.py
+ * makes the venv sys.prefix and adds its site-packages and .pth files. */
+static int start_python(const char *argv0, const char *venv)
 {
+    char exe[4200];
     PyConfig config;
     PyStatus status;
 
@@ -44,6 +49,10 @@ static int start_python(const char *argv0)
     config.buffered_stdio = 0;
     config.parse_argv = 0;
     status = PyConfig_SetBytesString(&config, &config.program_name, argv0);
+    if (!PyStatus_Exception(status) && venv[0] != '\0') {
+        snprintf(exe, sizeof exe, "%s/bin/python3", venv);
+        status = PyConfig_SetBytesString(&config, &config.executable, exe);
+    }
     if (!PyStatus_Exception(status))
         status = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
@@ -115,7 +124,7 @@ static int start(const char *argv0, const struct frame_init *init)
     PyObject *mod;
     size_t i;
 
-    if (start_python(argv0) != 0 || pyrun_init(init->path, init->npath, init->allow_eval, init->strict_names) != 0 ||
+    if (start_python(argv0, init->venv) != 0 || pyrun_init(init->path, init->npath, init->allow_eval, init->strict_names) != 0 ||
         stop_init() != 0)
         return 1;
     for (i = 0; i < init->npreload; i++) {

@@ -12,6 +12,7 @@
 #include "pool.h"
 #include "protocol.h"
 #include "route.h"
+#include "state.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -63,6 +64,20 @@ static bool valid_target(struct rpc_str module, struct rpc_str function, bool ha
            (!has_function || (function.len > 0 && memchr(function.ptr, ':', function.len) == NULL));
 }
 
+/* Writes the state as ch will leave it (state_file); false after answering
+ * StateNotSaved: the change must not be made. */
+static bool saved(struct conn *c, const struct rpc_msg *m, const struct state_change *ch)
+{
+    char err[ERR_LEN], msg[ERR_LEN + 64];
+
+    if (state_save(c->d, ch, err, sizeof err) == 0)
+        return true;
+    log_error("%s", err);
+    snprintf(msg, sizeof msg, "not done: %s", err);
+    conn_respond_error(c, m->msgid, ERROR_STATE_NOT_SAVED, msg);
+    return false;
+}
+
 static msgpack_packer *ok(struct conn *c, const struct rpc_msg *m)
 {
     msgpack_packer *pk = conn_out(c);
@@ -88,6 +103,7 @@ static int target(const struct names *nm, uint32_t i, struct rpc_str *module, st
 
 static void do_register(struct conn *c, const struct rpc_msg *m)
 {
+    struct state_change ch;
     struct names nm;
     struct rpc_str module, function;
     struct pool *p;
@@ -109,6 +125,10 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, ERROR_NO_SUCH_POOL, msg);
         return;
     }
+    ch = (struct state_change){STATE_REGISTER, module.ptr, module.len, function.ptr, function.len, p->name, 0,
+                               POOL_PROCESS};
+    if (!saved(c, m, &ch))
+        return;
     if (route_register(c->d->routes, module.ptr, module.len, function.ptr, function.len, p) != 0) {
         conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "cannot register that name");
         return;
@@ -118,6 +138,7 @@ static void do_register(struct conn *c, const struct rpc_msg *m)
 
 static void do_unregister(struct conn *c, const struct rpc_msg *m)
 {
+    struct state_change ch;
     struct names nm;
     struct rpc_str module, function;
     bool removed;
@@ -127,6 +148,10 @@ static void do_unregister(struct conn *c, const struct rpc_msg *m)
                            "unregister_pool params must be [module] or [module, function]");
         return;
     }
+    ch = (struct state_change){STATE_UNREGISTER, module.ptr, module.len, function.ptr, function.len, NULL, 0,
+                               POOL_PROCESS};
+    if (!saved(c, m, &ch))
+        return;
     removed = route_unregister(c->d->routes, module.ptr, module.len, function.ptr, function.len);
     if (removed)
         msgpack_pack_true(ok(c, m));
@@ -151,11 +176,18 @@ static void do_lookup(struct conn *c, const struct rpc_msg *m)
     rpc_pack_cstr(ok(c, m), p != NULL ? p->name : c->d->default_pool->name);
 }
 
+struct listing {
+    msgpack_packer *pk;
+    const struct config *cfg;
+};
+
 static void pack_registration(void *arg, const char *module, const char *function, void *value)
 {
-    msgpack_packer *pk = arg;
+    struct listing *l = arg;
+    msgpack_packer *pk = l->pk;
+    const char *pool = ((struct pool *)value)->name;
 
-    msgpack_pack_map(pk, 3);
+    msgpack_pack_map(pk, 4);
     rpc_pack_cstr(pk, "module");
     rpc_pack_cstr(pk, module);
     rpc_pack_cstr(pk, "function");
@@ -164,7 +196,10 @@ static void pack_registration(void *arg, const char *module, const char *functio
     else
         msgpack_pack_nil(pk);
     rpc_pack_cstr(pk, "pool");
-    rpc_pack_cstr(pk, ((struct pool *)value)->name);
+    rpc_pack_cstr(pk, pool);
+    rpc_pack_cstr(pk, "source");
+    rpc_pack_cstr(pk, config_has_route(l->cfg, module, strlen(module), function, function ? strlen(function) : 0,
+                                       pool) ? "config" : "runtime");
 }
 
 static void do_list(struct conn *c, const struct rpc_msg *m)
@@ -177,7 +212,7 @@ static void do_list(struct conn *c, const struct rpc_msg *m)
     }
     pk = ok(c, m);
     msgpack_pack_array(pk, route_count(c->d->routes));
-    route_each(c->d->routes, pack_registration, pk);
+    route_each(c->d->routes, pack_registration, &(struct listing){pk, &c->d->cfg});
 }
 
 /* The pool named by the only param, or NULL after answering the error. */
@@ -357,22 +392,6 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
     }
 }
 
-static bool valid_pool_name(struct rpc_str s)
-{
-    uint32_t i;
-
-    if (s.len == 0 || s.len > CONFIG_POOL_NAME_MAX)
-        return false;
-    for (i = 0; i < s.len; i++) {
-        char ch = s.ptr[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* Executor processes the daemon's pools have now (a thread-mode pool: one),
  * those leaving after a resize included. */
 static size_t executors_now(const struct daemon *d)
@@ -452,7 +471,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
 
     mpk_reader_init(&r, m->params.ptr, m->params.len);
     mpk_read(&r, &it);
-    if (m->nparams < 2 || m->nparams > 3 || rpc_read_name(&r, &name) != 0 || !valid_pool_name(name) ||
+    if (m->nparams < 2 || m->nparams > 3 || rpc_read_name(&r, &name) != 0 || !config_valid_pool_name(name.ptr, name.len) ||
         mpk_read(&r, &it) != 0 || it.type != MPK_UINT || it.v.u < 1 || it.v.u > CONFIG_POOL_SIZE_MAX ||
         (m->nparams == 3 && rpc_read_name(&r, &mode) != 0)) {
         conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, usage);
@@ -479,6 +498,8 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     }
     if (over_executors(c, m, cp.mode == POOL_THREAD ? 1 : (size_t)cp.size))
         return;
+    if (!saved(c, m, &(struct state_change){.op = STATE_START_POOL, .pool = cp.name, .size = cp.size, .mode = cp.mode}))
+        return;
     p = pool_list_add(d, pool_new(d, &cp, &d->cfg, false));
     w = xcalloc(1, sizeof *w);
     w->conn = c;
@@ -499,6 +520,8 @@ static void do_stop_pool(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, "the default and io pools cannot be stopped");
         return;
     }
+    if (!saved(c, m, &(struct state_change){.op = STATE_STOP_POOL, .pool = p->name}))
+        return;
     pool_stop(p);
     msgpack_pack_true(ok(c, m));
 }
@@ -527,6 +550,9 @@ static void do_resize_pool(struct conn *c, const struct rpc_msg *m)
     }
     if (p->mode == POOL_PROCESS && (int)it.v.u > p->size &&
         over_executors(c, m, (size_t)it.v.u - (size_t)p->size))
+        return;
+    if (!p->from_config && (int)it.v.u != p->size &&
+        !saved(c, m, &(struct state_change){.op = STATE_RESIZE_POOL, .pool = p->name, .size = (int)it.v.u}))
         return;
     if ((int)it.v.u != p->size)
         pool_resize(p, (int)it.v.u);

@@ -42,6 +42,8 @@ static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *nam
     };
 
     snprintf(init.name, sizeof init.name, "%s", name);
+    if (cfg->venv != NULL)
+        snprintf(init.venv, sizeof init.venv, "%s", cfg->venv);
     init_pack(sb, &init);
 }
 

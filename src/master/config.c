@@ -618,9 +618,27 @@ static const struct key_spec pool_keys[] = {
     {NULL, NULL},
 };
 
-static bool valid_pool_name(const char *s)
+bool config_has_route(const struct config *cfg, const char *module, size_t mlen, const char *function,
+                      size_t flen, const char *pool)
 {
-    size_t n = strlen(s), i;
+    size_t i;
+
+    for (i = 0; i < cfg->nroutes; i++) {
+        const struct config_route *r = &cfg->routes[i];
+
+        if (strlen(r->module) == mlen && memcmp(r->module, module, mlen) == 0 &&
+            (r->function == NULL ? function == NULL
+                                 : function != NULL && strlen(r->function) == flen &&
+                                       memcmp(r->function, function, flen) == 0) &&
+            strcmp(r->pool, pool) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool config_valid_pool_name(const char *s, size_t n)
+{
+    size_t i;
 
     if (n == 0 || n > CONFIG_POOL_NAME_MAX)
         return false;
@@ -671,7 +689,7 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
         struct config_pool *pool;
         char sub[256];
 
-        if (name == NULL || !valid_pool_name(name))
+        if (name == NULL || !config_valid_pool_name(name, strlen(name)))
             return fail_at(c, k, "%s: pool name '%s' must be 1 to %d letters, digits, '_' or '-'",
                            path, name ? name : "?", CONFIG_POOL_NAME_MAX);
         for (q = v->data.mapping.pairs.start; q < p; q++)
@@ -795,8 +813,53 @@ bool config_allows(const struct config *cfg, const char *module, size_t len)
     return false;
 }
 
+/* python.venv: a virtual environment made for the Python the executors
+ * embed (Debian's `python3 -m venv`): its pyvenv.cfg names the version. */
+static int parse_venv(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    const char *s = scalar(v);
+    char file[PATH_MAX + 32], line[512], *version = NULL;
+    struct stat st;
+    FILE *f;
+
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected the folder of a virtual environment, got %s", path,
+                       s ? "an empty string" : kind_name(v));
+    cfg->venv = resolve_path(c, s);
+    if (strlen(cfg->venv) > PATH_MAX - 64)
+        return fail_at(c, v, "%s: the path is too long", path);
+    snprintf(file, sizeof file, "%s/pyvenv.cfg", cfg->venv);
+    f = fopen(file, "r");
+    if (f == NULL)
+        return fail_at(c, v, "%s: '%s' is not a virtual environment: %s: %s (make one with %s -m venv)",
+                       path, cfg->venv, file, strerror(errno), "python3");
+    while (version == NULL && fgets(line, sizeof line, f) != NULL) {
+        char *k = line + strspn(line, " \t"), *eq = strchr(k, '=');
+
+        if (eq != NULL && strncmp(k, "version", 7) == 0 && strspn(k + 7, " \t") == (size_t)(eq - k - 7)) {
+            version = eq + 1 + strspn(eq + 1, " \t");
+            version[strcspn(version, " \t\r\n")] = '\0';
+        }
+    }
+    fclose(f);
+    if (version == NULL)
+        return fail_at(c, v, "%s: %s says no version", path, file);
+    /* the same major.minor: "3.11.2" for the embedded "3.11" */
+    if (strncmp(version, PYRPOOL_PYTHON_VERSION, strlen(PYRPOOL_PYTHON_VERSION)) != 0 ||
+        (version[strlen(PYRPOOL_PYTHON_VERSION)] != '.' && version[strlen(PYRPOOL_PYTHON_VERSION)] != '\0'))
+        return fail_at(c, v, "%s: '%s' was made for Python %s; the executors run Python %s: make it again "
+                       "with that Python (python%s -m venv)", path, cfg->venv, version, PYRPOOL_PYTHON_VERSION,
+                       PYRPOOL_PYTHON_VERSION);
+    snprintf(file, sizeof file, "%s/lib/python%s/site-packages", cfg->venv, PYRPOOL_PYTHON_VERSION);
+    if (stat(file, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail_at(c, v, "%s: '%s' has no %s", path, cfg->venv, file);
+    return 0;
+}
+
 static const struct key_spec python_keys[] = {
     {"path", parse_python_path},
+    {"venv", parse_venv},
     {"allow_eval", parse_allow_eval},
     {"allow", parse_allow},
     {"preload", parse_preload},
@@ -972,12 +1035,38 @@ static int parse_limits(struct ctx *c, const char *path, yaml_node_t *v, void *t
 
 /* ---- the file -------------------------------------------------------- */
 
+/* state_file: where register_pool, start_pool and resize_pool are kept
+ * across restarts (state.c); its folder must exist. */
+static int parse_state_file(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    const char *s = scalar(v);
+    char *dir, *slash;
+    struct stat st;
+
+    if (s == NULL || s[0] == '\0')
+        return fail_at(c, v, "%s: expected a file path, got %s", path, s ? "an empty string" : kind_name(v));
+    cfg->state_file = resolve_path(c, s);
+    dir = xstrdup(cfg->state_file);
+    slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fail_at(c, v, "%s: its folder '%s' does not exist", path, dir);
+        free(dir);
+        return -1;
+    }
+    free(dir);
+    return 0;
+}
+
 static const struct key_spec top_keys[] = {
     {"listen", parse_listen},
     {"pools", parse_pools},
     {"python", parse_python},
     {"routes", parse_routes},
     {"limits", parse_limits},
+    {"state_file", parse_state_file},
     {NULL, NULL},
 };
 
@@ -1116,6 +1205,8 @@ void config_free(struct config *cfg)
             explicit_bzero(cfg->listen[i].token, strlen(cfg->listen[i].token));
         free(cfg->listen[i].token);
     }
+    free(cfg->state_file);
+    free(cfg->venv);
     for (i = 0; i < cfg->npython_path; i++)
         free(cfg->python_path[i]);
     for (i = 0; i < cfg->npreload; i++)

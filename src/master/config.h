@@ -73,6 +73,7 @@ struct config {
     char **python_path; /* absolute */
     size_t npython_path;
     char **preload;     /* python.preload: modules every executor imports at start */
+    char *venv;         /* python.venv: absolute, checked at load; NULL: none */
     size_t npreload;
     bool allow_eval;
     char **allow;       /* python.allow: "module" or "package.*" entries */
@@ -93,6 +94,7 @@ struct config {
     unsigned idle_timeout;    /* limits.idle_timeout: seconds idle before a close; 0: never */
     unsigned max_pools;       /* limits.max_pools: pools at once */
     unsigned max_executors;   /* limits.max_executors: executor processes, all pools */
+    char *state_file;         /* absolute; NULL: run-time changes last until a restart */
 };
 
 /* Defaults that the documentation quotes. */
@@ -126,6 +128,14 @@ void config_pool_init(struct config_pool *p, const char *name, size_t len, int s
 
 /* The pool named name, or NULL. */
 const struct config_pool *config_find_pool(const struct config *cfg, const char *name);
+
+/* True when the file's routes register module (function NULL: module-wide)
+ * or module:function to pool. */
+bool config_has_route(const struct config *cfg, const char *module, size_t mlen, const char *function,
+                      size_t flen, const char *pool);
+
+/* A pool name: 1 to CONFIG_POOL_NAME_MAX letters, digits, '_' or '-'. */
+bool config_valid_pool_name(const char *s, size_t n);
 
 /* True when calls to module (len bytes) are allowed: python.allow is not
  * set, or one of its entries names it ("json" names json; "myapp.*" names

@@ -29,6 +29,7 @@
 #include "protocol.h"
 #include "reload.h"
 #include "route.h"
+#include "state.h"
 
 
 static const char usage[] =
@@ -53,6 +54,10 @@ static const char usage[] =
     "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a valid --check,\n"
     "1 for a bad config or a failed start, 2 for bad arguments.\n";
 
+
+#ifndef PYRPOOL_LIBEXECDIR
+#define PYRPOOL_LIBEXECDIR "/usr/local/libexec/pyrpoold"
+#endif
 
 /* How often systemd's STATUS= line is refreshed. */
 #define STATUS_EVERY_MS 5000
@@ -291,23 +296,36 @@ static void harden(const struct config *cfg)
         log_warn("python.allow_eval is true: eval and exec reach every module, whatever python.allow says");
 }
 
-/* The executor binary sits next to this one. */
+/* The executor binary: beside this one (the build tree), else where
+ * `make install` puts it relative to this one (PREFIX/sbin ->
+ * PREFIX/libexec/pyrpoold, so a DESTDIR copy works too), else the
+ * compiled-in install path. */
 static int find_executor(struct daemon *d)
 {
-    char self[PATH_MAX];
+    char self[PATH_MAX], *dir;
+    const char *tried[3];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    size_t i;
 
     if (n < 0) {
         log_error("cannot find my own binary: %s", strerror(errno));
         return -1;
     }
     self[n] = '\0';
-    snprintf(d->executor_path, sizeof d->executor_path, "%s/pyrpool-executor", dirname(self));
-    if (access(d->executor_path, X_OK) != 0) {
-        log_error("%s: %s (it is built with pyrpoold)", d->executor_path, strerror(errno));
-        return -1;
+    dir = dirname(self);
+    for (i = 0; i < 3; i++) {
+        if (i == 0)
+            snprintf(d->executor_path, sizeof d->executor_path, "%s/pyrpool-executor", dir);
+        else if (i == 1)
+            snprintf(d->executor_path, sizeof d->executor_path, "%s/../libexec/pyrpoold/pyrpool-executor", dir);
+        else
+            snprintf(d->executor_path, sizeof d->executor_path, "%s/pyrpool-executor", PYRPOOL_LIBEXECDIR);
+        if (access(d->executor_path, X_OK) == 0)
+            return 0;
+        tried[i] = i == 0 ? "beside pyrpoold" : i == 1 ? "in ../libexec/pyrpoold" : PYRPOOL_LIBEXECDIR;
     }
-    return 0;
+    log_error("cannot find pyrpool-executor (built with pyrpoold): not %s, %s, nor %s", tried[0], tried[1], tried[2]);
+    return -1;
 }
 
 static void print_summary(const struct config *cfg)
@@ -335,6 +353,8 @@ static void print_summary(const struct config *cfg)
     for (i = 0; i < cfg->nroutes; i++)
         printf("  route %s%s%s -> %s\n", cfg->routes[i].module, cfg->routes[i].function ? ":" : "",
                cfg->routes[i].function ? cfg->routes[i].function : "", cfg->routes[i].pool);
+    if (cfg->venv != NULL)
+        printf("  venv %s\n", cfg->venv);
     printf("  eval %s\n", cfg->allow_eval ? "allowed" : "forbidden");
 }
 
@@ -386,6 +406,7 @@ static int open_listeners(struct daemon *d)
 
 static int start(struct daemon *d)
 {
+    char err[CONFIG_ERR_LEN];
     size_t i;
 
     d->routes = route_new();
@@ -405,6 +426,10 @@ static int start(struct daemon *d)
 
         route_register(d->routes, r->module, strlen(r->module), r->function,
                        r->function ? strlen(r->function) : 0, p);
+    }
+    if (state_load(d, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
     }
     uv_prepare_init(d->loop, &d->flush_prepare);
     uv_check_init(d->loop, &d->flush_check);

@@ -11,6 +11,7 @@
 #include "notify.h"
 #include "pool.h"
 #include "route.h"
+#include "state.h"
 #include "xalloc.h"
 
 void reload_init(struct daemon *d)
@@ -212,6 +213,7 @@ static void swap_config(struct daemon *d)
 static void take_over(struct daemon *d)
 {
     struct reload *r = &d->reload;
+    char err[CONFIG_ERR_LEN];
 
     swap_routes(d);
     swap_pools(d);
@@ -224,6 +226,8 @@ static void take_over(struct daemon *d)
     r->generation++;
     log_info("reload: generation %u serving (config %s); the old executors finish their calls",
              r->generation, d->cfg.file);
+    if (state_save(d, NULL, err, sizeof err) != 0) /* the new config may hold what the state did */
+        log_error("reload: %s", err);
     finish(d, NULL);
 }
 

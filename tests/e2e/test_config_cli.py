@@ -597,9 +597,9 @@ def test_extra_pools_and_routes_from_config(daemon_factory):
                        routes={"requests": "io", "json:dumps": "default", "wave": "batch-2_x"})
     with d.connect() as c:
         assert c.ok("list_pool_registrations", []) == [
-            {"module": "json", "function": "dumps", "pool": "default"},
-            {"module": "requests", "function": None, "pool": "io"},
-            {"module": "wave", "function": None, "pool": "batch-2_x"},
+            {"module": "json", "function": "dumps", "pool": "default", "source": "config"},
+            {"module": "requests", "function": None, "pool": "io", "source": "config"},
+            {"module": "wave", "function": None, "pool": "batch-2_x", "source": "config"},
         ]
         assert c.ok("lookup_pool", ["wave", "open"]) == "batch-2_x"
     assert len(d.pool_pids("batch-2_x")) == 3

@@ -84,6 +84,7 @@ static struct frame_init full(void)
         .board = 7,
         .uid = 1000,
         .gid = 1001,
+        .venv = "/srv/app/.venv",
     };
 
     return init;
@@ -134,6 +135,7 @@ static void test_init_round_trip(void **state)
     assert_int_equal(out.board, 7);
     assert_int_equal(out.uid, 1000);
     assert_int_equal(out.gid, 1001);
+    assert_string_equal(out.venv, "/srv/app/.venv");
     init_free(&out);
     assert_null(out.path);
     assert_int_equal(out.npath, 0);
@@ -174,7 +176,7 @@ static void test_init_round_trip_template(void **state)
 
 /* Byte for byte what the master packed before init_pack existed (the same
  * keys in the same order, board as a signed int, uints as unsigned ints),
- * plus the uid and gid added since, signed ints too. */
+ * plus the uid and gid added since, signed ints too, and venv. */
 static void test_init_bytes_as_before(void **state)
 {
     struct frame_init init = full();
@@ -191,7 +193,7 @@ static void test_init_bytes_as_before(void **state)
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 12);
+    msgpack_pack_map(&pk, 13);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -220,6 +222,8 @@ static void test_init_bytes_as_before(void **state)
     msgpack_pack_int(&pk, -1);
     str("strict_names");
     msgpack_pack_false(&pk);
+    str("venv");
+    str("/srv/app/.venv");
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     init_pack(&sb, &init);
