@@ -360,7 +360,8 @@ def test_admin_calls(c, factor):
         assert c.register_pool("pyc-extra", "clientmod", "check") is True
         assert c.lookup_pool("clientmod") == "pyc-extra"
         assert c.lookup_pool("clientmod", "check") == "pyc-extra"
-        assert {"module": "clientmod", "function": None, "pool": "pyc-extra"} in c.list_pool_registrations()
+        assert {"module": "clientmod", "function": None, "pool": "pyc-extra", "source": "runtime"} \
+            in c.list_pool_registrations()
         pid, _ = c.call("clientmod", "pid_kw")
         assert pid in c.contexts("pyc-extra")
         assert c.unregister_pool("clientmod", "check") is True
@@ -662,6 +663,22 @@ def test_vectors_decode_through_the_client(tmp_path):
         finally:
             srv.close()
             os.unlink(tmp_path / "nil.sock")
+
+
+def test_every_daemon_error_type_of_the_protocol_has_its_class():
+    """The table of the daemon's own error types in proto/PROTOCOL.md and the
+    client's classes are the same set (a new type needs its class)."""
+    text = (VECTORS.parent / "PROTOCOL.md").read_text()
+    table = text[text.index("| type | when |"):]
+    table = table[:table.index("\n\n")]
+    types = {line.split("`")[1] for line in table.splitlines()[2:]}
+    assert len(types) >= 14
+    assert types == set(pyrpool.DAEMON_ERRORS)
+    for name, cls in pyrpool.DAEMON_ERRORS.items():
+        assert cls.__name__ == name and getattr(pyrpool, name) is cls and issubclass(cls, pyrpool.DaemonError)
+        assert not hasattr(__builtins__, name) if isinstance(__builtins__, type(os)) else name not in __builtins__
+    answers = {f.name[len("answer-"):-len(".vec")] for f in VECTORS.glob("answer-*.vec")}
+    assert types <= answers, types - answers      # each one decoded by the vectors test
 
 
 def test_vectors_type_values_reencode_to_the_same_bytes():

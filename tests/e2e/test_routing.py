@@ -53,10 +53,10 @@ def pids(d):
 
 
 CONFIG_ROUTES = [
-    {"module": "cfgmod", "function": None, "pool": "gpu"},
-    {"module": "cfgmod.inner", "function": "f", "pool": "io"},
-    {"module": "json", "function": "dumps", "pool": "default"},
-    {"module": "requests", "function": None, "pool": "io"},
+    {"module": "cfgmod", "function": None, "pool": "gpu", "source": "config"},
+    {"module": "cfgmod.inner", "function": "f", "pool": "io", "source": "config"},
+    {"module": "json", "function": "dumps", "pool": "default", "source": "config"},
+    {"module": "requests", "function": None, "pool": "io", "source": "config"},
 ]
 
 
@@ -65,11 +65,12 @@ def c(d):
     with d.pyrpool_client() as c:
         yield c
         # leave only the config's routes behind
+        # (a config route a test removed and registered again stays, as a runtime one)
         for r in c.list_pool_registrations():
-            if r not in CONFIG_ROUTES:
+            if dict(r, source="config") not in CONFIG_ROUTES:
                 args = [r["module"]] + ([r["function"]] if r["function"] is not None else [])
                 assert c.unregister_pool(*args) is True
-        assert c.list_pool_registrations() == CONFIG_ROUTES
+        assert [dict(r, source="config") for r in c.list_pool_registrations()] == CONFIG_ROUTES
 
 
 def test_config_routes_listed(c):
@@ -130,7 +131,7 @@ def test_colon_form_register_lookup_unregister(c):
     assert c.register_pool("io", "colmod:fn") is True
     assert c.lookup_pool("colmod", "fn") == "io"
     assert c.lookup_pool("colmod:fn") == "io"
-    assert {"module": "colmod", "function": "fn", "pool": "io"} in c.list_pool_registrations()
+    assert {"module": "colmod", "function": "fn", "pool": "io", "source": "runtime"} in c.list_pool_registrations()
     assert c.unregister_pool("colmod:fn") is True
     assert c.lookup_pool("colmod", "fn") == "default"
 
@@ -146,7 +147,7 @@ def test_reregister_moves_the_route(c):
     assert c.register_pool("gpu", "mover") is True
     assert c.lookup_pool("mover", "f") == "gpu"
     regs = [r for r in c.list_pool_registrations() if r["module"] == "mover"]
-    assert regs == [{"module": "mover", "function": None, "pool": "gpu"}]
+    assert regs == [{"module": "mover", "function": None, "pool": "gpu", "source": "runtime"}]
 
 
 def test_unregister(c):
@@ -175,6 +176,8 @@ def test_unregister_config_route_then_restore(c):
     assert c.lookup_pool("requests", "get") == "default"
     assert c.register_pool("io", "requests") is True
     assert c.lookup_pool("requests", "get") == "io"
+    assert [(r["module"], r["function"], r["pool"]) for r in c.list_pool_registrations()
+            if r["module"] == "requests"] == [("requests", None, "io")]
 
 
 def test_register_unknown_pool(c):
@@ -204,9 +207,10 @@ def test_list_sorted_by_module_then_function(c):
         ("alpha", None), ("alpha", "a"), ("alpha", "b"), ("alpha.beta", None),
         ("cfgmod", None), ("cfgmod.inner", "f"), ("json", "dumps"),
         ("mid", "a"), ("mid", "z"), ("requests", None), ("zeta", None)]
-    assert {"module": "alpha", "function": "a", "pool": "default"} in regs
+    assert {"module": "alpha", "function": "a", "pool": "default", "source": "runtime"} in regs
     for r in regs:
-        assert set(r) == {"module", "function", "pool"}
+        assert set(r) == {"module", "function", "pool", "source"}
+        assert r["source"] == ("config" if r in CONFIG_ROUTES else "runtime")
 
 
 def test_many_registrations(c):

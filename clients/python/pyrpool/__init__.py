@@ -14,7 +14,7 @@ from .errors import (
     PyrpoolError, RemoteError, PythonError, DaemonError,
     BadRequest, NoSuchMethod, NoSuchPool, Unauthorized, Forbidden, EncodeError, Timeout,
     Cancelled, PoolExists, PoolDegraded, Quarantined, Overloaded, WorkerCrashed, ReloadFailed,
-    ShuttingDown, ConnectionLost, NoAnswer, ProtocolError, UnsupportedProtocol, DAEMON_ERRORS,
+    StateNotSaved, ShuttingDown, ConnectionLost, NoAnswer, ProtocolError, UnsupportedProtocol, DAEMON_ERRORS,
 )
 from ._wire import PROTOCOL_VERSIONS, packb, unpackb, decode_response
 
@@ -23,7 +23,7 @@ __all__ = [
     "PyrpoolError", "RemoteError", "PythonError", "DaemonError",
     "BadRequest", "NoSuchMethod", "NoSuchPool", "Unauthorized", "Forbidden", "EncodeError", "Timeout",
     "Cancelled", "PoolExists", "PoolDegraded", "Quarantined", "Overloaded", "WorkerCrashed", "ReloadFailed",
-    "ShuttingDown",
+    "StateNotSaved", "ShuttingDown",
     "ConnectionLost", "NoAnswer", "ProtocolError", "UnsupportedProtocol", "DAEMON_ERRORS",
     "PROTOCOL_VERSIONS", "packb", "unpackb", "decode_response",
 ]

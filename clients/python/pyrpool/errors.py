@@ -16,7 +16,7 @@ __all__ = [
     "PyrpoolError", "RemoteError", "PythonError", "DaemonError",
     "BadRequest", "NoSuchMethod", "NoSuchPool", "Unauthorized", "Forbidden", "EncodeError",
     "Timeout", "Cancelled", "PoolExists", "PoolDegraded", "Quarantined", "Overloaded",
-    "WorkerCrashed", "ReloadFailed", "ShuttingDown",
+    "WorkerCrashed", "ReloadFailed", "StateNotSaved", "ShuttingDown",
     "ConnectionLost", "NoAnswer", "ProtocolError", "UnsupportedProtocol",
     "DAEMON_ERRORS", "error_from_answer",
 ]
@@ -123,6 +123,10 @@ class ReloadFailed(DaemonError):
     """reload: the config does not load, or its new executors could not start (the running config stays)."""
 
 
+class StateNotSaved(DaemonError):
+    """A routing or pool change could not be written to the daemon's state_file: it is not made."""
+
+
 class ShuttingDown(DaemonError):
     """The daemon is stopping."""
 
@@ -130,7 +134,7 @@ class ShuttingDown(DaemonError):
 DAEMON_ERRORS = {cls.__name__: cls for cls in (
     BadRequest, NoSuchMethod, NoSuchPool, Unauthorized, Forbidden, EncodeError, Timeout,
     Cancelled, PoolExists, PoolDegraded, Quarantined, Overloaded, WorkerCrashed, ReloadFailed,
-    ShuttingDown)}
+    StateNotSaved, ShuttingDown)}
 
 
 class ConnectionLost(PyrpoolError, ConnectionError):
