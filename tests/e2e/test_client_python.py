@@ -106,6 +106,20 @@ def test_kwargs_named_like_the_options(c, d):
         [[[1], "y", None, None, None, {}], [[2], "y", None, None, None, {}]]
 
 
+def test_msgids_wrap_around_past_one_in_flight(c, tmp_path, factor):
+    """msgids are uint32 and wrap; one still in flight is never reused."""
+    path = tmp_path / "started"
+    c._ids = itertools.count(2 ** 32 - 2)
+    slow = c.cast("clientmod", "started_nap", str(path), 0.5, "slow", pool="io")   # msgid 2**32 - 2
+    wait_file(path, 10 * factor)
+    assert slow.msgid == 2 ** 32 - 2
+    assert [c.call("operator", "add", i, 1) for i in range(3)] == [1, 2, 3]        # ..., 0, 1
+    c._ids = itertools.count(2 ** 32 - 2)                                          # the same again
+    f = c.cast("operator", "mul", 6, 7)
+    assert f.msgid != slow.msgid
+    assert f.result(10 * factor) == 42 and slow.result(10 * factor) == "slow"
+
+
 def test_unencodable_argument_sends_nothing(c):
     with pytest.raises(TypeError):
         c.call("echo", "echo", {1, 2})

@@ -211,6 +211,9 @@ class AsyncClient(API):
             proto = await self._connection()
         if proto.paused:
             await proto.writable()
+        while msgid in proto.pending:       # the msgids wrapped around to one still in flight
+            msgid = next(self._ids) & _wire.MSGID_MASK
+            data = _wire.packb([_wire.REQUEST, msgid, method, params])
         proto.pending[msgid] = fut
         try:
             proto.send(data)

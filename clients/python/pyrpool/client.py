@@ -303,7 +303,11 @@ class Client(API):
         data = _wire.packb([_wire.REQUEST, msgid, method, params])   # a TypeError here sends nothing
         conn = self._connection()
         entry = entry_factory(conn, msgid)
-        conn.pending[msgid] = entry
+        while conn.pending.setdefault(msgid, entry) is not entry:
+            # the msgids wrapped around to one still in flight: take the next
+            msgid = next(self._ids) & _wire.MSGID_MASK
+            data = _wire.packb([_wire.REQUEST, msgid, method, params])
+            entry = entry_factory(conn, msgid)
         conn.send(data)
         if conn.closed and conn.pending.pop(msgid, None) is entry:
             raise conn._lost()
