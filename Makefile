@@ -5,7 +5,8 @@
 #   make VALGRIND=1 test    end-to-end tests with the daemon under valgrind
 #   make check-calls   no loop in the master's call graph (part of test)
 #   make fuzz [FUZZ_SECONDS=N]   each libFuzzer target N seconds (default 20)
-#   make bench   the daemon side by side with the alternatives (bench/RESULTS.md)
+#   make bench   the daemon side by side with the alternatives (build/bench-results.md;
+#                BENCH_SAVE=1 updates the tracked bench/RESULTS.md)
 
 PYTHON    := /usr/bin/python3
 CC        ?= cc
@@ -43,10 +44,10 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
-              notify.c activation.c state.c) \
+              notify.c activation.c state.c check.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
-              pyconv.c) $(COMMON_SRC)
+              pyconv.c proctitle.c) $(COMMON_SRC)
 UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
@@ -55,7 +56,7 @@ EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
 .PHONY: all deps run test unit e2e bench clean check-config check-calls fuzz fuzz-deps offtheshelf check-nosystemd install uninstall
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor
+all: $(BUILD)/pyrpoold $(BUILD)/pyrpool-executor $(BUILD)/pyrpoolctl
 
 # Installs the Debian packages that are missing (scripts/install-deps.sh
 # checks each one: quick when nothing is).
@@ -72,7 +73,7 @@ check-config: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins offtheshelf
-	@$(MAKE) --no-print-directory check-calls check-nosystemd unit e2e
+	@$(MAKE) --no-print-directory check-calls check-nosystemd unit client-c-test e2e
 
 # The daemon builds and runs without libsystemd, and says so.
 check-nosystemd:
@@ -121,6 +122,19 @@ $(BUILD)/pyrpoold: $(MASTER_OBJ)
 
 $(BUILD)/pyrpool-executor: $(EXEC_OBJ)
 	$(CC) -o $@ $^ $(EXEC_LIBS)
+
+# pyrpoolctl (src/ctl), on the C client library (clients/c/client.mk).
+CTL_SRC   := $(addprefix ctl/,main.c address.c value.c table.c) common/xalloc.c
+CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/ctl/%.o)
+CTL_CFLAGS = $(CFLAGS_COMMON) -Isrc/ctl $(shell pkg-config --cflags msgpack yaml-0.1) \
+             -DPYRPOOL_SYSCONFDIR='"$(SYSCONFDIR)"'
+
+$(BUILD)/ctl/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CTL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/pyrpoolctl: $(CTL_OBJ) $(BUILD)/libpyrpool.a
+	$(CC) -o $@ $(CTL_OBJ) $(BUILD)/libpyrpool.a $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack yaml-0.1) -lm
 
 $(BUILD)/master/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -197,7 +211,9 @@ $(BUILD)/fuzz/fuzz_init: tests/fuzz/fuzz_init.c src/common/init.c src/common/fra
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the daemon in sbin, its
 # executor in libexec/pyrpoold (found relative to the daemon, so a DESTDIR
-# copy runs as it is), man pages, the systemd units (binary path filled in),
+# copy runs as it is), pyrpoolctl in bin with its bash completion, the C
+# client library with its header and pyrpool.pc, man pages, the systemd
+# units (binary path filled in),
 # the sysusers file for the pyrpool user, and the default config as
 # SYSCONFDIR/pyrpoold/pyrpoold.yaml unless one is there. make uninstall
 # removes what install put there (the config only if unchanged).
@@ -213,13 +229,19 @@ MASTER_CFLAGS += -DPYRPOOL_LIBEXECDIR='"$(LIBEXECDIR)"' \
                  -DPYRPOOL_PYTHON_VERSION='"$(shell pkg-config --modversion python3-embed)"'
 INSTALLED_CONFIG := $(DESTDIR)$(SYSCONFDIR)/pyrpoold/pyrpoold.yaml
 
-install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/pyrpoold
+COMPLETIONDIR := $(PREFIX)/share/bash-completion/completions
+
+install: all install-client-c
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/pyrpoold \
+	    $(DESTDIR)$(COMPLETIONDIR)
 	install -m 755 $(BUILD)/pyrpoold $(DESTDIR)$(SBINDIR)/pyrpoold
+	install -m 755 $(BUILD)/pyrpoolctl $(DESTDIR)$(BINDIR)/pyrpoolctl
 	install -m 755 $(BUILD)/pyrpool-executor $(DESTDIR)$(LIBEXECDIR)/pyrpool-executor
 	install -m 644 man/pyrpoold.8 $(DESTDIR)$(MANDIR)/man8/pyrpoold.8
+	install -m 644 man/pyrpoolctl.8 $(DESTDIR)$(MANDIR)/man8/pyrpoolctl.8
 	install -m 644 man/pyrpoold.yaml.5 $(DESTDIR)$(MANDIR)/man5/pyrpoold.yaml.5
+	install -m 644 conf/pyrpoolctl.bash-completion $(DESTDIR)$(COMPLETIONDIR)/pyrpoolctl
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' conf/pyrpoold.service \
 	    > $(DESTDIR)$(UNITDIR)/pyrpoold.service
 	install -m 644 conf/pyrpoold.socket $(DESTDIR)$(UNITDIR)/pyrpoold.socket
@@ -229,10 +251,15 @@ install: all
 	else install -m 644 conf/pyrpoold.system.yaml $(INSTALLED_CONFIG); fi
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/pyrpoold $(DESTDIR)$(LIBEXECDIR)/pyrpool-executor \
-	    $(DESTDIR)$(MANDIR)/man8/pyrpoold.8 $(DESTDIR)$(MANDIR)/man5/pyrpoold.yaml.5 \
+	rm -f $(DESTDIR)$(SBINDIR)/pyrpoold $(DESTDIR)$(BINDIR)/pyrpoolctl $(DESTDIR)$(LIBEXECDIR)/pyrpool-executor \
+	    $(DESTDIR)$(MANDIR)/man8/pyrpoold.8 $(DESTDIR)$(MANDIR)/man8/pyrpoolctl.8 \
+	    $(DESTDIR)$(MANDIR)/man5/pyrpoold.yaml.5 $(DESTDIR)$(COMPLETIONDIR)/pyrpoolctl \
 	    $(DESTDIR)$(UNITDIR)/pyrpoold.service $(DESTDIR)$(UNITDIR)/pyrpoold.socket \
-	    $(DESTDIR)$(SYSUSERSDIR)/pyrpoold.conf
+	    $(DESTDIR)$(SYSUSERSDIR)/pyrpoold.conf \
+	    $(DESTDIR)$(PREFIX)/include/pyrpool/client.h $(DESTDIR)$(PREFIX)/lib/libpyrpool.a \
+	    $(DESTDIR)$(PREFIX)/lib/libpyrpool.so $(DESTDIR)$(PREFIX)/lib/libpyrpool.so.* \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/pyrpool.pc
+	-rmdir $(DESTDIR)$(PREFIX)/include/pyrpool 2>/dev/null
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	@if [ -e $(INSTALLED_CONFIG) ] && cmp -s conf/pyrpoold.system.yaml $(INSTALLED_CONFIG); then \
 	    rm -f $(INSTALLED_CONFIG); rmdir $(DESTDIR)$(SYSCONFDIR)/pyrpoold 2>/dev/null || true; \
@@ -242,4 +269,5 @@ clean:
 	rm -rf $(BUILD)
 
 -include bench/bench.mk
--include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d)
+include clients/c/client.mk
+-include $(MASTER_OBJ:.o=.d) $(EXEC_OBJ:.o=.d) $(CTL_OBJ:.o=.d)

@@ -5,12 +5,14 @@
 Environment:
     BENCH_SCALE=F   multiply every call count by F (default 1; 0.1 for a smoke run)
     BENCH_REPS=N    repetitions of every measurement (default 3, medians reported)
+    BENCH_SAVE=1    also write the results to the tracked bench/RESULTS.md
 
 Starts the daemon (build/pyrpoold) on a temporary config (default pool: one
 executor per CPU, io pool: 10) and bench/asyncio_server.py, then runs, REPS
 times each: build/pingpong, build/loadgen against both servers, and
 bench/alternatives.py (ProcessPoolExecutor, multiprocessing.Pool). Prints one
-table of medians and writes bench/RESULTS.md with the machine, the table and
+table of medians and writes build/bench-results.md (bench/RESULTS.md with
+BENCH_SAVE=1, so a run does not leave the tree changed) with the machine, the table and
 the raw medians.
 
 Nothing here is a pass/fail test of speed. The exit status is non-zero only
@@ -41,6 +43,7 @@ BUILD = os.path.join(ROOT, "build")
 DAEMON = os.path.join(BUILD, "pyrpoold")
 LOADGEN = os.path.join(BUILD, "loadgen")
 PINGPONG = os.path.join(BUILD, "pingpong")
+CLIENT_C = os.path.join(BUILD, "bench-client-c")
 PYTHON = "/usr/bin/python3"
 
 NCPU = os.cpu_count() or 1
@@ -410,6 +413,35 @@ python:
             self.record(f"loadgen_cpu_share_{server}_1x64", r["loadgen_cpu_s"] / r["seconds"])
             self.record(f"{server}_1x64_p50_us", r["p50_us"])
 
+    def client_rate(self, what, argv, timeout=300):
+        """calls_per_s=<float> from a client library's bench program."""
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        line = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+        if p.returncode != 0 or not line.startswith("calls_per_s="):
+            raise BenchError(f"{what} failed ({p.returncode}): {(p.stderr or p.stdout).strip()[-1500:]}")
+        self.daemon_alive()
+        return float(line.split("=", 1)[1])
+
+    def m_clients(self):
+        """math.sqrt 1×64 through each client library (clients/), beside the
+        load generator's figure from the same repetition (row 3)."""
+        secs = str(max(2.0, 5.0 * SCALE))
+        runs = [("client_c_1x64", "C client", [CLIENT_C, self.sock, secs, "64"]),
+                ("client_py_threads", "Python client, 16 threads",
+                 [PYTHON, os.path.join(BENCH, "client_python.py"), self.sock, "threads",
+                  "--calls", str(n(160_000, 1600))]),
+                ("client_py_asyncio", "Python client, asyncio",
+                 [PYTHON, os.path.join(BENCH, "client_python.py"), self.sock, "asyncio",
+                  "--calls", str(n(160_000, 1600)), "--inflight", "64"]),
+                ("client_erl_1x64", "Erlang client",
+                 ["escript", os.path.join(BENCH, "client_erlang.erl"), self.sock, secs, "64"])]
+        for key, what, argv in runs:
+            program = argv[0] if argv[0] == CLIENT_C else argv[1]
+            if not os.path.exists(program):
+                self.failures.append(f"{what}: {program} is missing")
+                continue
+            self.record(key + "_calls_per_s", self.client_rate(what, argv))
+
     def m_many_conns(self):
         sampler = RssSampler(self.daemon.pid)
         sampler.start()
@@ -647,6 +679,7 @@ python:
         if self.map_status is None:
             steps.append(("map", self.m_map))
         steps.append(("two-client fairness", self.m_fairness))
+        steps.append(("client libraries 1x64", self.m_clients))
         for rep in range(REPS):
             log(f"repetition {rep + 1} of {REPS}")
             for name, fn in steps:
@@ -795,6 +828,14 @@ def build_rows(b):
     fp, fa = m("ours_fair_b_calls"), m("asyncio_fair_b_calls")
     row("", f"  client B's calls (issued for {fair_window():g} s, one at a time)",
         "—" if fp is None else f"{fp:,.0f}", "asyncio server, same", "—" if fa is None else f"{fa:,.0f}", "")
+    for num, key, what in [("13", "client_c_1x64", "C client (libpyrpool): 1 conn × 64 in flight"),
+                           ("", "client_py_threads", "Python client: 16 threads sharing one connection"),
+                           ("", "client_py_asyncio", "Python client: AsyncClient, 64 in flight"),
+                           ("", "client_erl_1x64", "Erlang client: 1 conn × 64 in flight (cast/await)")]:
+        v = m(key + "_calls_per_s")
+        row(num, f"math.sqrt(16) through the {what}, calls/s", fmt_rate(v),
+            "load generator 1×64 (row 3)", fmt_rate(t), ratio(v, t))
+
     return rows
 
 
@@ -918,12 +959,21 @@ def write_results(b, table, info):
         "```",
         "",
     ]
-    with open(os.path.join(BENCH, "RESULTS.md"), "w") as f:
-        f.write("\n".join(lines))
+    for path in results_paths():
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+
+
+def results_paths():
+    """build/bench-results.md, and the tracked bench/RESULTS.md on request."""
+    paths = [os.path.join(BUILD, "bench-results.md")]
+    if os.environ.get("BENCH_SAVE") == "1":
+        paths.append(os.path.join(BENCH, "RESULTS.md"))
+    return paths
 
 
 def ensure_built():
-    missing = [p for p in (DAEMON, LOADGEN, PINGPONG) if not os.access(p, os.X_OK)]
+    missing = [p for p in (DAEMON, LOADGEN, PINGPONG, CLIENT_C) if not os.access(p, os.X_OK)]
     if missing:
         log(f"building {', '.join(os.path.basename(p) for p in missing)}")
         r = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "all", "bench-bins"])
@@ -957,7 +1007,7 @@ def main():
     for line in notes(b):
         print(line)
     write_results(b, table, info)
-    print(f"written to {os.path.relpath(os.path.join(BENCH, 'RESULTS.md'))}")
+    print("written to " + ", ".join(os.path.relpath(p) for p in results_paths()))
     if b.failures:
         print("\nFAILURES:", file=sys.stderr)
         for f in b.failures:

@@ -28,6 +28,7 @@
 #include "guard.h"
 #include "init.h"
 #include "log.h"
+#include "proctitle.h"
 #include "pyrun.h"
 #include "serial.h"
 #include "stop.h"
@@ -138,13 +139,14 @@ static int start(const char *argv0, const struct frame_init *init)
     return 0;
 }
 
-/* Names this process in its log lines: "executor <name>". */
-static void set_log_name(const char *name)
+/* Names this process in its log lines ("executor <name>") and in ps. */
+static void set_name(const char *name, bool threads)
 {
     char logname[160];
 
     snprintf(logname, sizeof logname, "executor %s", name);
     log_set_name(logname);
+    proctitle_set(name, threads);
 }
 
 /* Before the INIT frame: the log's name from --name, death with the
@@ -153,7 +155,8 @@ static void prepare(int argc, char **argv, struct frame_init *init)
 {
     if (argc == 3 && strcmp(argv[1], "--name") == 0)
         snprintf(init->name, sizeof init->name, "%s", argv[2]);
-    set_log_name(init->name);
+    proctitle_init(argc, argv);
+    set_name(init->name, false);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     guard_init();
     signal(SIGPIPE, SIG_IGN);
@@ -167,7 +170,7 @@ static int fork_executors(struct rbuf *in, struct frame_init *init)
     if (wire_send_ready() != 0)
         return -1;
     forkserver_run(in, init->name, sizeof init->name, &init->board);
-    set_log_name(init->name);
+    set_name(init->name, init->threads);
     return 0;
 }
 
@@ -196,6 +199,53 @@ static int finish(struct rbuf *in, struct frame_init *init, int rc)
     return rc;
 }
 
+/* pyrpoold --check's throwaway executor: pyrpool-executor --check-imports
+ * [--venv DIR] [--path DIR]... -- MODULE...: starts Python as an executor
+ * would (venv, python.path) and imports each module; one line
+ * "MODULE<TAB>Type: message" on stdout for each that fails. Exit status 0
+ * when every one imports, 1 when one does not, 2 for bad arguments. */
+static int check_imports(int argc, char **argv)
+{
+    char *paths[256];
+    const char *venv = "";
+    PyObject *mod, *type, *value, *tb, *text;
+    size_t npaths = 0;
+    int i = 2, failed = 0;
+
+    for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
+        if (i + 1 >= argc || npaths == 256)
+            return 2;
+        if (strcmp(argv[i], "--venv") == 0)
+            venv = argv[i + 1];
+        else if (strcmp(argv[i], "--path") == 0)
+            paths[npaths++] = argv[i + 1];
+        else
+            return 2;
+    }
+    if (start_python(argv[0], venv) != 0 || pyrun_init(paths, npaths, false, false) != 0)
+        return 1;
+    for (i++; i < argc; i++) {
+        mod = PyImport_ImportModule(argv[i]);
+        if (mod != NULL) {
+            Py_DECREF(mod);
+            continue;
+        }
+        failed = 1;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        text = value != NULL ? PyObject_Str(value) : NULL;
+        printf("%s\t%s: %s\n", argv[i], type != NULL ? ((PyTypeObject *)type)->tp_name : "Error",
+               text != NULL ? PyUnicode_AsUTF8(text) : "?");
+        PyErr_Clear();
+        Py_XDECREF(text);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    fflush(stdout);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1, .uid = -1, .gid = -1};
@@ -203,11 +253,14 @@ int main(int argc, char **argv)
     struct board *board;
     int rc;
 
+    if (argc >= 2 && strcmp(argv[1], "--check-imports") == 0)
+        return check_imports(argc, argv);
     if (confine() != 0)
         return 1;
     prepare(argc, argv, &init);
     if ((rc = read_init(&in, &init)) != 0)
         return rc;
+    set_name(init.name, init.threads && !init.template);
     if (init.uid >= 0 && confine_user(init.uid, init.gid) != 0)
         return 1;
     if ((rc = start(argv[0], &init)) != 0)

@@ -256,35 +256,41 @@ static void do_num_contexts(struct conn *c, const struct rpc_msg *m)
         msgpack_pack_int(ok(c, m), p->size);
 }
 
+/* An executor that has a process now (one being forked or restarted has
+ * no pid yet). */
+static bool has_process(const struct executor *ex)
+{
+    return ex->state != EX_DEAD && ex->child.pid != 0;
+}
+
+/* contexts [pool]: the pids of the pool's executor processes that exist
+ * now; one being forked or restarted is left out, never nil. */
 static void do_contexts(struct conn *c, const struct rpc_msg *m)
 {
     struct pool *p = pool_param(c, m);
     msgpack_packer *pk;
+    size_t n = 0;
     int i;
 
     if (p == NULL)
         return;
+    for (i = 0; i < p->nexec; i++)
+        n += has_process(p->executors[i]);
     pk = ok(c, m);
-    msgpack_pack_array(pk, (size_t)p->nexec);
-    for (i = 0; i < p->nexec; i++) {
-        if (p->executors[i]->state == EX_DEAD || p->executors[i]->child.pid == 0)
-            msgpack_pack_nil(pk);
-        else
+    msgpack_pack_array(pk, n);
+    for (i = 0; i < p->nexec; i++)
+        if (has_process(p->executors[i]))
             msgpack_pack_int(pk, p->executors[i]->child.pid);
-    }
 }
 
-/* The pid the next call would most likely run on: the idle executor the
- * pool picks first, else the least loaded busy one, else one that is
- * starting; nil when none lives. */
-static void do_get_context(struct conn *c, const struct rpc_msg *m)
+/* The pid the next call to p would most likely run on: the idle executor
+ * the pool picks first, else the least loaded busy one, else one that is
+ * starting with a process; 0 when none has a process yet. */
+static int likely_pid(const struct pool *p)
 {
-    struct pool *p = pool_param(c, m);
-    struct executor *best = NULL, *ex;
+    const struct executor *best = NULL, *ex;
     int i;
 
-    if (p == NULL)
-        return;
     if (p->nidle > 0)
         best = p->idle[p->nidle - 1];
     for (i = 0; p->nidle == 0 && i < p->nexec; i++) {
@@ -293,12 +299,85 @@ static void do_get_context(struct conn *c, const struct rpc_msg *m)
             best = ex;
     }
     for (i = 0; best == NULL && i < p->nexec; i++)
-        if (p->executors[i]->state == EX_STARTING && p->executors[i]->child.pid != 0)
+        if (p->executors[i]->state == EX_STARTING && has_process(p->executors[i]))
             best = p->executors[i];
-    if (best != NULL)
-        msgpack_pack_int(ok(c, m), best->child.pid);
-    else
-        msgpack_pack_nil(ok(c, m));
+    return best != NULL ? best->child.pid : 0;
+}
+
+/* A get_context waiting for its pool to have a process (right after a
+ * start, or while every executor is being replaced). */
+struct context_waiter {
+    uv_timer_t timer;
+    struct conn *conn;
+    char pool[CONFIG_POOL_NAME_MAX + 1];
+    uint8_t msgid_len;
+    char msgid[RPC_MSGID_MAX];
+    unsigned tries;
+};
+
+#define CONTEXT_POLL_MS 10
+#define CONTEXT_WAIT_MS 30000
+
+static void free_waiter(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void retry_context(uv_timer_t *t)
+{
+    struct context_waiter *w = t->data;
+    struct rpc_raw msgid = {w->msgid, w->msgid_len};
+    struct pool *p = pool_find(w->conn->d, w->pool, strlen(w->pool));
+    char msg[ERR_LEN];
+    int pid = p != NULL ? likely_pid(p) : 0;
+    msgpack_packer *pk;
+
+    if (p != NULL && pid == 0 && !p->degraded && !w->conn->closing && !w->conn->d->stopping &&
+        ++w->tries < CONTEXT_WAIT_MS / CONTEXT_POLL_MS)
+        return;
+    if (w->conn->closing) {
+        /* nobody to tell */
+    } else if (pid != 0) {
+        pk = conn_out(w->conn);
+        rpc_pack_response_head(pk, msgid);
+        msgpack_pack_nil(pk);
+        msgpack_pack_int(pk, pid);
+    } else if (p == NULL) {
+        snprintf(msg, sizeof msg, "no pool named '%s'", w->pool);
+        conn_respond_error(w->conn, msgid, ERROR_NO_SUCH_POOL, msg);
+    } else {
+        snprintf(msg, sizeof msg, "pool %s has no executor process%s", w->pool,
+                 p->degraded ? ": its executors fail to start" : " yet");
+        conn_respond_error(w->conn, msgid, ERROR_POOL_DEGRADED, msg);
+    }
+    conn_call_done(w->conn);
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, free_waiter);
+}
+
+/* get_context [pool]: likely_pid; when no executor has a process yet, the
+ * answer waits until one has (PoolDegraded if none comes), never nil. */
+static void do_get_context(struct conn *c, const struct rpc_msg *m)
+{
+    struct pool *p = pool_param(c, m);
+    struct context_waiter *w;
+    int pid;
+
+    if (p == NULL)
+        return;
+    if ((pid = likely_pid(p)) != 0) {
+        msgpack_pack_int(ok(c, m), pid);
+        return;
+    }
+    w = xcalloc(1, sizeof *w);
+    w->conn = c;
+    snprintf(w->pool, sizeof w->pool, "%s", p->name);
+    w->msgid_len = (uint8_t)m->msgid.len;
+    memcpy(w->msgid, m->msgid.ptr, m->msgid.len);
+    conn_call_started(c); /* the connection lives until the answer */
+    uv_timer_init(c->d->loop, &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, retry_context, CONTEXT_POLL_MS, CONTEXT_POLL_MS);
 }
 
 static void pack_kv(msgpack_packer *pk, const char *key, uint64_t v)

@@ -29,23 +29,49 @@ struct ctx {
     /* where each route was written, to report a route to an unknown pool */
     yaml_mark_t *route_marks;
     yaml_node_t *hard_timeout_node; /* the pool being read set hard_timeout here */
+    unsigned nerrors;               /* found so far: each is a line of err */
 };
 
-/* Formats "file:line:col: message" for node n. Always returns -1. */
-static int fail_at(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+/* Adds "file:line:col: message" (at mark; without one, "file: message")
+ * to the errors: the file is read to its end, so that every error in it is
+ * told at once, one per line (up to CONFIG_MAX_ERRORS, then how many
+ * more). Always returns -1. */
+static int vfail(struct ctx *c, const yaml_mark_t *mark, const char *fmt, va_list ap)
 {
     char msg[CONFIG_ERR_LEN];
+    size_t used = c->nerrors > 0 ? strlen(c->err) : 0;
+
+    if (++c->nerrors > CONFIG_MAX_ERRORS || used + 1 >= c->errlen)
+        return -1; /* counted: config_load tells how many more */
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (mark != NULL)
+        snprintf(c->err + used, c->errlen - used, "%s%s:%zu:%zu: %s", used ? "\n" : "", c->file,
+                 mark->line + 1, mark->column + 1, msg);
+    else
+        snprintf(c->err + used, c->errlen - used, "%s%s: %s", used ? "\n" : "", c->file, msg);
+    return -1;
+}
+
+static int fail_at(struct ctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    rc = vfail(c, n != NULL ? &n->start_mark : NULL, fmt, ap);
     va_end(ap);
-    if (n != NULL)
-        snprintf(c->err, c->errlen, "%s:%zu:%zu: %s", c->file, n->start_mark.line + 1,
-                 n->start_mark.column + 1, msg);
-    else
-        snprintf(c->err, c->errlen, "%s: %s", c->file, msg);
-    return -1;
+    return rc;
+}
+
+static int fail_mark(struct ctx *c, const yaml_mark_t *mark, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vfail(c, mark, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -95,6 +121,7 @@ static int parse_mapping(struct ctx *c, const char *path, yaml_node_t *m,
     const struct key_spec *s;
     char known[256], sub[256];
     size_t off = 0;
+    int rc = 0;
 
     if (m->type != YAML_MAPPING_NODE)
         return fail_at(c, m, "%s: expected a mapping, got %s", path, kind_name(m));
@@ -102,29 +129,36 @@ static int parse_mapping(struct ctx *c, const char *path, yaml_node_t *m,
         yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
         const char *key = scalar(k);
 
-        if (key == NULL)
-            return fail_at(c, k, "%s: keys must be scalars", path);
+        if (key == NULL) {
+            rc = fail_at(c, k, "%s: keys must be scalars", path);
+            continue;
+        }
         for (q = m->data.mapping.pairs.start; q < p; q++) {
             const char *prev = scalar(node(c, q->key));
 
             if (prev != NULL && strcmp(prev, key) == 0)
-                return fail_at(c, k, "%s: duplicate key '%s'", path, key);
+                break;
+        }
+        if (q < p) {
+            rc = fail_at(c, k, "%s: duplicate key '%s'", path, key);
+            continue;
         }
         for (s = specs; s->name != NULL; s++)
             if (strcmp(s->name, key) == 0)
                 break;
         if (s->name == NULL) {
-            for (s = specs; s->name != NULL && off < sizeof known; s++)
+            for (s = specs, off = 0; s->name != NULL && off < sizeof known; s++)
                 off += (size_t)snprintf(known + off, sizeof known - off, "%s%s",
                                         s == specs ? "" : ", ", s->name);
-            return fail_at(c, k, "%s: unknown key '%s' (expected one of: %s)", path, key, known);
+            rc = fail_at(c, k, "%s: unknown key '%s' (expected one of: %s)", path, key, known);
+            continue;
         }
         snprintf(sub, sizeof sub, "%s%s%s", path[0] == '(' ? "" : path,
                  path[0] == '(' ? "" : ".", key);
         if (s->parse(c, sub, v, target) != 0)
-            return -1;
+            rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 static int parse_bool(struct ctx *c, const char *path, yaml_node_t *v, bool *out)
@@ -352,10 +386,11 @@ static const struct key_spec listen_keys[] = {
 /* A listener's own address key (unix or tcp), then its options. */
 static int parse_one_listener(struct ctx *c, const char *path, yaml_node_t *item, struct config_listen *l)
 {
-    yaml_node_pair_t *p;
+    yaml_node_pair_t *p, *q;
     yaml_node_t *k, *val;
     const char *key;
     size_t j;
+    int rc = 0;
 
     for (p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
         k = node(c, p->key);
@@ -376,25 +411,51 @@ static int parse_one_listener(struct ctx *c, const char *path, yaml_node_t *item
         k = node(c, p->key);
         val = node(c, p->value);
         key = scalar(k) ? scalar(k) : "";
+        for (q = item->data.mapping.pairs.start; q < p; q++)
+            if (scalar(node(c, q->key)) != NULL && strcmp(scalar(node(c, q->key)), key) == 0)
+                break;
+        if (q < p) {
+            rc = fail_at(c, k, "%s: duplicate key '%s'", path, key);
+            continue;
+        }
         for (j = 0; listen_keys[j].name != NULL && strcmp(listen_keys[j].name, key) != 0; j++)
             ;
-        if (listen_keys[j].name == NULL)
-            return fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin, errors, "
-                           "name for unix; token_file, admin, errors, name for tcp)", path, key);
+        if (listen_keys[j].name == NULL) {
+            rc = fail_at(c, k, "%s: unknown key '%s' (expected one of: mode, owner, group, admin, errors, "
+                         "name for unix; token_file, admin, errors, name for tcp)", path, key);
+            continue;
+        }
         snprintf(sub, sizeof sub, "%s.%s", path, key);
         if (listen_keys[j].parse(c, sub, val, l) != 0)
-            return -1;
+            rc = -1;
     }
-    if (l->kind == LISTEN_TCP && l->token == NULL)
+    if (l->kind == LISTEN_TCP && l->token == NULL && l->token_file == NULL)
         return fail_at(c, item, "%s: a tcp listener needs token_file (anyone who can connect can run code "
                        "as the daemon's user)", path);
-    return 0;
+    return rc;
+}
+
+/* An earlier listener of cfg on l's address, or NULL. */
+static const struct config_listen *same_address(const struct config *cfg, const struct config_listen *l)
+{
+    const struct config_listen *o;
+
+    for (o = cfg->listen; o < l; o++) {
+        if (o->kind != l->kind)
+            continue;
+        if (l->kind == LISTEN_UNIX ? o->path != NULL && l->path != NULL && strcmp(o->path, l->path) == 0
+                                   : o->host != NULL && l->host != NULL && o->port == l->port &&
+                                         strcmp(o->host, l->host) == 0)
+            return o;
+    }
+    return NULL;
 }
 
 static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     struct config *cfg = target;
     yaml_node_item_t *i;
+    int rc = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
         return fail_at(c, v, "%s: expected a list of listeners, got %s", path, kind_name(v));
@@ -404,9 +465,11 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
         const char *key;
         char where[64];
 
-        if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top == item->data.mapping.pairs.start)
-            return fail_at(c, item, "%s[%td]: expected one of 'unix: PATH' or 'tcp: HOST:PORT'", path,
-                           i - v->data.sequence.items.start);
+        if (item->type != YAML_MAPPING_NODE || item->data.mapping.pairs.top == item->data.mapping.pairs.start) {
+            rc = fail_at(c, item, "%s[%td]: expected one of 'unix: PATH' or 'tcp: HOST:PORT'", path,
+                         i - v->data.sequence.items.start);
+            continue;
+        }
         k = node(c, item->data.mapping.pairs.start->key);
         val = node(c, item->data.mapping.pairs.start->value);
         key = scalar(k) ? scalar(k) : "";
@@ -419,30 +482,35 @@ static int parse_listen(struct ctx *c, const char *path, yaml_node_t *v, void *t
         if (strcmp(key, "unix") == 0) {
             const char *p = scalar(val);
 
-            if (p == NULL || p[0] == '\0')
-                return fail_at(c, val, "%s.unix: expected a socket path, got %s", path,
-                               p ? "an empty string" : kind_name(val));
+            if (p == NULL || p[0] == '\0') {
+                rc = fail_at(c, val, "%s.unix: expected a socket path, got %s", path,
+                             p ? "an empty string" : kind_name(val));
+                continue;
+            }
             l->kind = LISTEN_UNIX;
             l->admin = true;
             l->path = resolve_path(c, p);
             cfg->nlisten++; /* freed with the config from here on */
             if (strlen(l->path) >= 108)
-                return fail_at(c, val, "%s.unix: socket path '%s' is longer than 107 bytes", path,
-                               l->path);
+                rc = fail_at(c, val, "%s.unix: socket path '%s' is longer than 107 bytes", path, l->path);
         } else if (strcmp(key, "tcp") == 0) {
             char sub[256];
 
             snprintf(sub, sizeof sub, "%s.tcp", path);
             cfg->nlisten++;
             if (parse_tcp_address(c, sub, val, l) != 0)
-                return -1;
+                rc = -1;
         } else {
-            return fail_at(c, k, "%s: unknown listener kind '%s' (expected unix or tcp)", path, key);
+            rc = fail_at(c, k, "%s: unknown listener kind '%s' (expected unix or tcp)", path, key);
+            continue;
         }
         if (parse_one_listener(c, where, item, l) != 0)
-            return -1;
+            rc = -1;
+        else if (same_address(cfg, l) != NULL)
+            rc = fail_at(c, item, "%s: listen[%td] has that address already", where,
+                         same_address(cfg, l) - cfg->listen);
     }
-    return 0;
+    return rc;
 }
 
 /* ---- pools ----------------------------------------------------------- */
@@ -680,6 +748,7 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
 {
     struct config *cfg = target;
     yaml_node_pair_t *p, *q;
+    int rc = 0;
 
     if (v->type != YAML_MAPPING_NODE)
         return fail_at(c, v, "%s: expected a mapping of pool names, got %s", path, kind_name(v));
@@ -689,12 +758,18 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
         struct config_pool *pool;
         char sub[256];
 
-        if (name == NULL || !config_valid_pool_name(name, strlen(name)))
-            return fail_at(c, k, "%s: pool name '%s' must be 1 to %d letters, digits, '_' or '-'",
-                           path, name ? name : "?", CONFIG_POOL_NAME_MAX);
+        if (name == NULL || !config_valid_pool_name(name, strlen(name))) {
+            rc = fail_at(c, k, "%s: pool name '%s' must be 1 to %d letters, digits, '_' or '-'",
+                         path, name ? name : "?", CONFIG_POOL_NAME_MAX);
+            continue;
+        }
         for (q = v->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(scalar(node(c, q->key)), name) == 0)
-                return fail_at(c, k, "%s: duplicate key '%s'", path, name);
+            if (scalar(node(c, q->key)) != NULL && strcmp(scalar(node(c, q->key)), name) == 0)
+                break;
+        if (q < p) {
+            rc = fail_at(c, k, "%s: duplicate key '%s'", path, name);
+            continue;
+        }
         pool = (struct config_pool *)config_find_pool(cfg, name);
         if (pool == NULL)
             pool = add_pool(cfg, name, c->ncpu);
@@ -703,15 +778,15 @@ static int parse_pools(struct ctx *c, const char *path, yaml_node_t *v, void *ta
             continue; /* "gpu:" with nothing: all defaults */
         c->hard_timeout_node = NULL;
         if (parse_mapping(c, sub, val, pool_keys, pool) != 0)
-            return -1;
+            rc = -1;
         if (c->hard_timeout_node != NULL && pool->mode != POOL_THREAD)
-            return fail_at(c, c->hard_timeout_node,
-                           "%s.hard_timeout: applies to thread mode only (a process executor is "
-                           "killed limits.timeout_grace_ms after its call is stopped)", sub);
+            rc = fail_at(c, c->hard_timeout_node,
+                         "%s.hard_timeout: applies to thread mode only (a process executor is "
+                         "killed limits.timeout_grace_ms after its call is stopped)", sub);
         if (pool->gid >= 0 && pool->uid < 0)
-            return fail_at(c, val, "%s.group: needs user: too (the executors would keep the daemon's user)", sub);
+            rc = fail_at(c, val, "%s.group: needs user: too (the executors would keep the daemon's user)", sub);
     }
-    return 0;
+    return rc;
 }
 
 /* ---- python ---------------------------------------------------------- */
@@ -720,20 +795,28 @@ static int parse_python_path(struct ctx *c, const char *path, yaml_node_t *v, vo
 {
     struct config *cfg = target;
     yaml_node_item_t *i;
+    struct stat st;
+    const char *dir;
+    int rc = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
         return fail_at(c, v, "%s: expected a list of folders, got %s", path, kind_name(v));
     for (i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
         yaml_node_t *item = node(c, *i);
 
-        if (scalar(item) == NULL || scalar(item)[0] == '\0')
-            return fail_at(c, item, "%s[%td]: expected a folder, got %s", path,
-                           i - v->data.sequence.items.start,
-                           scalar(item) ? "an empty string" : kind_name(item));
+        if (scalar(item) == NULL || scalar(item)[0] == '\0') {
+            rc = fail_at(c, item, "%s[%td]: expected a folder, got %s", path,
+                         i - v->data.sequence.items.start,
+                         scalar(item) ? "an empty string" : kind_name(item));
+            continue;
+        }
         cfg->python_path = xrealloc(cfg->python_path, (cfg->npython_path + 1) * sizeof(char *));
-        cfg->python_path[cfg->npython_path++] = resolve_path(c, scalar(item));
+        dir = cfg->python_path[cfg->npython_path++] = resolve_path(c, scalar(item));
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            rc = fail_at(c, item, "%s[%td]: '%s' is not a folder%s", path, i - v->data.sequence.items.start,
+                         scalar(item), errno == ENOENT ? " (it does not exist)" : "");
     }
-    return 0;
+    return rc;
 }
 
 static int parse_allow_eval(struct ctx *c, const char *path, yaml_node_t *v, void *target)
@@ -746,6 +829,7 @@ static int parse_preload(struct ctx *c, const char *path, yaml_node_t *v, void *
     struct config *cfg = target;
     yaml_node_item_t *i;
     const char *name;
+    int rc = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
         return fail_at(c, v, "%s: expected a list of module names, got %s", path, kind_name(v));
@@ -754,14 +838,16 @@ static int parse_preload(struct ctx *c, const char *path, yaml_node_t *v, void *
 
         name = scalar(item);
         if (name == NULL || name[0] == '\0' || strlen(name) > 255 || strchr(name, ':') != NULL ||
-            name[0] == '.' || name[strlen(name) - 1] == '.')
-            return fail_at(c, item, "%s[%td]: expected a module name, got %s%s%s", path,
-                           i - v->data.sequence.items.start, name ? "'" : "",
-                           name ? name : kind_name(item), name ? "'" : "");
+            name[0] == '.' || name[strlen(name) - 1] == '.') {
+            rc = fail_at(c, item, "%s[%td]: expected a module name, got %s%s%s", path,
+                         i - v->data.sequence.items.start, name ? "'" : "",
+                         name ? name : kind_name(item), name ? "'" : "");
+            continue;
+        }
         cfg->preload = xrealloc(cfg->preload, (cfg->npreload + 1) * sizeof(char *));
         cfg->preload[cfg->npreload++] = xstrdup(name);
     }
-    return 0;
+    return rc;
 }
 
 /* python.allow: module names, or "package.*" for a package and all under it. */
@@ -771,6 +857,7 @@ static int parse_allow(struct ctx *c, const char *path, yaml_node_t *v, void *ta
     yaml_node_item_t *i;
     const char *name, *dot;
     size_t n;
+    int rc = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
         return fail_at(c, v, "%s: expected a list of module names (\"json\", \"myapp.*\"), got %s", path,
@@ -784,14 +871,16 @@ static int parse_allow(struct ctx *c, const char *path, yaml_node_t *v, void *ta
         dot = n > 2 && strcmp(name + n - 2, ".*") == 0 ? name + n - 2 : NULL;
         if (name == NULL || n == 0 || n > 255 || strchr(name, ':') != NULL || name[0] == '.' ||
             (dot == NULL && (name[n - 1] == '.' || strchr(name, '*') != NULL)) ||
-            (dot != NULL && strchr(name, '*') != dot + 1))
-            return fail_at(c, item, "%s[%td]: expected a module name or \"package.*\", got %s%s%s", path,
-                           i - v->data.sequence.items.start, name ? "'" : "",
-                           name ? name : kind_name(item), name ? "'" : "");
+            (dot != NULL && strchr(name, '*') != dot + 1)) {
+            rc = fail_at(c, item, "%s[%td]: expected a module name or \"package.*\", got %s%s%s", path,
+                         i - v->data.sequence.items.start, name ? "'" : "",
+                         name ? name : kind_name(item), name ? "'" : "");
+            continue;
+        }
         cfg->allow = xrealloc(cfg->allow, (cfg->nallow + 1) * sizeof(char *));
         cfg->allow[cfg->nallow++] = xstrdup(name);
     }
-    return 0;
+    return rc;
 }
 
 bool config_allows(const struct config *cfg, const char *module, size_t len)
@@ -877,6 +966,7 @@ static int parse_routes(struct ctx *c, const char *path, yaml_node_t *v, void *t
 {
     struct config *cfg = target;
     yaml_node_pair_t *p, *q;
+    int rc = 0;
 
     if (v->type != YAML_MAPPING_NODE)
         return fail_at(c, v, "%s: expected a mapping of module or \"module:function\" to pool, got %s",
@@ -886,18 +976,28 @@ static int parse_routes(struct ctx *c, const char *path, yaml_node_t *v, void *t
         const char *key = scalar(k), *pool = scalar(val), *colon;
         struct config_route *r;
 
-        if (key == NULL || key[0] == '\0')
-            return fail_at(c, k, "%s: a route key must be a module name or \"module:function\"", path);
+        if (key == NULL || key[0] == '\0') {
+            rc = fail_at(c, k, "%s: a route key must be a module name or \"module:function\"", path);
+            continue;
+        }
         for (q = v->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(scalar(node(c, q->key)), key) == 0)
-                return fail_at(c, k, "%s: duplicate key '%s'", path, key);
-        if (pool == NULL || pool[0] == '\0')
-            return fail_at(c, val, "%s.%s: expected a pool name, got %s", path, key,
-                           pool ? "an empty string" : kind_name(val));
+            if (scalar(node(c, q->key)) != NULL && strcmp(scalar(node(c, q->key)), key) == 0)
+                break;
+        if (q < p) {
+            rc = fail_at(c, k, "%s: duplicate key '%s'", path, key);
+            continue;
+        }
+        if (pool == NULL || pool[0] == '\0') {
+            rc = fail_at(c, val, "%s.%s: expected a pool name, got %s", path, key,
+                         pool ? "an empty string" : kind_name(val));
+            continue;
+        }
         colon = strchr(key, ':');
         if (colon == key || (colon != NULL && (colon[1] == '\0' || strchr(colon + 1, ':') != NULL)) ||
-            key[strlen(key) - 1] == '.' || key[0] == '.' || strlen(key) > 255)
-            return fail_at(c, k, "%s: '%s' is not a module name or \"module:function\"", path, key);
+            key[strlen(key) - 1] == '.' || key[0] == '.' || strlen(key) > 255) {
+            rc = fail_at(c, k, "%s: '%s' is not a module name or \"module:function\"", path, key);
+            continue;
+        }
         cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof *cfg->routes);
         c->route_marks = xrealloc(c->route_marks, (cfg->nroutes + 1) * sizeof *c->route_marks);
         c->route_marks[cfg->nroutes] = val->start_mark;
@@ -913,7 +1013,7 @@ static int parse_routes(struct ctx *c, const char *path, yaml_node_t *v, void *t
         }
         r->pool = xstrdup(pool);
     }
-    return 0;
+    return rc;
 }
 
 /* ---- limits ---------------------------------------------------------- */
@@ -1073,22 +1173,17 @@ static const struct key_spec top_keys[] = {
 static int check_routes(struct ctx *c)
 {
     size_t i;
+    int rc = 0;
 
     for (i = 0; i < c->cfg->nroutes; i++) {
         const char *module = c->cfg->routes[i].module;
 
-        if (!config_allows(c->cfg, module, strlen(module))) {
-            snprintf(c->err, c->errlen, "%s:%zu:%zu: routes: module '%s' is not in python.allow", c->file,
-                     c->route_marks[i].line + 1, c->route_marks[i].column + 1, module);
-            return -1;
-        }
-        if (config_find_pool(c->cfg, c->cfg->routes[i].pool) == NULL) {
-            snprintf(c->err, c->errlen, "%s:%zu:%zu: routes: no pool named '%s'", c->file,
-                     c->route_marks[i].line + 1, c->route_marks[i].column + 1, c->cfg->routes[i].pool);
-            return -1;
-        }
+        if (!config_allows(c->cfg, module, strlen(module)))
+            rc = fail_mark(c, &c->route_marks[i], "routes: module '%s' is not in python.allow", module);
+        if (config_find_pool(c->cfg, c->cfg->routes[i].pool) == NULL)
+            rc = fail_mark(c, &c->route_marks[i], "routes: no pool named '%s'", c->cfg->routes[i].pool);
     }
-    return 0;
+    return rc;
 }
 
 /* The file's own pools within limits.max_pools and limits.max_executors
@@ -1134,7 +1229,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_node_t *root;
-    struct ctx c = {file, &doc, cfg, ncpu, err, errlen, NULL, NULL};
+    struct ctx c = {file, &doc, cfg, ncpu, err, errlen, NULL, NULL, 0};
     FILE *f;
     int rc = -1;
 
@@ -1174,14 +1269,21 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
         return -1;
     }
     root = yaml_document_get_root_node(&doc);
-    if (root == NULL)
+    if (root == NULL) {
         fail_at(&c, NULL, "the file is empty (at least 'listen:' is needed)");
-    else if (parse_mapping(&c, "(top level)", root, top_keys, cfg) == 0 && check_routes(&c) == 0) {
-        if (cfg->nlisten == 0)
+    } else {
+        parse_mapping(&c, "(top level)", root, top_keys, cfg);
+        check_routes(&c);
+        if (cfg->nlisten == 0 && c.nerrors == 0)
             fail_at(&c, root, "listen: at least one listener is needed");
-        else if (check_totals(&c, root) == 0)
-            rc = 0;
+        check_totals(&c, root);
     }
+    if (c.nerrors > CONFIG_MAX_ERRORS) {
+        size_t used = strlen(err);
+
+        snprintf(err + used, errlen - used, "\n%s: ... and %u more errors", file, c.nerrors - CONFIG_MAX_ERRORS);
+    }
+    rc = c.nerrors == 0 ? 0 : -1;
     free(c.route_marks);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);

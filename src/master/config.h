@@ -12,7 +12,8 @@
 
 #include "protocol.h"
 
-#define CONFIG_ERR_LEN 512
+#define CONFIG_ERR_LEN 4096  /* room for every error of a file, one per line */
+#define CONFIG_MAX_ERRORS 20  /* told one by one; past it, how many more */
 #define CONFIG_POOL_NAME_MAX 63
 #define CONFIG_POOL_SIZE_MAX 1024
 

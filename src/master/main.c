@@ -15,8 +15,9 @@
 
 #include <uv.h>
 
-#include "call.h"
 #include "activation.h"
+#include "call.h"
+#include "check.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
@@ -501,9 +502,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
-        print_summary(&d.cfg);
+        rc = find_executor(&d) != 0 || check_preload(&d.cfg, d.executor_path) != 0;
+        if (rc == 0)
+            print_summary(&d.cfg);
         config_free(&d.cfg);
-        return 0;
+        return rc;
     }
     signal(SIGPIPE, SIG_IGN);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL)); /* max_requests_jitter */

@@ -10,7 +10,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from conftest import BINARY, VALGRIND_CMD, Client, free_tcp_port, wait_file, wait_pool, wait_until
+from conftest import BINARY, HERE, VALGRIND_CMD, Client, free_tcp_port, wait_file, wait_pool, wait_until
 
 
 def run(args, cwd=None, timeout=20):
@@ -67,6 +67,7 @@ limits:
 
 def test_check_good_config(tmp_path):
     tcp_listener(tmp_path, "127.0.0.1:7717")
+    (tmp_path / "examples").mkdir()
     cfg = write(tmp_path / "good.yaml", GOOD)
     r = run(["--check", "-c", str(cfg)])
     assert r.returncode == 0, r.stderr
@@ -630,3 +631,47 @@ def test_executor_runs_with_config_python_path(daemon_factory):
     d = daemon_factory(modules={"pathcheck.py": "import sys\ndef first():\n    return sys.path[0]\n"})
     with d.connect() as c:
         assert c.ok("pathcheck.first", []) == str(d.pydir)
+
+
+def test_check_tells_every_error_at_once(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("listen:\n  - unix: a.sock\n  - unix: a.sock\npools:\n  io: {size: many}\n"
+                   "python:\n  path: [missing]\n")
+    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 3, out.stderr
+    assert lines[0].endswith(":3:5: listen[1]: listen[0] has that address already")
+    assert ":5:14: pools.io.size:" in lines[1]
+    assert lines[2].endswith(":7:10: python.path[0]: 'missing' is not a folder (it does not exist)")
+
+
+def test_check_imports_the_preload_modules(tmp_path):
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "good.py").write_text("X = 1\n")
+    (tmp_path / "mods" / "broken.py").write_text("raise RuntimeError('not today')\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("listen:\n  - unix: a.sock\npython:\n  path: [mods]\n  preload: [json, good, broken, nosuch_q]\n")
+    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.splitlines() == [
+        f"pyrpoold: {cfg}: python.preload: cannot import 'broken': RuntimeError: not today",
+        f"pyrpoold: {cfg}: python.preload: cannot import 'nosuch_q': ModuleNotFoundError: No module named 'nosuch_q'",
+    ]
+    cfg.write_text("listen:\n  - unix: a.sock\npython:\n  path: [mods]\n  preload: [json, good]\n")
+    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0 and out.stdout.startswith(f"{cfg}: ok"), out.stderr
+
+
+def test_the_readme_shows_the_root_config_as_it_is():
+    readme = (HERE.parent.parent / "README.md").read_text()
+    block = readme.split("`pyrpoold.yaml` at the root is what `make run` uses", 1)[1]
+    block = block.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block == (HERE.parent.parent / "pyrpoold.yaml").read_text()
+
+
+def test_the_readme_shows_the_help_as_it_is():
+    readme = (HERE.parent.parent / "README.md").read_text()
+    block = readme.split("$ pyrpoold --help\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True, timeout=10)
+    assert block == out.stdout

@@ -35,6 +35,9 @@ def installed_files(root):
 def test_install_puts_everything_in_place(dest):
     files = installed_files(dest)
     for f in ["etc/pyrpoold/pyrpoold.yaml", "usr/sbin/pyrpoold", "usr/libexec/pyrpoold/pyrpool-executor",
+              "usr/bin/pyrpoolctl", "usr/share/man/man8/pyrpoolctl.8",
+              "usr/share/bash-completion/completions/pyrpoolctl", "usr/include/pyrpool/client.h",
+              "usr/lib/libpyrpool.a", "usr/lib/libpyrpool.so.0.1.0", "usr/lib/pkgconfig/pyrpool.pc",
               "usr/share/man/man8/pyrpoold.8", "usr/share/man/man5/pyrpoold.yaml.5",
               "usr/lib/systemd/system/pyrpoold.service", "usr/lib/systemd/system/pyrpoold.socket",
               "usr/lib/sysusers.d/pyrpoold.conf"]:
@@ -42,6 +45,7 @@ def test_install_puts_everything_in_place(dest):
     unit = (dest / "usr/lib/systemd/system/pyrpoold.service").read_text()
     assert "ExecStart=/usr/sbin/pyrpoold -c /etc/pyrpoold/pyrpoold.yaml" in unit
     assert "@" not in unit.replace("ExecReload", "")
+    assert (dest / "usr/lib/pkgconfig/pyrpool.pc").read_text().startswith("prefix=/usr\n")
 
 
 def test_installed_units_verify(dest, tmp_path):
@@ -74,8 +78,16 @@ def test_the_installed_daemon_runs_from_destdir(dest, tmp_path):
         with Client(sock, timeout=20) as c:
             assert c.ok("math.sqrt", [16], timeout=20) == 4.0
             assert c.ok("lookup_pool", ["requests", "get"]) == "io"
-            assert c.ok("register_pool", ["io", "colorsys"]) is True
+        # the installed pyrpoolctl against it
+        ctl = str(dest / "usr/bin/pyrpoolctl")
+        run = lambda *a: subprocess.run([ctl, "-s", sock, *a], capture_output=True, text=True, timeout=60)
+        assert run("register", "io", "colorsys").stdout == "colorsys -> io\n"
+        assert run("lookup", "colorsys", "x").stdout == "io\n"
+        assert run("call", "math.sqrt", "9").stdout == "3.0\n"
         assert "pyrpoold" in (tmp_path / "state").read_text()
+        # its check runs the installed daemon's --check
+        out = subprocess.run([ctl, "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.startswith(f"{cfg}: ok"), out.stderr
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0

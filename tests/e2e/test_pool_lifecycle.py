@@ -148,3 +148,26 @@ def test_resize_bad_params(d):
             assert c.call("resize_pool", params)[0]["type"] == "BadRequest", params
         assert c.call("resize_pool", ["nope", 2])[0]["type"] == "NoSuchPool"
         assert c.ok("resize_pool", ["io", 1]) is True   # same size: nothing to do
+
+
+def test_contexts_and_get_context_right_after_start_are_pids(tmp_path, request):
+    from conftest import Daemon, Client, slow_factor, wait_file
+    d = Daemon(tmp_path, factor=slow_factor(request.config),
+               pools={"default": {"size": 3}, "io": {"size": 1}},
+               modules={"slowstart.py": "import time\ntime.sleep(1.0)\n"})
+    d.config_path.write_text(d.config_path.read_text().replace(
+        "  path: [py]\n", "  path: [py]\n  preload: [slowstart]\n"))
+    d.start(wait=False)
+    try:
+        wait_file(d.socket_path, 10)
+        with Client(d.socket_path, timeout=30) as c:
+            early = c.ok("contexts", ["default"])
+            assert early == [], early      # the template still imports: no executor has a process
+            pid = c.ok("get_context", ["default"], timeout=30)
+            assert isinstance(pid, int) and pid > 0
+            d.wait_ready()
+            ready = c.ok("contexts", ["default"])
+            assert len(ready) == 3 and all(isinstance(p, int) for p in ready)
+            assert c.ok("get_context", ["default"]) in ready
+    finally:
+        d.finish()

@@ -63,7 +63,7 @@ def test_executors_are_forks_of_the_template_after_preload(forked):
     assert len(templates) == 1, templates
     template = templates.pop()
     assert ppid(template) == forked.proc.pid
-    assert b"default/template" in cmdline(template)
+    assert cmdline(template)[0] == b"pyrpool: default template"
     for imported_in, pid, parent in rows:
         assert imported_in == template != pid
         assert parent == template

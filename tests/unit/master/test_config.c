@@ -29,14 +29,20 @@ static int load(const char *text, struct config *cfg, char *err)
     return config_load(path, 4, cfg, err, CONFIG_ERR_LEN);
 }
 
-/* Asserts that text fails with "<path>:<where>" as the error. */
+/* Asserts that text fails with "<path>:<where>" as the error; a "%s" in
+ * where (the next error's line) stands for the path too. */
 static void expect_error(const char *text, const char *where)
 {
     struct config cfg;
     char err[CONFIG_ERR_LEN], want[CONFIG_ERR_LEN];
+    const char *w, *hole;
+    size_t n;
 
     assert_int_equal(load(text, &cfg, err), -1);
-    snprintf(want, sizeof want, "%s:%s", path, where);
+    n = (size_t)snprintf(want, sizeof want, "%s:", path);
+    for (w = where; (hole = strstr(w, "%s")) != NULL; w = hole + 2)
+        n += (size_t)snprintf(want + n, sizeof want - n, "%.*s%s", (int)(hole - w), w, path);
+    snprintf(want + n, sizeof want - n, "%s", w);
     assert_string_equal(err, want);
 }
 
@@ -46,6 +52,8 @@ static void test_full_config(void **state)
     char err[CONFIG_ERR_LEN], want[400];
 
     (void)state;
+    snprintf(want, sizeof want, "%s/examples", dir);
+    mkdir(want, 0700); /* python.path folders must exist */
     assert_int_equal(load("listen:\n"
                           "  - unix: run/pyrpoold.sock\n"
                           "  - tcp: 127.0.0.1:7717\n"
@@ -60,7 +68,7 @@ static void test_full_config(void **state)
                           "  th:      {size: 3, hard_timeout: 4, mode: thread, crash_limit: 0, crash_interval: 5.5}\n"
                           "  gpu2:    {size: 1, max_queue: 5, max_requests: 100, max_requests_jitter: 10}\n"
                           "python:\n"
-                          "  path: [examples, /opt/lib]\n"
+                          "  path: [examples, /usr/lib]\n"
                           "  allow_eval: true\n"
                           "routes:\n"
                           "  requests: io\n"
@@ -112,7 +120,7 @@ static void test_full_config(void **state)
     assert_int_equal(cfg.npython_path, 2);
     snprintf(want, sizeof want, "%s/examples", dir);
     assert_string_equal(cfg.python_path[0], want);
-    assert_string_equal(cfg.python_path[1], "/opt/lib");
+    assert_string_equal(cfg.python_path[1], "/usr/lib");
     assert_true(cfg.allow_eval);
     assert_int_equal(cfg.nroutes, 2);
     assert_string_equal(cfg.routes[0].module, "requests");
@@ -308,8 +316,11 @@ static void test_allow(void **state)
                  "3:11: python.allow[0]: expected a module name or \"package.*\", got '*'");
     expect_error("listen: [{unix: a}]\npython:\n  allow: [math, \"a.*.b\"]\n",
                  "3:17: python.allow[1]: expected a module name or \"package.*\", got 'a.*.b'");
+    /* every error of the file, one per line */
     expect_error("listen: [{unix: a}]\npython:\n  allow: [os., .os, \"a:b\"]\n",
-                 "3:11: python.allow[0]: expected a module name or \"package.*\", got 'os.'");
+                 "3:11: python.allow[0]: expected a module name or \"package.*\", got 'os.'\n%s:"
+                 "3:16: python.allow[1]: expected a module name or \"package.*\", got '.os'\n%s:"
+                 "3:21: python.allow[2]: expected a module name or \"package.*\", got 'a:b'");
     expect_error("listen: [{unix: a}]\npython:\n  allow: [math]\nroutes:\n  requests: io\n",
                  "5:13: routes: module 'requests' is not in python.allow");
 }
@@ -400,9 +411,45 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* --check and a reload tell every error of a file, not the first. */
+static void test_every_error_at_once(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN], text[4096];
+    size_t n = 0;
+    int i;
+
+    (void)state;
+    expect_error("listen:\n  - unix: a\n    mode: \"0666\"\n  - unix: a\n"
+                 "pools:\n  default: {size: 0}\n  bad name: {}\n  io: {colour: red}\n"
+                 "python:\n  path: [no-such-folder]\n"
+                 "routes:\n  x: nope\n"
+                 "limits:\n  max_inflight: lots\n",
+                 "3:11: listen[0].mode: mode 0666 lets every user on the machine connect (and so run code as the "
+                 "daemon's user); use a group instead\n%s"
+                 ":4:5: listen[1]: listen[0] has that address already\n%s"
+                 ":6:19: pools.default.size: 0 executors is out of range (1 to 1024)\n%s"
+                 ":7:3: pools: pool name 'bad name' must be 1 to 63 letters, digits, '_' or '-'\n%s"
+                 ":8:8: pools.io: unknown key 'colour' (expected one of: size, mode, max_queue, max_requests, "
+                 "max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template, crash_limit, "
+                 "crash_interval, user, group)\n%s"
+                 ":10:10: python.path[0]: 'no-such-folder' is not a folder (it does not exist)\n%s"
+                 ":14:17: limits.max_inflight: expected a number of calls, got 'lots'\n%s"
+                 ":12:6: routes: no pool named 'nope'");
+    /* past CONFIG_MAX_ERRORS: how many more */
+    n += (size_t)snprintf(text + n, sizeof text - n, "listen: [{unix: a}]\nroutes:\n");
+    for (i = 0; i < 25; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "  m%d: nope%d\n", i, i);
+    assert_int_equal(load(text, &cfg, err), -1);
+    assert_non_null(strstr(err, "routes: no pool named 'nope19'"));
+    assert_null(strstr(err, "nope20"));
+    assert_non_null(strstr(err, ": ... and 5 more errors"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_error_at_once),
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_minimal_config_gets_defaults),
         cmocka_unit_test(test_missing_file),
