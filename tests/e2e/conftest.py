@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -35,6 +36,13 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 BINARY = (HERE / ".." / ".." / "build" / "pyrpoold").resolve()
+
+# The project's Python client, imported in place (clients/python), so that
+# every run of the suite exercises it.
+PYRPOOL_SRC = (HERE / ".." / ".." / "clients" / "python").resolve()
+if str(PYRPOOL_SRC) not in sys.path:
+    sys.path.insert(0, str(PYRPOOL_SRC))
+import pyrpool  # noqa: E402
 
 VALGRIND_CMD = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                 "--errors-for-leak-kinds=definite", "-q"]
@@ -485,6 +493,22 @@ class Daemon:
             assert c.ok("auth", [self.token]) is True
         return c
 
+    def pyrpool_client(self, answer_timeout=30.0, **kw):
+        """A pyrpool.Client (clients/python) on the Unix socket; every wait
+        for an answer bounded by answer_timeout (times the slow-down factor)."""
+        c = pyrpool.Client(f"unix:{self.socket_path}", answer_timeout=answer_timeout * self.factor,
+                           connect_timeout=10 * self.factor, **kw)
+        self.clients.append(c)
+        return c
+
+    def pyrpool_tcp_client(self, answer_timeout=30.0, **kw):
+        """A pyrpool.Client on the TCP listener, with its token."""
+        kw.setdefault("token", self.token)
+        c = pyrpool.Client(f"tcp://127.0.0.1:{self.tcp_port}", answer_timeout=answer_timeout * self.factor,
+                           connect_timeout=10 * self.factor, **kw)
+        self.clients.append(c)
+        return c
+
     def wait_ready(self, timeout=10.0):
         """Bounded wait until ping answers and every pool runs a call."""
         deadline = time.monotonic() + timeout * (6 if self.valgrind else 1)
@@ -746,3 +770,14 @@ def assert_recycled_every(pids, n):
 @pytest.fixture
 def factor(request):
     return slow_factor(request.config)
+
+
+def remote_error(fn, *args, **kwargs):
+    """The pyrpool.RemoteError that fn(*args, **kwargs) raises (the test fails
+    if it returns or raises anything else); its class must be the one for its
+    .type: the daemon's own class, else pyrpool.PythonError."""
+    with pytest.raises(pyrpool.RemoteError) as info:
+        fn(*args, **kwargs)
+    e = info.value
+    assert type(e) is pyrpool.DAEMON_ERRORS.get(e.type, pyrpool.PythonError), (type(e), e.type)
+    return e

@@ -5,7 +5,8 @@ import time
 import msgpack
 import pytest
 
-from conftest import assert_recycled_every, finish_daemon, module_daemon, start_daemon, wait_pool
+import pyrpool
+from conftest import assert_recycled_every, finish_daemon, module_daemon, remote_error, start_daemon, wait_pool
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +26,14 @@ def d(request, tmp_path_factory):
 
 
 def test_pools_lists_every_pool_with_counters(d):
-    with d.connect() as c:
-        before = {p["name"]: p for p in c.ok("pools", [])}
+    with d.pyrpool_client() as c:
+        before = {p["name"]: p for p in c.pools()}
         assert set(before) == {"default", "io", "small", "recycled", "lean"}
         assert before["io"]["size"] == 3 and before["io"]["mode"] == "process"
         for _ in range(5):
-            c.ok("call", ["os", "getpid", [], None, {"pool": "io"}])
-        c.call("call", ["operator", "truediv", [1, 0], None, {"pool": "io"}])
-        after = {p["name"]: p for p in c.ok("pools", [])}
+            c.call("os", "getpid", pool="io")
+        assert remote_error(c.call, "operator", "truediv", 1, 0, pool="io").type == "ZeroDivisionError"
+        after = {p["name"]: p for p in c.pools()}
         assert after["io"]["completed"] - before["io"]["completed"] == 6
         assert after["io"]["queued"] == 0
         assert after["io"]["idle"] + after["io"]["busy"] + after["io"]["starting"] == 3
@@ -42,51 +43,51 @@ def test_pools_lists_every_pool_with_counters(d):
 
 
 def test_contexts_and_friends(d):
-    with d.connect() as c:
-        assert c.ok("pool_started", ["io"]) is True
-        assert c.ok("pool_started", ["nope"]) is False
-        assert c.ok("num_contexts", ["io"]) == 3
-        assert c.ok("num_contexts", ["default"]) == 2
-        pids = c.ok("contexts", ["io"])
+    with d.pyrpool_client() as c:
+        assert c.pool_started("io") is True
+        assert c.pool_started("nope") is False
+        assert c.num_contexts("io") == 3
+        assert c.num_contexts("default") == 2
+        pids = c.contexts("io")
         assert len(pids) == 3 and len(set(pids)) == 3
         assert set(pids) == set(d.pool_pids("io"))
-        assert c.ok("get_context", ["io"]) in pids
+        assert c.get_context("io") in pids
         for method in ("num_contexts", "contexts", "get_context"):
-            err, _ = c.call(method, ["nope"])
-            assert err["type"] == "NoSuchPool"
-            err, _ = c.call(method, [])
-            assert err["type"] == "BadRequest"
+            err = remote_error(getattr(c, method), "nope")
+            assert err.type == "NoSuchPool"
+            assert isinstance(err, pyrpool.NoSuchPool)
+            err = remote_error(c.request, method, [])
+            assert err.type == "BadRequest"
 
 
 def test_max_queue_answers_overloaded_at_once(d, factor):
     """small: one executor, max_queue 3. One slow call runs, three wait, the
     next ones are refused at once with Overloaded; the others succeed."""
-    with d.connect() as c:
-        opts = {"pool": "small"}
-        slow = c.send("call", ["time", "sleep", [0.5 * factor], None, opts])
-        wait_pool(c, "small", 5 * factor, busy=1, queued=0)  # the sleep runs, the queue is empty
-        waiting = [c.send("call", ["operator", "add", [i, 1], None, opts]) for i in range(3)]
+    with d.pyrpool_client() as c, d.connect() as status:
+        slow = c.cast("time", "sleep", 0.5 * factor, pool="small")
+        wait_pool(status, "small", 5 * factor, busy=1, queued=0)  # the sleep runs, the queue is empty
+        waiting = [c.cast("operator", "add", i, 1, pool="small") for i in range(3)]
         t0 = time.monotonic()
-        refused = [c.send("call", ["operator", "add", [i, 1], None, opts]) for i in range(2)]
-        for m in refused:
-            msg = c.wait(m, timeout=5 * factor)
-            assert msg[2]["type"] == "Overloaded", msg
-            assert "max_queue" in msg[2]["message"]
+        refused = [c.cast("operator", "add", i, 1, pool="small") for i in range(2)]
+        for f in refused:
+            err = f.exception(timeout=5 * factor)
+            assert isinstance(err, pyrpool.Overloaded), err
+            assert err.type == "Overloaded"
+            assert "max_queue" in err.message
         assert time.monotonic() - t0 < 0.3 * factor, "Overloaded must come at once, not after the queue drains"
-        err, _ = c.call("map", ["math", "sqrt", [[1]], None, opts])
-        assert err["type"] == "Overloaded"
-        assert c.wait(slow, timeout=5 * factor)[2] is None
-        assert [c.wait(m, timeout=5 * factor)[2:] for m in waiting] == [[None, i + 1] for i in range(3)]
+        err = remote_error(c.map, "math", "sqrt", [1], pool="small")
+        assert err.type == "Overloaded"
+        assert slow.result(timeout=5 * factor) is None
+        assert [f.result(timeout=5 * factor) for f in waiting] == [i + 1 for i in range(3)]
 
 
 def test_max_requests_replaces_the_executor(d):
     """recycled: max_requests 5: every 5 calls the pid changes."""
-    with d.connect() as c:
-        pids = [c.ok("call", ["os", "getpid", [], None, {"pool": "recycled"}], timeout=20)
-                for _ in range(16)]
+    with d.pyrpool_client(answer_timeout=20) as c:
+        pids = [c.call("os", "getpid", pool="recycled") for _ in range(16)]
     assert_recycled_every(pids, 5)
-    with d.connect() as c:
-        info = {p["name"]: p for p in c.ok("pools", [])}
+    with d.pyrpool_client() as c:
+        info = {p["name"]: p for p in c.pools()}
         assert info["recycled"]["restarts"] >= 2
         assert info["recycled"]["failed"] == 0
 
@@ -98,20 +99,19 @@ def test_max_inflight_pauses_reading_without_errors(tmp_path, request, factor):
                       pools={"default": {"size": 1}, "io": {"size": 12}},
                       extra_yaml="limits:\n  max_inflight: 4\n")
     try:
-        with d2.connect() as c:
+        with d2.pyrpool_client() as c:
             deadline = time.monotonic() + 20 * factor
-            while {p["name"]: p for p in c.ok("pools", [])}["io"]["idle"] < 12:
+            while {p["name"]: p for p in c.pools()}["io"]["idle"] < 12:
                 assert time.monotonic() < deadline, "io executors not ready"
                 time.sleep(0.05)
-            reqs = [("call", ["helpers", "times", [0.0, 0.3], None, {"pool": "io"}])] * 12
-            res = c.request_many(reqs, timeout=30 * factor)
-            assert all(err is None for err, _ in res), res
-            spans = [(r[0], r[1]) for _, r in res]
+            futures = [c.cast("helpers", "times", 0.0, 0.3, pool="io") for _ in range(12)]
+            res = [f.result(timeout=30 * factor) for f in futures]   # raises if any failed
+            spans = [(r[0], r[1]) for r in res]
             worst = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
             assert worst <= 4, f"{worst} calls ran at once with max_inflight 4"
             # and the daemon still answers other requests on other connections meanwhile
-        with d2.connect() as c2:
-            assert c2.ok("ping", []) == "pong"
+        with d2.pyrpool_client() as c2:
+            assert c2.ping() == "pong"
     finally:
         finish_daemon(d2)
 
@@ -119,14 +119,13 @@ def test_max_inflight_pauses_reading_without_errors(tmp_path, request, factor):
 def test_max_memory_replaces_a_grown_executor(d, factor):
     """lean: max_memory 80 MiB. A call that leaves 150 MiB allocated is
     answered, then its executor is replaced; small calls keep their pid."""
-    with d.connect() as c:
-        lean = {"pool": "lean"}
-        a = c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor)
-        assert c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor) == a
-        assert c.ok("call", ["hog", "grow", [150], None, lean], timeout=20 * factor) == a
-        b = c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor)
+    with d.pyrpool_client(answer_timeout=20) as c:
+        a = c.call("os", "getpid", pool="lean")
+        assert c.call("os", "getpid", pool="lean") == a
+        assert c.call("hog", "grow", 150, pool="lean") == a
+        b = c.call("os", "getpid", pool="lean")
         assert b != a
-        assert c.ok("call", ["os", "getpid", [], None, lean], timeout=20 * factor) == b
+        assert c.call("os", "getpid", pool="lean") == b
 
 
 def rss_mib(pid):

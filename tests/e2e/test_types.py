@@ -1,10 +1,14 @@
-"""The MessagePack <-> Python type mapping, both ways, and what cannot be mapped."""
+"""The MessagePack <-> Python type mapping, both ways, and what cannot be mapped.
+
+Values go through the project's Python client (pyrpool, fixture c); the
+tests of particular bytes on the wire use the raw client (fixture raw)."""
 import math
 
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon
+import pyrpool
+from conftest import finish_daemon, module_daemon, remote_error
 
 
 @pytest.fixture(scope="module")
@@ -16,20 +20,22 @@ def d(request, tmp_path_factory):
 
 @pytest.fixture
 def c(d):
-    with d.connect() as c:
+    with d.pyrpool_client() as c:
         yield c
 
 
+@pytest.fixture
+def raw(d):
+    with d.connect() as raw:
+        yield raw
+
+
 def echo(c, value):
-    err, res = c.call("call", ["echo", "echo", [value]])
-    assert err is None, err
-    return res
+    return c.call("echo", "echo", value)
 
 
 def typename(c, value):
-    err, res = c.call("call", ["echo", "typename", [value]])
-    assert err is None, err
-    return res
+    return c.call("echo", "typename", value)
 
 
 ROUND_TRIP = [
@@ -95,7 +101,8 @@ def test_bool_is_not_int(c):
     assert [type(x) for x in got] == [bool, bool, int, int]
 
 
-def test_float32_arrives_as_float(c):
+def test_float32_arrives_as_float(raw):
+    c = raw
     msg = msgpack.packb([0, 77, "call", ["echo", "typename", [1.5]]], use_single_float=True)
     assert b"\xca" in msg
     c.send_raw(msg)
@@ -106,7 +113,8 @@ def test_float32_arrives_as_float(c):
     assert resp[2] is None and resp[3] == 0.25 and isinstance(resp[3], float)
 
 
-def test_float32_nonexact_value(c):
+def test_float32_nonexact_value(raw):
+    c = raw
     c.send_raw(msgpack.packb([0, 79, "call", ["echo", "echo", [0.1]]], use_single_float=True))
     resp = c.wait(79)
     assert resp[2] is None
@@ -123,8 +131,9 @@ def test_float32_nonexact_value(c):
     (b"\xdc\x00\x02\x01\x02", [1, 2]), (b"\xdd\x00\x00\x00\x02\x01\x02", [1, 2]),
     (b"\xde\x00\x01\xa1k\x01", {"k": 1}), (b"\xdf\x00\x00\x00\x01\xa1k\x01", {"k": 1}),
 ], ids=lambda v: v.hex() if isinstance(v, bytes) else None)
-def test_non_minimal_encodings_of_args(c, encoded, value):
+def test_non_minimal_encodings_of_args(raw, encoded, value):
     """Every MessagePack format of a value decodes to the same Python value."""
+    c = raw
     head = msgpack.packb(0) + msgpack.packb(91) + msgpack.packb("call")
     params = b"\x93" + msgpack.packb("echo") + msgpack.packb("echo") + b"\x91" + encoded
     c.send_raw(b"\x94" + head + params)
@@ -132,20 +141,19 @@ def test_non_minimal_encodings_of_args(c, encoded, value):
 
 
 def test_bytearray_result_is_bin(c):
-    assert c.call("call", ["helpers", "make", ["bytearray"]]) == (None, b"\x00ab\xff")
+    assert c.call("helpers", "make", "bytearray") == b"\x00ab\xff"
 
 
 def test_tuple_result_is_array(c):
-    assert c.call("call", ["helpers", "make", ["tuple"]]) == (None, [1, "two", [3.0, None]])
+    assert c.call("helpers", "make", "tuple") == [1, "two", [3.0, None]]
 
 
 def test_nested_mixed_result(c):
-    assert c.call("call", ["helpers", "make", ["ok_nested"]]) == (None, {"k": [1, 2, {"x": [b"y", b"z"]}]})
+    assert c.call("helpers", "make", "ok_nested") == {"k": [1, 2, {"x": [b"y", b"z"]}]}
 
 
 def test_args_arrive_as_python_types(c):
-    err, res = c.call("call", ["helpers", "kwargs_echo", [None, True, 3, 1.0, "s", b"b", [1], {"k": 2}]])
-    assert err is None
+    res = c.call("helpers", "kwargs_echo", None, True, 3, 1.0, "s", b"b", [1], {"k": 2})
     assert res == [[None, True, 3, 1.0, "s", b"b", [1], {"k": 2}], {}]
 
 
@@ -162,8 +170,7 @@ def test_large_bin_round_trip(c):
 
 
 def test_large_result(c):
-    err, res = c.call("call", ["helpers", "big_string", [3 * 1024 * 1024]])
-    assert err is None
+    res = c.call("helpers", "big_string", 3 * 1024 * 1024)
     assert res == "x" * (3 * 1024 * 1024)
 
 
@@ -187,27 +194,27 @@ def test_deep_nesting_round_trip(c):
     ("nested_bad", ["'object'"]),
 ])
 def test_unencodable_result(c, kind, words):
-    err, res = c.call("call", ["helpers", "make", [kind]])
-    assert res is None
-    assert err is not None and err["type"] == "EncodeError", err
-    assert err["message"].startswith("cannot encode result")
+    err = remote_error(c.call, "helpers", "make", kind)
+    assert isinstance(err, pyrpool.EncodeError)
+    assert err.type == "EncodeError", err
+    assert err.message.startswith("cannot encode result")
     for w in words:
-        assert w in err["message"], err["message"]
-    assert err["traceback"] is None
+        assert w in err.message, err.message
+    assert err.traceback is None
     # the executor survives and the daemon answers
-    assert c.call("ping", []) == (None, "pong")
+    assert c.ping() == "pong"
     assert echo(c, [1, 2]) == [1, 2]
 
 
 def test_unencodable_result_path_is_named(c):
-    err, _ = c.call("call", ["helpers", "make", ["nested_bad"]])
-    assert err["message"].startswith("cannot encode result['a'][1]['b']: type 'object'"), err["message"]
+    err = remote_error(c.call, "helpers", "make", "nested_bad")
+    assert err.message.startswith("cannot encode result['a'][1]['b']: type 'object'"), err.message
 
 
 def test_object_encode_error_message_exact_start(c):
-    err, _ = c.call("call", ["builtins", "object", []])
-    assert err["type"] == "EncodeError"
-    assert err["message"].startswith(
+    err = remote_error(c.call, "builtins", "object")
+    assert err.type == "EncodeError"
+    assert err.message.startswith(
         "cannot encode result: type 'object' is not in the MessagePack type mapping"), err
 
 
@@ -229,28 +236,33 @@ def assert_bad_args(c, msgid, data, where="args"):
     assert err["message"].startswith(f"cannot decode {where}: "), err["message"]
     assert err["traceback"] is None
     assert c.call("ping", []) == (None, "pong")
-    assert echo(c, "still fine") == "still fine"
+    assert c.call("call", ["echo", "echo", ["still fine"]]) == (None, "still fine")
 
 
-def test_invalid_utf8_str_arg(c):
+def test_invalid_utf8_str_arg(raw):
+    c = raw
     assert_bad_args(c, 101, raw_call(101, b"\xa2\xff\xfe"))
 
 
-def test_invalid_utf8_nested_str_arg(c):
+def test_invalid_utf8_nested_str_arg(raw):
+    c = raw
     assert_bad_args(c, 102, raw_call(102, b"\x91\x81\xa1k\xa1\xc3"))
 
 
-def test_unhashable_map_key_list(c):
+def test_unhashable_map_key_list(raw):
+    c = raw
     # {[1]: 2}
     assert_bad_args(c, 103, raw_call(103, b"\x81\x91\x01\x02"))
 
 
-def test_unhashable_map_key_map(c):
+def test_unhashable_map_key_map(raw):
+    c = raw
     # {{}: 1}
     assert_bad_args(c, 104, raw_call(104, b"\x81\x80\x01"))
 
 
-def test_ext8_arg(c):
+def test_ext8_arg(raw):
+    c = raw
     data = msgpack.packb([0, 105, "call", ["echo", "echo", [msgpack.ExtType(5, b"abc")]]])
     assert b"\xc7\x03\x05abc" in data
     assert_bad_args(c, 105, data)
@@ -258,9 +270,10 @@ def test_ext8_arg(c):
 
 @pytest.mark.parametrize("payload", [b"a", b"ab", b"abcd", b"abcdefgh", b"0123456789abcdef"],
                          ids=["fixext1", "fixext2", "fixext4", "fixext8", "fixext16"])
-def test_fixext_arg(c, payload):
+def test_fixext_arg(raw, payload):
     """fixext formats (0xd4..0xd8) are as undecodable as ext8: BadRequest, and
     the connection goes on (a ping right after in the same write is answered)."""
+    c = raw
     data = msgpack.packb([0, 106, "call", ["echo", "echo", [msgpack.ExtType(5, payload)]]])
     assert data[-len(payload) - 2] in (0xd4, 0xd5, 0xd6, 0xd7, 0xd8)
     c.send_raw(data + msgpack.packb([0, 107, "ping", []]))
@@ -277,7 +290,8 @@ def test_fixext_arg(c, payload):
     assert len(got) == 2, f"got {got!r}"
 
 
-def test_timestamp_ext_arg(c):
+def test_timestamp_ext_arg(raw):
+    c = raw
     """The standard Timestamp extension (type -1, fixext8) is refused, not hung on."""
     ts = msgpack.Timestamp(1700000000, 5)
     data = msgpack.packb([0, 108, "call", ["echo", "echo", [ts]]])
@@ -286,18 +300,21 @@ def test_timestamp_ext_arg(c):
     assert resp[2]["type"] == "BadRequest"
 
 
-def test_ext_in_kwargs(c):
+def test_ext_in_kwargs(raw):
+    c = raw
     data = msgpack.packb([0, 109, "call", ["echo", "echo", [], {"x": msgpack.ExtType(1, b"xyz")}]])
     assert_bad_args(c, 109, data, where="kwargs")
 
 
-def test_invalid_utf8_in_kwargs(c):
+def test_invalid_utf8_in_kwargs(raw):
+    c = raw
     # kwargs {"x": <invalid str>}
     data = (b"\x94\x00" + msgpack.packb(110) + msgpack.packb("call") + b"\x94"
             + msgpack.packb("echo") + msgpack.packb("echo") + b"\x90" + b"\x81\xa1x\xa1\xff")
     assert_bad_args(c, 110, data, where="kwargs")
 
 
-def test_bad_args_several_in_a_row(c):
+def test_bad_args_several_in_a_row(raw):
+    c = raw
     for i in range(10):
         assert_bad_args(c, 200 + i, raw_call(200 + i, b"\xa1\x80"))
