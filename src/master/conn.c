@@ -46,6 +46,8 @@ static void on_close(uv_handle_t *h)
     maybe_free(c);
 }
 
+static void maybe_release(struct conn *c);
+
 void conn_close(struct conn *c)
 {
     if (c->closing)
@@ -54,6 +56,9 @@ void conn_close(struct conn *c)
     set_timer(c, CONN_TIMER_NONE, 0);
     uv_read_stop(&c->h.stream);
     uv_close(&c->h.handle, on_close);
+    /* calls held back for its unwritten answers have nowhere to go now:
+     * their pools look at its queues again, and drop them */
+    maybe_release(c);
 }
 
 static void mark_dirty(struct conn *c);

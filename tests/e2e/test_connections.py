@@ -184,3 +184,35 @@ def test_open_files_limit_is_raised(tmp_path, request):
         assert soft == "4096"
     finally:
         finish_daemon(d2)
+
+
+def test_calls_held_for_a_client_that_leaves_are_dropped(tmp_path, request):
+    """A client that does not read has calls held back (its unwritten
+    answers fill limits.max_output); when it closes, those calls go, at
+    once: the pool's queue empties, and a drain does not wait for them."""
+    import signal
+    import socket as _socket
+    from conftest import Daemon, slow_factor
+    d = Daemon(tmp_path, factor=slow_factor(request.config), pools={"default": {"size": 2}, "io": {"size": 1}},
+               extra_yaml="limits:\n  max_output: 2MiB\n").start()
+    c = _socket.socket(_socket.AF_UNIX)
+    c.connect(str(d.socket_path))
+    c.settimeout(1.0)
+    data = b"".join(msgpack.packb([0, i + 1, "call", ["helpers", "sleep_echo", ["x" * 1_000_000, 0.02]]])
+                    for i in range(60))
+    try:
+        c.sendall(data)
+    except _socket.timeout:
+        pass
+    with d.connect() as o:
+        # held, with nothing of it running (no answer to come that would look at its queue again)
+        wait_until(lambda: (lambda p: p["queued"] > 10 and p["busy"] == 0)(
+            next(p for p in o.ok("pools", []) if p["name"] == "default")), 10,
+            "calls held for the client that does not read, none running")
+        c.close()
+        wait_until(lambda: next(p for p in o.ok("pools", []) if p["name"] == "default")["queued"] == 0, 5,
+                   "the held calls of a client that left dropped")
+    t = time.monotonic()
+    d.send_signal(signal.SIGTERM)
+    assert d.wait_exit(timeout=10) == 0     # it was 30 s (limits.shutdown_timeout) before the fix
+    assert time.monotonic() - t < 5
