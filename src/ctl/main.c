@@ -380,6 +380,13 @@ static int cmd_resize(struct ctl *c, int argc, char **argv)
     return done(c, true, line);
 }
 
+/* KEY=VALUE with KEY a Python identifier (eq: its '='): a keyword argument. */
+static bool is_kwarg(const char *arg, const char *eq)
+{
+    return eq != NULL && eq > arg && !(arg[0] >= '0' && arg[0] <= '9') &&
+           strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == (size_t)(eq - arg);
+}
+
 /* call MODULE.FUNCTION [ARG...] [KEY=VALUE...] [--pool P] [--timeout S] */
 static int cmd_call(struct ctl *c, int argc, char **argv)
 {
@@ -429,10 +436,7 @@ static int cmd_call(struct ctl *c, int argc, char **argv)
                     goto out;
                 }
             }
-        } else if (eq != NULL && eq > argv[i] && strspn(argv[i], "abcdefghijklmnopqrstuvwxyz"
-                                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
-                                                              (size_t)(eq - argv[i]) &&
-                   !(argv[i][0] >= '0' && argv[i][0] <= '9')) {
+        } else if (is_kwarg(argv[i], eq)) {
             nkw++;
         } else {
             nargs++;
@@ -448,10 +452,7 @@ static int cmd_call(struct ctl *c, int argc, char **argv)
             options = false;
         } else if (options && (strcmp(argv[i], "--pool") == 0 || strcmp(argv[i], "--timeout") == 0)) {
             i++;
-        } else if (eq != NULL && eq > argv[i] && strspn(argv[i], "abcdefghijklmnopqrstuvwxyz"
-                                                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
-                                                              (size_t)(eq - argv[i]) &&
-                   !(argv[i][0] >= '0' && argv[i][0] <= '9')) {
+        } else if (is_kwarg(argv[i], eq)) {
             msgpack_pack_str(&kpk, (size_t)(eq - argv[i]));
             msgpack_pack_str_body(&kpk, argv[i], (size_t)(eq - argv[i]));
             if (value_pack(&kpk, eq + 1, err, sizeof err) != 0) {
