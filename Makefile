@@ -155,7 +155,7 @@ $(BUILD)/test_route: tests/unit/master/test_route.c $(BUILD)/master/master/route
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_config: tests/unit/master/test_config.c $(BUILD)/master/master/config.o \
-                      $(BUILD)/master/common/xalloc.o
+                      $(BUILD)/master/common/xalloc.o $(BUILD)/master/common/log.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_rpc: tests/unit/master/test_rpc.c $(BUILD)/master/master/rpc.o $(BUILD)/master/common/mpk.o
@@ -194,7 +194,7 @@ $(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c src/common/mpk.c src/maste
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(FUZZ_LIBS)
 
-$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/master/config.c src/common/xalloc.c
+$(BUILD)/fuzz/fuzz_config: tests/fuzz/fuzz_config.c src/master/config.c src/common/xalloc.c src/common/log.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(FUZZ_LIBS)
 

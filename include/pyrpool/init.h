@@ -4,7 +4,8 @@
  *   [FRAME_INIT, {"board": int, "template": bool, "threads": bool,
  *                 "preload": [str...], "spin_us": uint, "handback_ms": uint,
  *                 "name": str, "path": [str...], "allow_eval": bool,
- *                 "uid": int, "gid": int, "strict_names": bool, "venv": str}]
+ *                 "uid": int, "gid": int, "strict_names": bool, "venv": str,
+ *                 "log_level": uint, "log_json": bool}]
  *
  *   board: the executor's board in the memfd on fd 4 (board.h); -1 for a
  *     template, whose children get theirs in their FORK frame
@@ -22,6 +23,8 @@
  *   uid, gid: the user and group the process takes before Python starts
  *     (the pool's user: and group:, the daemon being root); -1 for none
  *   venv: python.venv, the virtual environment Python starts in ("": none)
+ *   log_level, log_json: the daemon's log settings (log.level, log.format;
+ *     log.h's enum log_level), which the executor's own lines follow
  *
  * The master packs it with init_pack, the executor reads it with
  * init_parse: one struct and one table of keys (init.c) for both ends, so
@@ -49,6 +52,8 @@ struct frame_init {
     int uid, gid;   /* -1: keep the daemon's */
     bool strict_names;
     char venv[4096];
+    unsigned log_level; /* enum log_level */
+    bool log_json;
 };
 
 /* Appends one whole FRAME_INIT frame (frame.h's prefix included) to sb.

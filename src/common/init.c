@@ -44,6 +44,8 @@ static const struct init_key init_keys[] = {
     {"gid", KIND_INT, FIELD(gid), 0},
     {"strict_names", KIND_BOOL, FIELD(strict_names), 0},
     {"venv", KIND_STR, FIELD(venv), sizeof(((struct frame_init *)0)->venv)},
+    {"log_level", KIND_UINT, FIELD(log_level), 0},
+    {"log_json", KIND_BOOL, FIELD(log_json), 0},
 };
 
 #define NKEYS (sizeof init_keys / sizeof init_keys[0])

@@ -1,14 +1,22 @@
-/* log: one-line messages on stderr ("pyrpoold[pid]: level: text"), which
- * systemd's journal or the terminal picks up. */
+/* log: one message per line on stderr, which systemd's journal or the
+ * terminal picks up: "pyrpoold[pid]: level: text", or with the JSON format
+ * one JSON object per line: {"time", "level", "name", "pid", "msg"}. */
 #ifndef PYRPOOL_LOG_H
 #define PYRPOOL_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Messages below this level are dropped (LOG_INFO unless changed). */
 void log_set_level(enum log_level level);
+
+/* Writes JSON lines (true) or text lines (false, the default). */
+void log_set_json(bool json);
+
+/* The level named s ("debug", "info", "warning", "error"): 0, or -1. */
+int log_level_parse(const char *s, enum log_level *out);
 
 /* Sets the name printed before the pid ("pyrpoold", "executor io/3"). */
 void log_set_name(const char *name);

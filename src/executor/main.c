@@ -130,8 +130,10 @@ static int start(const char *argv0, const struct frame_init *init)
         return 1;
     for (i = 0; i < init->npreload; i++) {
         if ((mod = PyImport_ImportModule(init->preload[i])) == NULL) {
-            log_error("preloading %s failed:", init->preload[i]);
-            PyErr_Print();
+            char *tb = pyrun_format_exception();
+
+            log_error("preloading %s failed: %s", init->preload[i], tb != NULL ? tb : "(no traceback)");
+            free(tb);
             return 3;
         }
         Py_DECREF(mod);
@@ -248,7 +250,8 @@ static int check_imports(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1, .uid = -1, .gid = -1};
+    struct frame_init init = {.name = "executor", .handback_ms = 10, .board = -1, .uid = -1, .gid = -1,
+                              .log_level = LOG_INFO};
     struct rbuf in = {0};
     struct board *board;
     int rc;
@@ -260,6 +263,8 @@ int main(int argc, char **argv)
     prepare(argc, argv, &init);
     if ((rc = read_init(&in, &init)) != 0)
         return rc;
+    log_set_level((enum log_level)(init.log_level <= LOG_ERROR ? init.log_level : LOG_INFO));
+    log_set_json(init.log_json);
     set_name(init.name, init.threads && !init.template);
     if (init.uid >= 0 && confine_user(init.uid, init.gid) != 0)
         return 1;

@@ -247,6 +247,33 @@ static void pack_exception(msgpack_packer *pk, const char *as_type, const char *
     Py_XDECREF(tb);
 }
 
+char *pyrun_format_exception(void)
+{
+    PyObject *type, *value, *tb, *lines = NULL, *empty = NULL, *text = NULL, *bytes = NULL;
+    char *out = NULL;
+
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (type != NULL && format_exc != NULL)
+        lines = PyObject_CallFunctionObjArgs(format_exc, type, value ? value : Py_None, tb ? tb : Py_None, NULL);
+    empty = PyUnicode_FromString("");
+    if (lines != NULL && empty != NULL)
+        text = PyUnicode_Join(empty, lines);
+    if (text != NULL)
+        bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    if (bytes != NULL)
+        out = strdup(PyBytes_AS_STRING(bytes));
+    PyErr_Clear();
+    Py_XDECREF(bytes);
+    Py_XDECREF(text);
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return out;
+}
+
 /* Packs [nil, result] or, if result cannot be encoded, [EncodeError, nil]. */
 static void pack_result(msgpack_sbuffer *out, msgpack_packer *pk, PyObject *result)
 {

@@ -21,4 +21,8 @@ int pyrun_frame(msgpack_sbuffer *out, const char *body, size_t len);
 /* Drops the cached callables (before Py_Finalize). */
 void pyrun_fini(void);
 
+/* The exception now set, formatted as Python prints it (a malloc'd UTF-8
+ * string), and cleared; NULL when there is none or it cannot be formatted. */
+char *pyrun_format_exception(void);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "board.h"
 #include "daemon.h"
+#include "log.h"
 #include "frame.h"
 #include "init.h"
 #include "pool.h"
@@ -44,6 +45,8 @@ static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *nam
     snprintf(init.name, sizeof init.name, "%s", name);
     if (cfg->venv != NULL)
         snprintf(init.venv, sizeof init.venv, "%s", cfg->venv);
+    init.log_level = (unsigned)(p->d->verbose ? LOG_DEBUG : cfg->log_level);
+    init.log_json = cfg->log_json;
     init_pack(sb, &init);
 }
 

@@ -1133,6 +1133,42 @@ static int parse_limits(struct ctx *c, const char *path, yaml_node_t *v, void *t
     return parse_mapping(c, path, v, limit_keys, target);
 }
 
+/* ---- log ------------------------------------------------------------ */
+
+static int parse_log_level(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    const char *s = scalar(v);
+
+    if (s == NULL || log_level_parse(s, &cfg->log_level) != 0)
+        return fail_at(c, v, "%s: expected debug, info, warning or error, got %s%s%s", path, s ? "'" : "",
+                       s ? s : kind_name(v), s ? "'" : "");
+    return 0;
+}
+
+static int parse_log_format(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+    const char *s = scalar(v);
+
+    if (s == NULL || (strcmp(s, "text") != 0 && strcmp(s, "json") != 0))
+        return fail_at(c, v, "%s: expected text or json, got %s%s%s", path, s ? "'" : "", s ? s : kind_name(v),
+                       s ? "'" : "");
+    cfg->log_json = strcmp(s, "json") == 0;
+    return 0;
+}
+
+static const struct key_spec log_keys[] = {
+    {"level", parse_log_level},
+    {"format", parse_log_format},
+    {NULL, NULL},
+};
+
+static int parse_log(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_mapping(c, path, v, log_keys, target);
+}
+
 /* ---- the file -------------------------------------------------------- */
 
 /* state_file: where register_pool, start_pool and resize_pool are kept
@@ -1167,6 +1203,7 @@ static const struct key_spec top_keys[] = {
     {"routes", parse_routes},
     {"limits", parse_limits},
     {"state_file", parse_state_file},
+    {"log", parse_log},
     {NULL, NULL},
 };
 
@@ -1246,6 +1283,7 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->max_output = CONFIG_DEFAULT_MAX_OUTPUT;
     cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
     cfg->timeout_grace_ms = CONFIG_DEFAULT_TIMEOUT_GRACE_MS;
+    cfg->log_level = LOG_INFO;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE)->mode = POOL_THREAD;
     if (set_dir(cfg, file, err, errlen) != 0) {

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
 #include "protocol.h"
 
 #define CONFIG_ERR_LEN 4096  /* room for every error of a file, one per line */
@@ -96,6 +97,8 @@ struct config {
     unsigned max_pools;       /* limits.max_pools: pools at once */
     unsigned max_executors;   /* limits.max_executors: executor processes, all pools */
     char *state_file;         /* absolute; NULL: run-time changes last until a restart */
+    enum log_level log_level; /* log.level: messages below it are dropped */
+    bool log_json;            /* log.format: json (else text) */
 };
 
 /* Defaults that the documentation quotes. */

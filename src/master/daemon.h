@@ -65,6 +65,7 @@ struct daemon {
     struct deadlines conn_deadlines;  /* connections' request and idle timeouts (conn_expired) */
     bool hooks_started;               /* flush hooks and signals are set */
     bool draining;                    /* a signal came: finishing the calls in flight */
+    bool verbose;                     /* -v: debug lines, whatever log.level says */
     bool stopping;
     uv_timer_t drain_timer;           /* limits.shutdown_timeout */
     size_t boot_waiting;              /* pools not ready since start: READY=1 at 0 */

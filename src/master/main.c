@@ -487,7 +487,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'c': file = optarg; break;
         case 'C': check = true; break;
-        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'v': d.verbose = true; log_set_level(LOG_DEBUG); break;
         case 'h': fputs(usage, stdout); return 0;
         case 'V': printf("pyrpoold %s (%s)\n", PYRPOOLD_VERSION, notify_build()); return 0;
         default: fputs(usage, stderr); return 2;
@@ -501,6 +501,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyrpoold: %s\n", err);
         return 1;
     }
+    log_set_json(d.cfg.log_json);
+    if (!d.verbose)
+        log_set_level(d.cfg.log_level);
     if (check) {
         rc = find_executor(&d) != 0 || check_preload(&d.cfg, d.executor_path) != 0;
         if (rc == 0)

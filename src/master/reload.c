@@ -207,6 +207,9 @@ static void swap_config(struct daemon *d)
     for (i = 0; i < d->npools; i++)
         pool_set_config(d->pools[i], &d->cfg);
     memset(&r->cfg, 0, sizeof r->cfg);
+    log_set_json(d->cfg.log_json); /* log.level and log.format: the new file's */
+    if (!d->verbose)
+        log_set_level(d->cfg.log_level);
 }
 
 /* Every executor of the new generation is ready: it serves from now on. */

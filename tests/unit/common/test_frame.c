@@ -85,6 +85,8 @@ static struct frame_init full(void)
         .uid = 1000,
         .gid = 1001,
         .venv = "/srv/app/.venv",
+        .log_level = 3,
+        .log_json = true,
     };
 
     return init;
@@ -136,6 +138,8 @@ static void test_init_round_trip(void **state)
     assert_int_equal(out.uid, 1000);
     assert_int_equal(out.gid, 1001);
     assert_string_equal(out.venv, "/srv/app/.venv");
+    assert_int_equal(out.log_level, 3);
+    assert_true(out.log_json);
     init_free(&out);
     assert_null(out.path);
     assert_int_equal(out.npath, 0);
@@ -176,7 +180,7 @@ static void test_init_round_trip_template(void **state)
 
 /* Byte for byte what the master packed before init_pack existed (the same
  * keys in the same order, board as a signed int, uints as unsigned ints),
- * plus the uid and gid added since, signed ints too, and venv. */
+ * plus the uid and gid added since, signed ints too, venv and the log settings. */
 static void test_init_bytes_as_before(void **state)
 {
     struct frame_init init = full();
@@ -193,7 +197,7 @@ static void test_init_bytes_as_before(void **state)
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 13);
+    msgpack_pack_map(&pk, 15);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -224,6 +228,10 @@ static void test_init_bytes_as_before(void **state)
     msgpack_pack_false(&pk);
     str("venv");
     str("/srv/app/.venv");
+    str("log_level");
+    msgpack_pack_unsigned_int(&pk, 3);
+    str("log_json");
+    msgpack_pack_true(&pk);
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     init_pack(&sb, &init);

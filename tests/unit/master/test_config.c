@@ -167,7 +167,7 @@ static void test_bad_files(void **state)
     (void)state;
     expect_error("", " the file is empty (at least 'listen:' is needed)");
     expect_error("lisen:\n  - unix: a\n",
-                 "1:1: (top level): unknown key 'lisen' (expected one of: listen, pools, python, routes, limits, state_file)");
+                 "1:1: (top level): unknown key 'lisen' (expected one of: listen, pools, python, routes, limits, state_file, log)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: ten}\n",
                  "3:14: pools.io.size: expected a number of executors or 'auto', got 'ten'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: -1}\n",
