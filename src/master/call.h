@@ -50,6 +50,7 @@ struct call {
     bool frame_given;          /* its frame bytes went to the executor's output
                                 * buffer (a large call): it cannot be sent again */
     uint64_t fn_hash;          /* its function's name hash once computed (0: not yet) */
+    uint64_t queued_ns, sent_ns; /* log.calls only: when it queued, when an executor took it */
     msgpack_sbuffer frame;     /* the executor frame, prefix included */
 };
 

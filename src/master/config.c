@@ -1158,9 +1158,15 @@ static int parse_log_format(struct ctx *c, const char *path, yaml_node_t *v, voi
     return 0;
 }
 
+static int parse_log_calls(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_bool(c, path, v, &((struct config *)target)->log_calls);
+}
+
 static const struct key_spec log_keys[] = {
     {"level", parse_log_level},
     {"format", parse_log_format},
+    {"calls", parse_log_calls},
     {NULL, NULL},
 };
 

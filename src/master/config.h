@@ -99,6 +99,7 @@ struct config {
     char *state_file;         /* absolute; NULL: run-time changes last until a restart */
     enum log_level log_level; /* log.level: messages below it are dropped */
     bool log_json;            /* log.format: json (else text) */
+    bool log_calls;           /* log.calls: an access log line per call */
 };
 
 /* Defaults that the documentation quotes. */

@@ -715,7 +715,10 @@ void executor_send(struct executor *ex, struct call *c)
         board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }
     call_list_push(&ex->running, c);
-    if (c->frame.size >= BATCH_BYTES && ex->child.out.buf.size == 0 && !ex->child.out.writing) {
+    if (c->queued_ns != 0)
+        c->sent_ns = uv_hrtime(); /* log.calls */
+    if (c->frame.size >= BATCH_BYTES && ex->child.out.buf.size == 0 && !ex->child.out.writing &&
+        c->queued_ns == 0) { /* the access log names it from its frame: keep it */
         /* a large call travels alone in its batch and starts at once, so it
          * is never handed back: its frame can be given away, not copied
          * (its name is kept: a crash is charged to it by name) */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "admin.h"
 #include "call.h"
 #include "conn.h"
@@ -92,6 +93,8 @@ static size_t frame_head(struct call *call, enum frame_kind kind, size_t n, size
  * opts.timeout, else the pool's). */
 static void enqueue(struct pool *p, struct call *call, double timeout)
 {
+    call->queued_ns = p->d->cfg.log_calls ? uv_hrtime() : 0;
+    call->sent_ns = 0;
     if (timeout <= 0)
         timeout = p->timeout; /* the pool's default, if it has one */
     if (timeout > 0) {
@@ -137,17 +140,34 @@ static bool overloaded(struct conn *c, const struct rpc_msg *m, struct pool *p)
     return true;
 }
 
+/* log.calls: a call refused before it queued. */
+static void log_refused(struct conn *c, const struct rpc_msg *m, struct pool *p, struct rpc_str module,
+                        struct rpc_str function, const char *type)
+{
+    char name[RPC_NAME_MAX * 2 + 2], mod[RPC_NAME_MAX + 1], fn[RPC_NAME_MAX + 1];
+
+    rpc_printable(module, mod, sizeof mod);
+    rpc_printable(function, fn, sizeof fn);
+    snprintf(name, sizeof name, "%s%s%s", mod, fn[0] != '\0' ? "." : "", fn);
+    access_log(&(struct access_entry){p->name, name, type, 0, 0, c->id, rpc_msgid_value(m->msgid)});
+}
+
 static bool refused(struct conn *c, const struct rpc_msg *m, struct pool *p, struct rpc_str module,
                     struct rpc_str function)
 {
     char msg[ERR_LEN];
+    const char *type = NULL;
 
     if (p->nheld > 0 &&
         pool_quarantined(p, module.ptr, module.len, function.ptr, function.len, msg, sizeof msg)) {
         conn_respond_error(c, m->msgid, ERROR_QUARANTINED, msg);
-        return true;
+        type = ERROR_QUARANTINED;
+    } else if (overloaded(c, m, p)) {
+        type = c->d->draining ? ERROR_SHUTTING_DOWN : p->degraded ? ERROR_POOL_DEGRADED : ERROR_OVERLOADED;
     }
-    return overloaded(c, m, p);
+    if (type != NULL && c->d->cfg.log_calls)
+        log_refused(c, m, p, module, function, type);
+    return type != NULL;
 }
 
 /* Picks the pool for a call: opts.pool, then the routing table, then

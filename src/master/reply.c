@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "conn.h"
 #include "daemon.h"
 #include "mpk.h"
@@ -116,6 +117,16 @@ static void job_step(struct call *c)
         job_finish(job);
 }
 
+/* log.calls: c's access log line. */
+static void log_call(struct call *c, const char *outcome)
+{
+    char name[RPC_NAME_MAX * 2 + 2];
+
+    call_fn_name(c, name, sizeof name);
+    access_log(&(struct access_entry){c->pool->name, name, outcome, c->queued_ns, c->sent_ns,
+                                      c->conn != NULL ? c->conn->id : 0, c->msgid_value});
+}
+
 /* c leaves: off the deadline heap and its connection's lists. */
 static void detach(struct call *c)
 {
@@ -127,6 +138,11 @@ static void detach(struct call *c)
 
 void reply_result(struct call *c, const char *tail, size_t len)
 {
+    char type[128];
+
+    if (c->pool->d->cfg.log_calls)
+        log_call(c, len > 0 && (uint8_t)tail[0] == 0xc0 ? "ok"
+                    : rpc_error_type(tail, len, type, sizeof type) == 0 ? type : "error");
     detach(c);
     conn_call_answered(c->conn, len);
     if (c->job != NULL) {
@@ -145,6 +161,8 @@ void reply_error_traceback(struct call *c, const char *type, const char *message
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
+    if (c->pool->d->cfg.log_calls)
+        log_call(c, type);
     detach(c);
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -168,6 +186,8 @@ void reply_error(struct call *c, const char *type, const char *message)
 
 void reply_drop(struct call *c)
 {
+    if (c->pool->d->cfg.log_calls)
+        log_call(c, "dropped");
     detach(c);
     if (c->job != NULL)
         job_step(c);

@@ -432,6 +432,16 @@ void rpc_pack_error_shaped(msgpack_packer *pk, enum error_shape shape, const cha
     }
 }
 
+int rpc_error_type(const char *err, size_t len, char *out, size_t outlen)
+{
+    struct error_fields f;
+
+    if (read_error_fields(err, len, &f) != 0)
+        return -1;
+    rpc_printable(f.type, out, outlen);
+    return 0;
+}
+
 static const char *const shape_names[] = {
     [ERRORS_MAP] = ERRORS_MAP_NAME,
     [ERRORS_STRING] = ERRORS_STRING_NAME,

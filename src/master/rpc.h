@@ -140,6 +140,10 @@ void rpc_pack_error_response(msgpack_packer *pk, struct rpc_raw msgid, const cha
  * such a map is packed as it is. */
 void rpc_pack_error_shaped(msgpack_packer *pk, enum error_shape shape, const char *err, size_t len);
 
+/* The "type" of the packed error map err into out (cut to outlen - 1):
+ * 0, or -1 when err is not such a map. */
+int rpc_error_type(const char *err, size_t len, char *out, size_t outlen);
+
 /* The shape named s (map, string, array): 0, or -1 for another name. */
 int rpc_error_shape_parse(struct rpc_str s, enum error_shape *out);
 

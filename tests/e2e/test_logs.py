@@ -69,10 +69,60 @@ def test_text_is_the_default_and_a_reload_switches_to_json(daemon_factory):
 @pytest.mark.parametrize("text,says", [
     ("log:\n  level: loud\n", "log.level: expected debug, info, warning or error, got 'loud'"),
     ("log:\n  format: xml\n", "log.format: expected text or json, got 'xml'"),
-    ("log:\n  colour: red\n", "log: unknown key 'colour' (expected one of: level, format)"),
+    ("log:\n  colour: red\n", "log: unknown key 'colour' (expected one of: level, format, calls)"),
 ])
 def test_bad_log_settings_are_refused(tmp_path, text, says):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("listen:\n  - unix: s.sock\n" + text)
     out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and says in out.stderr, out.stderr
+
+
+def access_lines(d):
+    import re
+    pat = re.compile(r"call (\S+) (\S+) (\S+) wait=([\d.]+)ms run=([\d.]+)ms conn=(\d+) msgid=(\d+)$")
+    out = []
+    for line in d.stderr_path.read_text().splitlines():
+        m = pat.search(line)
+        if m:
+            out.append((m.group(1), m.group(2), m.group(3), float(m.group(4)), float(m.group(5)), int(m.group(7))))
+    return out
+
+
+def test_the_access_log_has_a_line_per_call(daemon_factory):
+    d = daemon_factory(pools={"default": {"size": 1, "max_queue": 2}, "io": {"size": 1}},
+                       extra_yaml="log:\n  calls: true\n")
+    with d.connect() as c:
+        assert c.ok("math.sqrt", [4]) == 2.0
+        assert c.call("operator.truediv", [1, 0])[0]["type"] == "ZeroDivisionError"
+        assert c.ok("call", ["time", "sleep", [0.2], None, {"pool": "io"}]) is None
+        assert c.call("call", ["time", "sleep", [5], None, {"timeout": 0.1}])[0]["type"] == "Timeout"
+        m = c.send("time.sleep", [5])
+        c.notify("cancel", [m])
+        assert c.wait(m)[2]["type"] == "Cancelled"
+        # max_queue 2: of four slow calls sent at once, those past the queue are refused
+        answers = c.request_many([("time.sleep", [0.3])] * 4, timeout=30)
+        refused = [e["type"] for e, _ in answers if e]
+        assert refused and set(refused) == {"Overloaded"}
+    wait_until(lambda: len(access_lines(d)) >= 9, 10, "nine access lines")
+    lines = access_lines(d)
+    by_outcome = {}
+    for pool, name, outcome, wait, run, msgid in lines:
+        by_outcome.setdefault(outcome, []).append((pool, name, wait, run))
+    assert ("default", "math.sqrt") in [r[:2] for r in by_outcome["ok"]]
+    assert by_outcome["ZeroDivisionError"][0][:2] == ("default", "operator.truediv")
+    slept = [r for r in by_outcome["ok"] if r[1] == "time.sleep" and r[0] == "io"]
+    assert slept and slept[0][3] >= 190                       # run time: the 0.2 s sleep
+    assert by_outcome["Timeout"][0][1] == "time.sleep" and 90 <= by_outcome["Timeout"][0][3] < 2000
+    assert by_outcome["Cancelled"][0][1] == "time.sleep"
+    assert by_outcome["Overloaded"] == [("default", "time.sleep", 0.0, 0.0)] * len(refused)
+    ran = sorted(r for r in by_outcome["ok"] if r[1] == "time.sleep" and r[0] == "default")
+    assert len(ran) == 4 - len(refused) and all(r[3] >= 290 for r in ran)
+    assert max(r[2] for r in ran) >= 250                      # the last one waited for another's sleep
+
+
+def test_no_access_log_by_default(daemon_factory):
+    d = daemon_factory(pools=POOLS)
+    with d.connect() as c:
+        c.ok("math.sqrt", [4])
+    assert access_lines(d) == []
