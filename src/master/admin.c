@@ -308,10 +308,8 @@ static int likely_pid(const struct pool *p)
  * start, or while every executor is being replaced). */
 struct context_waiter {
     uv_timer_t timer;
-    struct conn *conn;
+    struct conn_later later;
     char pool[CONFIG_POOL_NAME_MAX + 1];
-    uint8_t msgid_len;
-    char msgid[RPC_MSGID_MAX];
     unsigned tries;
 };
 
@@ -326,31 +324,31 @@ static void free_waiter(uv_handle_t *h)
 static void retry_context(uv_timer_t *t)
 {
     struct context_waiter *w = t->data;
-    struct rpc_raw msgid = {w->msgid, w->msgid_len};
-    struct pool *p = pool_find(w->conn->d, w->pool, strlen(w->pool));
+    struct rpc_raw msgid = conn_later_msgid(&w->later);
+    struct pool *p = pool_find(w->later.conn->d, w->pool, strlen(w->pool));
     char msg[ERR_LEN];
     int pid = p != NULL ? likely_pid(p) : 0;
     msgpack_packer *pk;
 
-    if (p != NULL && pid == 0 && !p->degraded && !w->conn->closing && !w->conn->d->stopping &&
+    if (p != NULL && pid == 0 && !p->degraded && !w->later.conn->closing && !w->later.conn->d->stopping &&
         ++w->tries < CONTEXT_WAIT_MS / CONTEXT_POLL_MS)
         return;
-    if (w->conn->closing) {
+    if (w->later.conn->closing) {
         /* nobody to tell */
     } else if (pid != 0) {
-        pk = conn_out(w->conn);
+        pk = conn_out(w->later.conn);
         rpc_pack_response_head(pk, msgid);
         msgpack_pack_nil(pk);
         msgpack_pack_int(pk, pid);
     } else if (p == NULL) {
         snprintf(msg, sizeof msg, "no pool named '%s'", w->pool);
-        conn_respond_error(w->conn, msgid, ERROR_NO_SUCH_POOL, msg);
+        conn_respond_error(w->later.conn, msgid, ERROR_NO_SUCH_POOL, msg);
     } else {
         snprintf(msg, sizeof msg, "pool %s has no executor process%s", w->pool,
                  p->degraded ? ": its executors fail to start" : " yet");
-        conn_respond_error(w->conn, msgid, ERROR_POOL_DEGRADED, msg);
+        conn_respond_error(w->later.conn, msgid, ERROR_POOL_DEGRADED, msg);
     }
-    conn_call_done(w->conn);
+    conn_later_done(&w->later);
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, free_waiter);
 }
@@ -370,11 +368,8 @@ static void do_get_context(struct conn *c, const struct rpc_msg *m)
         return;
     }
     w = xcalloc(1, sizeof *w);
-    w->conn = c;
     snprintf(w->pool, sizeof w->pool, "%s", p->name);
-    w->msgid_len = (uint8_t)m->msgid.len;
-    memcpy(w->msgid, m->msgid.ptr, m->msgid.len);
-    conn_call_started(c); /* the connection lives until the answer */
+    conn_later_init(&w->later, c, m->msgid);
     uv_timer_init(c->d->loop, &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, retry_context, CONTEXT_POLL_MS, CONTEXT_POLL_MS);
@@ -496,19 +491,12 @@ static bool over_executors(struct conn *c, const struct rpc_msg *m, size_t more)
     return true;
 }
 
-/* A start_pool request, answered once its pool is ready. */
-struct start_waiter {
-    struct conn *conn;
-    uint8_t msgid_len;
-    char msgid[RPC_MSGID_MAX];
-};
-
 /* The pool of a start_pool got ready (type NULL): answers the executors'
- * pids; or it will not: answers the error. */
+ * pids; or it will not: answers the error. arg: the request (conn_later). */
 static void answer_started(struct pool *p, void *arg, const char *type, const char *message)
 {
-    struct start_waiter *w = arg;
-    struct rpc_raw msgid = {w->msgid, w->msgid_len};
+    struct conn_later *w = arg;
+    struct rpc_raw msgid = conn_later_msgid(w);
     msgpack_sbuffer sb;
     msgpack_packer pk;
     int i;
@@ -527,7 +515,7 @@ static void answer_started(struct pool *p, void *arg, const char *type, const ch
         conn_respond_raw(w->conn, msgid, sb.data, sb.size);
         msgpack_sbuffer_destroy(&sb);
     }
-    conn_call_done(w->conn);
+    conn_later_done(w);
     free(w);
 }
 
@@ -543,7 +531,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
     struct mpk_item it;
     struct rpc_str name, mode = {"process", 7};
     struct daemon *d = c->d;
-    struct start_waiter *w;
+    struct conn_later *w;
     struct pool *p;
     char msg[ERR_LEN];
     int i;
@@ -581,10 +569,7 @@ static void do_start_pool(struct conn *c, const struct rpc_msg *m)
         return;
     p = pool_list_add(d, pool_new(d, &cp, &d->cfg, false));
     w = xcalloc(1, sizeof *w);
-    w->conn = c;
-    w->msgid_len = (uint8_t)m->msgid.len;
-    memcpy(w->msgid, m->msgid.ptr, m->msgid.len);
-    conn_call_started(c); /* the connection lives until the answer */
+    conn_later_init(w, c, m->msgid);
     pool_when_ready(p, false, answer_started, w);
 }
 

@@ -247,6 +247,19 @@ void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, 
     msgpack_sbuffer_destroy(&sb);
 }
 
+void conn_later_init(struct conn_later *l, struct conn *c, struct rpc_raw msgid)
+{
+    l->conn = c;
+    l->msgid_len = (uint8_t)msgid.len;
+    memcpy(l->msgid, msgid.ptr, msgid.len);
+    conn_call_started(c);
+}
+
+void conn_later_done(struct conn_later *l)
+{
+    conn_call_done(l->conn);
+}
+
 void conn_call_started(struct conn *c)
 {
     c->ncalls++;

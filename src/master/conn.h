@@ -139,6 +139,25 @@ void conn_respond_error(struct conn *c, struct rpc_raw msgid, const char *type, 
 /* Answers [1, msgid, err, nil] where err is a packed error map. */
 void conn_respond_error_map(struct conn *c, struct rpc_raw msgid, const char *err, size_t len);
 
+/* An answer that comes later than the request's loop turn (start_pool,
+ * reload, get_context right after a start): who asked, with which msgid.
+ * Its connection is kept (counted as a call in flight) until
+ * conn_later_done, after the answer, or without one when it closed. */
+struct conn_later {
+    struct conn *conn;
+    uint8_t msgid_len;
+    char msgid[RPC_MSGID_MAX];
+};
+
+void conn_later_init(struct conn_later *l, struct conn *c, struct rpc_raw msgid);
+
+static inline struct rpc_raw conn_later_msgid(const struct conn_later *l)
+{
+    return (struct rpc_raw){l->msgid, l->msgid_len};
+}
+
+void conn_later_done(struct conn_later *l);
+
 /* A call of c is about to run / has been answered or dropped. */
 void conn_call_started(struct conn *c);
 void conn_call_done(struct conn *c);

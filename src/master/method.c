@@ -448,30 +448,23 @@ static void unauthorized(struct conn *c, const struct rpc_msg *m)
 }
 
 /* A reload request, answered when the reload ends. */
-struct reload_request {
-    struct conn *conn;
-    uint8_t msgid_len;
-    char msgid[RPC_MSGID_MAX];
-};
-
 static void answer_reload(struct daemon *d, void *arg, const char *refused)
 {
-    struct reload_request *q = arg;
-    struct rpc_raw msgid = {q->msgid, q->msgid_len};
+    struct conn_later *q = arg;
     msgpack_packer *pk;
 
     (void)d;
     if (q->conn->closing) {
         /* nobody to tell */
     } else if (refused != NULL) {
-        conn_respond_error(q->conn, msgid, ERROR_RELOAD_FAILED, refused);
+        conn_respond_error(q->conn, conn_later_msgid(q), ERROR_RELOAD_FAILED, refused);
     } else {
         pk = conn_out(q->conn);
-        rpc_pack_response_head(pk, msgid);
+        rpc_pack_response_head(pk, conn_later_msgid(q));
         msgpack_pack_nil(pk);
         msgpack_pack_true(pk);
     }
-    conn_call_done(q->conn);
+    conn_later_done(q);
     free(q);
 }
 
@@ -480,7 +473,7 @@ static void answer_reload(struct daemon *d, void *arg, const char *refused)
  * on an admin listener. */
 static void do_reload(struct conn *c, const struct rpc_msg *m)
 {
-    struct reload_request *q;
+    struct conn_later *q;
 
     if (!c->access.admin) {
         conn_respond_error(c, m->msgid, ERROR_FORBIDDEN, "reload is an admin method: this listener has admin: false");
@@ -491,10 +484,7 @@ static void do_reload(struct conn *c, const struct rpc_msg *m)
         return;
     }
     q = xcalloc(1, sizeof *q);
-    q->conn = c;
-    q->msgid_len = (uint8_t)m->msgid.len;
-    memcpy(q->msgid, m->msgid.ptr, m->msgid.len);
-    conn_call_started(c); /* the connection lives until the answer */
+    conn_later_init(q, c, m->msgid);
     reload_start(c->d, answer_reload, q);
 }
 
