@@ -713,7 +713,7 @@ def test_vectors_type_values_reencode_to_the_same_bytes():
 # ---- install into a venv ----------------------------------------------------------
 
 def test_offline_install_into_a_venv(tmp_path, d, factor):
-    """python3 -m venv --system-site-packages, then pip install --no-index
+    """/usr/bin/python3 -m venv --system-site-packages, then pip install --no-index
     --no-build-isolation of a copy of clients/python; the venv's python
     imports pyrpool from the venv and calls the daemon."""
     import shutil

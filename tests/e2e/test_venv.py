@@ -1,5 +1,5 @@
 """python.venv: executors (and templates) start in a virtual environment
-made by Debian's `python3 -m venv`, as its own python3 would: sys.prefix,
+made by Debian's `/usr/bin/python3 -m venv`, as the venv's own interpreter would: sys.prefix,
 its site-packages, its .pth files, system packages only if the venv says
 so. A missing venv, or one made for another Python, is refused at load."""
 import subprocess

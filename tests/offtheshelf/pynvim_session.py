@@ -3,7 +3,7 @@ session (Debian's python3-pynvim), used unchanged. pynvim sends a
 notification (nvim_set_client_info) when it connects, which the daemon
 ignores, and raises errors the Neovim way: NvimError(error[1]), the error
 being an array. Run by tests/e2e/test_offtheshelf.py.
-Usage: python3 pynvim_session.py SOCKET [hello]
+Usage: /usr/bin/python3 pynvim_session.py SOCKET [hello]
   hello: first asks for array errors on this connection (hello's option);
   without it the listener must be configured with errors: array.
 Prints one JSON line per step for the test to check."""
