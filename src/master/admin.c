@@ -304,35 +304,37 @@ static int likely_pid(const struct pool *p)
     return best != NULL ? best->child.pid : 0;
 }
 
-/* A get_context waiting for its pool to have a process (right after a
- * start, or while every executor is being replaced). */
+/* get_context calls waiting for their pool to have a process (right after
+ * a start, or while every executor is being replaced), in one queue per
+ * pool name, oldest first. One timer looks at them all: each tick costs a
+ * look per pool that has waiters, not per waiter, so a client that sends
+ * many of them costs the others nothing. */
 struct context_waiter {
-    uv_timer_t timer;
     struct conn_later later;
-    char pool[CONFIG_POOL_NAME_MAX + 1];
-    unsigned tries;
+    uint64_t until;                 /* loop time it gives up at */
+    struct context_waiter *next;
 };
+
+static struct {
+    struct context_queue {
+        char pool[CONFIG_POOL_NAME_MAX + 1];
+        struct context_waiter *head, *tail; /* none: the slot is free */
+    } queue[CONFIG_DEFAULT_MAX_POOLS];
+    size_t nwaiting;
+    uv_timer_t timer;
+    bool timer_open;
+} waits;
 
 #define CONTEXT_POLL_MS 10
 #define CONTEXT_WAIT_MS 30000
 
-static void free_waiter(uv_handle_t *h)
+/* Answers w: its pool's pid, or why there is none; and frees it. */
+static void answer_context(struct context_waiter *w, const char *pool, const struct pool *p, int pid)
 {
-    free(h->data);
-}
-
-static void retry_context(uv_timer_t *t)
-{
-    struct context_waiter *w = t->data;
     struct rpc_raw msgid = conn_later_msgid(&w->later);
-    struct pool *p = pool_find(w->later.conn->d, w->pool, strlen(w->pool));
     char msg[ERR_LEN];
-    int pid = p != NULL ? likely_pid(p) : 0;
     msgpack_packer *pk;
 
-    if (p != NULL && pid == 0 && !p->degraded && !w->later.conn->closing && !w->later.conn->d->stopping &&
-        ++w->tries < CONTEXT_WAIT_MS / CONTEXT_POLL_MS)
-        return;
     if (w->later.conn->closing) {
         /* nobody to tell */
     } else if (pid != 0) {
@@ -340,17 +342,45 @@ static void retry_context(uv_timer_t *t)
         rpc_pack_response_head(pk, msgid);
         msgpack_pack_nil(pk);
         msgpack_pack_int(pk, pid);
+    } else if (w->later.conn->d->stopping) {
+        conn_respond_error(w->later.conn, msgid, ERROR_SHUTTING_DOWN, "the daemon is stopping");
     } else if (p == NULL) {
-        snprintf(msg, sizeof msg, "no pool named '%s'", w->pool);
+        snprintf(msg, sizeof msg, "no pool named '%s'", pool);
         conn_respond_error(w->later.conn, msgid, ERROR_NO_SUCH_POOL, msg);
     } else {
-        snprintf(msg, sizeof msg, "pool %s has no executor process%s", w->pool,
+        snprintf(msg, sizeof msg, "pool %s has no executor process%s", pool,
                  p->degraded ? ": its executors fail to start" : " yet");
         conn_respond_error(w->later.conn, msgid, ERROR_POOL_DEGRADED, msg);
     }
     conn_later_done(&w->later);
-    uv_timer_stop(t);
-    uv_close((uv_handle_t *)t, free_waiter);
+    free(w);
+    waits.nwaiting--;
+}
+
+static void on_context_tick(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    uint64_t now = uv_now(d->loop);
+    struct context_queue *q;
+    struct context_waiter *w;
+    struct pool *p;
+    int pid;
+
+    for (q = waits.queue; q < waits.queue + CONFIG_DEFAULT_MAX_POOLS; q++) {
+        if (q->head == NULL)
+            continue;
+        p = pool_find(d, q->pool, strlen(q->pool));
+        pid = p != NULL ? likely_pid(p) : 0;
+        while ((w = q->head) != NULL &&
+               (pid != 0 || p == NULL || p->degraded || d->stopping || w->until <= now)) {
+            q->head = w->next;
+            answer_context(w, q->pool, p, pid);
+        }
+        if (q->head == NULL)
+            q->tail = NULL;
+    }
+    if (waits.nwaiting == 0)
+        uv_timer_stop(t);
 }
 
 /* get_context [pool]: likely_pid; when no executor has a process yet, the
@@ -358,6 +388,7 @@ static void retry_context(uv_timer_t *t)
 static void do_get_context(struct conn *c, const struct rpc_msg *m)
 {
     struct pool *p = pool_param(c, m);
+    struct context_queue *q, *free_q = NULL;
     struct context_waiter *w;
     int pid;
 
@@ -367,12 +398,45 @@ static void do_get_context(struct conn *c, const struct rpc_msg *m)
         msgpack_pack_int(ok(c, m), pid);
         return;
     }
+    for (q = waits.queue; q < waits.queue + CONFIG_DEFAULT_MAX_POOLS; q++) {
+        if (q->head != NULL && strcmp(q->pool, p->name) == 0)
+            break;
+        if (q->head == NULL && free_q == NULL)
+            free_q = q;
+    }
+    if (q == waits.queue + CONFIG_DEFAULT_MAX_POOLS) {
+        if ((q = free_q) == NULL) { /* as many pools waited on as there may be pools */
+            conn_respond_error(c, m->msgid, ERROR_POOL_DEGRADED, "no executor process yet: ask again");
+            return;
+        }
+        snprintf(q->pool, sizeof q->pool, "%s", p->name);
+    }
     w = xcalloc(1, sizeof *w);
-    snprintf(w->pool, sizeof w->pool, "%s", p->name);
     conn_later_init(&w->later, c, m->msgid);
-    uv_timer_init(c->d->loop, &w->timer);
-    w->timer.data = w;
-    uv_timer_start(&w->timer, retry_context, CONTEXT_POLL_MS, CONTEXT_POLL_MS);
+    w->until = uv_now(c->d->loop) + CONTEXT_WAIT_MS;
+    if (q->tail != NULL)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    if (!waits.timer_open) {
+        uv_timer_init(c->d->loop, &waits.timer);
+        waits.timer_open = true;
+    }
+    waits.timer.data = c->d;
+    if (waits.nwaiting++ == 0)
+        uv_timer_start(&waits.timer, on_context_tick, CONTEXT_POLL_MS, CONTEXT_POLL_MS);
+}
+
+void admin_close(struct daemon *d)
+{
+    waits.timer.data = d;
+    if (waits.nwaiting > 0)
+        on_context_tick(&waits.timer); /* d->stopping: every waiter is answered */
+    if (waits.timer_open) {
+        uv_close((uv_handle_t *)&waits.timer, NULL);
+        waits.timer_open = false;
+    }
 }
 
 static void pack_kv(msgpack_packer *pk, const char *key, uint64_t v)

@@ -10,10 +10,15 @@
 #include "rpc.h"
 
 struct conn;
+struct daemon;
 
 /* Answers request m if its method is an admin method. Returns 0 when it was
  * one (answered, possibly with an error), -1 when the method is unknown. */
 int admin_dispatch(struct conn *c, const struct rpc_msg *m);
+
+/* At shutdown: answers the get_context calls still waiting and closes
+ * their timer. */
+void admin_close(struct daemon *d);
 
 /* "register_pool, unregister_pool, ...", for NoSuchMethod messages. */
 const char *admin_method_names(void);

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "activation.h"
+#include "admin.h"
 #include "call.h"
 #include "check.h"
 #include "config.h"
@@ -185,6 +186,7 @@ static void stop(struct daemon *d, const char *why)
     }
     /* the answers just made (ShuttingDown) go out before the close */
     flush_all(d);
+    admin_close(d); /* its waiting get_context calls: answered, to connections still open */
     for (c = d->conns; c != NULL; c = next) {
         next = c->next;
         conn_close(c);

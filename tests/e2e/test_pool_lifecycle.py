@@ -171,3 +171,33 @@ def test_contexts_and_get_context_right_after_start_are_pids(tmp_path, request):
             assert c.ok("get_context", ["default"]) in ready
     finally:
         d.finish()
+
+
+def test_many_get_context_waiting_at_start_are_all_answered(tmp_path, request):
+    """A client that sends thousands of get_context while no executor has a
+    process gets every one answered with a pid once one has; another
+    client is served meanwhile; a stop while they wait answers them."""
+    import signal
+    from conftest import Daemon, Client, slow_factor, wait_file
+    for stop_early in (False, True):
+        d = Daemon(tmp_path / f"s{int(stop_early)}", factor=slow_factor(request.config),
+                   pools={"default": {"size": 2}, "io": {"size": 1}},
+                   modules={"slowstart.py": "import time\ntime.sleep(1.0)\n"})
+        d.config_path.write_text(d.config_path.read_text().replace(
+            "  path: [py]\n", "  path: [py]\n  preload: [slowstart]\n"))
+        d.start(wait=False)
+        try:
+            wait_file(d.socket_path, 10)
+            with Client(d.socket_path, timeout=30) as c, Client(d.socket_path, timeout=30) as other:
+                msgids = [c.send("get_context", ["default"]) for _ in range(2000)]
+                assert other.ok("ping", []) == "pong"
+                assert other.ok("contexts", ["default"]) == []
+                if stop_early:
+                    d.send_signal(signal.SIGTERM)
+                    assert d.wait_exit(20) == 0
+                    continue
+                pids = {c.wait(m, timeout=30)[3] for m in msgids}
+                assert None not in pids and pids <= set(c.ok("contexts", ["default"]))
+        finally:
+            if d.alive():
+                d.finish()
