@@ -201,35 +201,31 @@ static void cell_str(char *out, size_t len, const msgpack_object *map, const cha
         snprintf(out, len, "?");
 }
 
-static int cmd_routes(struct ctl *c, int argc, char **argv)
+/* A row's cell: the text for key of row (a map). */
+typedef void cell_fn(char *out, size_t len, const msgpack_object *row, const char *key);
+
+/* Prints res (an array of maps) as JSON with --json, else as a table: a
+ * column per key, each cell made by cell; frees res. */
+static int print_listing(struct ctl *c, pyrpool_result *res, const char *const *cols, const char *const *keys,
+                         size_t ncols, cell_fn *cell)
 {
-    static const char *const cols[] = {"MODULE", "FUNCTION", "POOL", "SOURCE"};
-    pyrpool_result *res;
-    const msgpack_object *list;
+    const msgpack_object *list = pyrpool_result_value(res);
     struct table t;
     uint32_t i;
     size_t k;
 
-    (void)argc;
-    (void)argv;
-    if (pyrpool_list_pool_registrations(c->cli, &res, &c->err) != 0)
-        return failed(c);
-    list = pyrpool_result_value(res);
     if (c->json) {
         print_json(list);
     } else {
-        table_init(&t, cols, 4);
+        table_init(&t, cols, ncols);
         for (i = 0; list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++) {
-            char cells[4][512];
-            const char *row[4];
+            char cells[16][512];
+            const char *row[16];
 
-            for (k = 0; k < 4; k++) {
-                cell_str(cells[k], sizeof cells[k], &list->via.array.ptr[i],
-                         k == 0 ? "module" : k == 1 ? "function" : k == 2 ? "pool" : "source");
+            for (k = 0; k < ncols && k < 16; k++) {
+                cell(cells[k], sizeof cells[k], &list->via.array.ptr[i], keys[k]);
                 row[k] = cells[k];
             }
-            if (strcmp(cells[1], "-") == 0)
-                row[1] = "*"; /* module-wide */
             table_add(&t, row);
         }
         table_print(&t, stdout);
@@ -237,6 +233,27 @@ static int cmd_routes(struct ctl *c, int argc, char **argv)
     }
     pyrpool_result_free(res);
     return 0;
+}
+
+/* A routes cell: a module-wide registration's function is "*". */
+static void route_cell(char *out, size_t len, const msgpack_object *row, const char *key)
+{
+    cell_str(out, len, row, key);
+    if (strcmp(key, "function") == 0 && strcmp(out, "-") == 0)
+        snprintf(out, len, "*");
+}
+
+static int cmd_routes(struct ctl *c, int argc, char **argv)
+{
+    static const char *const cols[] = {"MODULE", "FUNCTION", "POOL", "SOURCE"};
+    static const char *const keys[] = {"module", "function", "pool", "source"};
+    pyrpool_result *res;
+
+    (void)argc;
+    (void)argv;
+    if (pyrpool_list_pool_registrations(c->cli, &res, &c->err) != 0)
+        return failed(c);
+    return print_listing(c, res, cols, keys, 4, route_cell);
 }
 
 /* A pool's state: ok, starting, degraded, or the functions it holds off. */
@@ -262,44 +279,28 @@ static void pool_state(char *out, size_t len, const msgpack_object *p)
     snprintf(out, len, "%s", starting > 0 ? "starting" : "ok");
 }
 
+/* A pools cell: "state" is made from degraded, quarantined and starting. */
+static void pool_cell(char *out, size_t len, const msgpack_object *row, const char *key)
+{
+    if (strcmp(key, "state") == 0)
+        pool_state(out, len, row);
+    else
+        cell_str(out, len, row, key);
+}
+
 static int cmd_pools(struct ctl *c, int argc, char **argv)
 {
     static const char *const cols[] = {"NAME", "MODE", "SIZE", "BUSY", "IDLE", "QUEUED",
                                        "COMPLETED", "FAILED", "RESTARTS", "STATE"};
     static const char *const keys[] = {"name", "mode", "size", "busy", "idle", "queued",
-                                       "completed", "failed", "restarts"};
+                                       "completed", "failed", "restarts", "state"};
     pyrpool_result *res;
-    const msgpack_object *list;
-    struct table t;
-    uint32_t i;
-    size_t k;
 
     (void)argc;
     (void)argv;
     if (pyrpool_pools(c->cli, &res, &c->err) != 0)
         return failed(c);
-    list = pyrpool_result_value(res);
-    if (c->json) {
-        print_json(list);
-    } else {
-        table_init(&t, cols, 10);
-        for (i = 0; list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++) {
-            char cells[10][256];
-            const char *row[10];
-
-            for (k = 0; k < 9; k++) {
-                cell_str(cells[k], sizeof cells[k], &list->via.array.ptr[i], keys[k]);
-                row[k] = cells[k];
-            }
-            pool_state(cells[9], sizeof cells[9], &list->via.array.ptr[i]);
-            row[9] = cells[9];
-            table_add(&t, row);
-        }
-        table_print(&t, stdout);
-        table_free(&t);
-    }
-    pyrpool_result_free(res);
-    return 0;
+    return print_listing(c, res, cols, keys, 10, pool_cell);
 }
 
 /* A size argument: 1 to 1024, else usage. */

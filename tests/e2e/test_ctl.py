@@ -139,6 +139,8 @@ def test_call(d):
     (["call", "math.sqrt", "[1, 2"], "argument 1 ('[1, 2'): not JSON"),
     (["call", "math.sqrt", "--timeout", "soon"], "--timeout takes seconds > 0"),
     (["call", "math.sqrt", "--pool"], "--pool needs a value"),
+    (["call", "builtins.len", "[" * 70 + "]" * 70], "nested deeper than 64 levels"),
+    (["call", "builtins.len", "x={"], "x: not JSON"),
     (["--nope"], "Usage: pyrpoolctl"),
 ])
 def test_usage_errors_exit_2(d, args, says):
