@@ -12,25 +12,10 @@ import pytest
 
 import pyrpool
 from conftest import finish_daemon, module_daemon, wait_file, wait_pool
+from test_client_python import CLIENTMOD
 
-NAPMOD = """\
-import os
-import time
-
-
-def nap(seconds, value=None):
-    # sleeps in Python-level steps, so a cancel stops it at once
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        time.sleep(0.01)
-    return value
-
-
-def started_nap(path, seconds, value=None):
-    with open(path, "w") as f:
-        f.write(str(os.getpid()))
-    return nap(seconds, value)
-"""
+# nap and started_nap: the Python client suite's module, loaded here as napmod
+NAPMOD = CLIENTMOD
 
 
 @pytest.fixture(scope="module")
