@@ -46,8 +46,8 @@ MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
               notify.c activation.c state.c check.c access.c hist.c tally.c stats.c) \
               $(COMMON_SRC) common/xalloc.c
-EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
-              pyconv.c proctitle.c) $(COMMON_SRC)
+EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c slow.c forkserver.c guard.c \
+              pyrun.c pyconv.c proctitle.c) $(COMMON_SRC)
 UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc test_hist
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)

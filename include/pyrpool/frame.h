@@ -24,6 +24,9 @@
  *     [FRAME_TIMEOUT, call_id, stack str|nil]   the running call passed its
  *         timeout_ms: a TimeoutError is being raised in it; stack is where
  *         it was
+ *     [FRAME_SLOW, call_id, ms, stack str|nil]   the call has run ms
+ *         milliseconds, past the pool's slow_call (INIT's slow_call_ms), and
+ *         runs on: where it is now (sent once per call)
  *     [FRAME_RAN, calls, ns]   process mode, after the results of each
  *         batch: how many of its calls ran and for how long in all (the
  *         master sizes its batches by it)
@@ -58,6 +61,7 @@ enum frame_kind {
     FRAME_FORK = 8,    /* template: see forkserver.h */
     FRAME_EXITED = 9,
     FRAME_RAN = 10,
+    FRAME_SLOW = 11,
 };
 
 /* Why a FRAME_STOP asks a thread-mode executor to stop a call. */

@@ -46,6 +46,7 @@ static const struct init_key init_keys[] = {
     {"venv", KIND_STR, FIELD(venv), sizeof(((struct frame_init *)0)->venv)},
     {"log_level", KIND_UINT, FIELD(log_level), 0},
     {"log_json", KIND_BOOL, FIELD(log_json), 0},
+    {"slow_call_ms", KIND_UINT, FIELD(slow_call_ms), 0},
 };
 
 #define NKEYS (sizeof init_keys / sizeof init_keys[0])

@@ -176,12 +176,17 @@ static int fork_executors(struct rbuf *in, struct frame_init *init)
     return 0;
 }
 
-/* Process mode's watcher thread (serial.c); thread mode starts its threads
- * per call. Returns 0 or -1 (logged). */
+/* Process mode's watcher threads (serial.c); thread mode starts its
+ * threads per call, and the slow-call watcher (threads.c). Returns 0 or -1
+ * (logged). */
 static int start_runner(struct board *board, const struct frame_init *init)
 {
-    if (!init->threads && serial_start(board, init->handback_ms, init->spin_us) != 0) {
-        log_error("cannot start the watcher thread");
+    if (!init->threads && serial_start(board, init->handback_ms, init->spin_us, init->slow_call_ms) != 0) {
+        log_error("cannot start the watcher threads");
+        return -1;
+    }
+    if (init->threads && threads_start(init->slow_call_ms) != 0) {
+        log_error("cannot start the slow-call watcher");
         return -1;
     }
     return 0;

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "mpk.h"
 #include "pyrun.h"
+#include "slow.h"
 #include "stop.h"
 #include "wire.h"
 
@@ -64,6 +65,9 @@ static struct {
     struct timespec out_since; /* the oldest of them was finished */
     msgpack_sbuffer scratch;   /* a frame being packed */
     unsigned handback_ms;
+    unsigned slow_ms;          /* slow_call; 0: off */
+    struct timespec started;   /* slow_ms: when the running call started */
+    uint64_t slow_seq;         /* the call last reported slow (its seq) */
 } q = {.m = PTHREAD_MUTEX_INITIALIZER};
 
 /* This executor's board (board.h): slots, arena, culprit. */
@@ -458,6 +462,8 @@ static int run_queue(struct rbuf *in, msgpack_sbuffer *res, uint32_t *ran)
         q.running = true;
         q.seq++;
         q.running_id = p.id;
+        if (q.slow_ms > 0)
+            clock_gettime(CLOCK_MONOTONIC, &q.started);
         q.has_deadline = p.timeout_ms > 0;
         q.timeout_fired = false;
         if (q.has_deadline) {
@@ -526,7 +532,63 @@ int serial_serve(struct rbuf *in)
     return rc;
 }
 
-int serial_start(struct board *b, unsigned handback_ms, unsigned spin)
+/* The main thread, which runs the calls, as Python names threads. */
+static unsigned long main_ident;
+
+/* Milliseconds since t (CLOCK_MONOTONIC). */
+static uint64_t ms_since(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 + (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000L);
+}
+
+/* The running call has run ms and was not reported. Under q.m. */
+static bool running_slow(unsigned ms)
+{
+    return q.running && q.slow_seq != q.seq && ms_since(&q.started) >= ms;
+}
+
+static bool slow_due(unsigned ms)
+{
+    bool due;
+
+    pthread_mutex_lock(&q.m);
+    due = running_slow(ms);
+    pthread_mutex_unlock(&q.m);
+    return due;
+}
+
+/* With the GIL (slow.h): the running call's stack, sent once, unless it
+ * ended while the stack was being formatted. */
+static void slow_report(unsigned ms)
+{
+    msgpack_sbuffer sb;
+    uint64_t id, seq, ran;
+
+    pthread_mutex_lock(&q.m);
+    if (!running_slow(ms)) {
+        pthread_mutex_unlock(&q.m);
+        return;
+    }
+    id = q.running_id;
+    seq = q.seq;
+    ran = ms_since(&q.started);
+    pthread_mutex_unlock(&q.m);
+    msgpack_sbuffer_init(&sb);
+    slow_pack(&sb, id, ran, main_ident);
+    pthread_mutex_lock(&q.m);
+    if (q.running && q.seq == seq && q.slow_seq != seq) {
+        q.slow_seq = seq;
+        out_add(sb.data, sb.size);
+        out_flush();
+    }
+    pthread_mutex_unlock(&q.m);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+int serial_start(struct board *b, unsigned handback_ms, unsigned spin, unsigned slow_ms)
 {
     pthread_condattr_t attr;
     struct sigaction sa;
@@ -537,6 +599,8 @@ int serial_start(struct board *b, unsigned handback_ms, unsigned spin)
     board = b;
     spin_us = spin;
     main_thread = pthread_self();
+    main_ident = PyThread_get_thread_ident();
+    q.slow_ms = slow_ms;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = poke;
     sa.sa_flags = SA_RESTART;
@@ -558,7 +622,7 @@ int serial_start(struct board *b, unsigned handback_ms, unsigned spin)
     if (rc != 0)
         return -1;
     pthread_detach(t);
-    return 0;
+    return slow_start(slow_ms, slow_due, slow_report);
 }
 
 void serial_fini(void)

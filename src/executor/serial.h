@@ -6,10 +6,11 @@
 
 struct board;
 
-/* On the main thread, before serial_serve: the board, limits.handback_ms
- * and limits.spin_us; starts the watcher thread and the timeout and cancel
+/* On the main thread, before serial_serve: the board, limits.handback_ms,
+ * limits.spin_us and the pool's slow_call (0: off); starts the watcher
+ * thread, the slow-call watcher (slow.h) and the timeout and cancel
  * signal handlers. Returns 0 or -1. */
-int serial_start(struct board *b, unsigned handback_ms, unsigned spin_us);
+int serial_start(struct board *b, unsigned handback_ms, unsigned spin_us, unsigned slow_ms);
 
 /* Serves batches until the master closes the socket (0) or sends a
  * malformed frame (1). in: what was read so far. */

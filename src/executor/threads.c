@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "board.h"
 #include "frame.h"
@@ -26,6 +27,7 @@
 #include "mpk.h"
 #include "protocol.h"
 #include "pyrun.h"
+#include "slow.h"
 #include "stop.h"
 #include "wire.h"
 
@@ -58,9 +60,13 @@ static void write_frames(const char *buf, size_t len);
 static struct running_call {
     uint64_t id;
     unsigned long thread;
+    struct timespec started;
+    bool reported;      /* slow_call: its stack was sent */
 } *calls;
 
 static size_t ncalls, calls_cap;
+static size_t nrunning;   /* ncalls, for the slow-call watcher without the GIL */
+static unsigned slow_ms;  /* the pool's slow_call; 0: off */
 
 static void calls_add(uint64_t id, unsigned long thread)
 {
@@ -70,7 +76,11 @@ static void calls_add(uint64_t id, unsigned long thread)
         if (calls == NULL)
             abort();
     }
-    calls[ncalls++] = (struct running_call){id, thread};
+    calls[ncalls] = (struct running_call){id, thread, {0, 0}, false};
+    if (slow_ms > 0)
+        clock_gettime(CLOCK_MONOTONIC, &calls[ncalls].started);
+    ncalls++;
+    __atomic_store_n(&nrunning, ncalls, __ATOMIC_RELAXED);
 }
 
 static void calls_remove(uint64_t id)
@@ -80,6 +90,7 @@ static void calls_remove(uint64_t id)
     for (i = 0; i < ncalls; i++) {
         if (calls[i].id == id) {
             calls[i] = calls[--ncalls];
+            __atomic_store_n(&nrunning, ncalls, __ATOMIC_RELAXED);
             return;
         }
     }
@@ -266,6 +277,53 @@ static int stop_call(const char *body, size_t len)
     PyThreadState_SetAsyncExc(thread, PyExc_TimeoutError);
     Py_XDECREF(stack);
     return 0;
+}
+
+static bool slow_due(unsigned ms)
+{
+    (void)ms;
+    return __atomic_load_n(&nrunning, __ATOMIC_RELAXED) > 0;
+}
+
+/* Milliseconds since t (CLOCK_MONOTONIC). */
+static uint64_t ms_since(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 + (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000L);
+}
+
+/* With the GIL (slow.h): each call running for ms that was not reported:
+ * its thread's stack, sent once. Formatting a stack runs Python code, so
+ * other threads run meanwhile: a call that ended then is not reported. */
+static void slow_report(unsigned ms)
+{
+    msgpack_sbuffer sb;
+    uint64_t id, ran;
+    unsigned long thread;
+    size_t i;
+
+    msgpack_sbuffer_init(&sb);
+    for (i = 0; i < ncalls; i++) {
+        if (calls[i].reported || (ran = ms_since(&calls[i].started)) < ms)
+            continue;
+        id = calls[i].id;
+        thread = calls[i].thread;
+        calls[i].reported = true;
+        sb.size = 0;
+        slow_pack(&sb, id, ran, thread);
+        if (calls_thread(id) != thread)
+            break; /* the list changed under us: look again next time */
+        write_frames(sb.data, sb.size);
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+int threads_start(unsigned ms)
+{
+    slow_ms = ms;
+    return slow_start(ms, slow_due, slow_report);
 }
 
 /* Thread mode's loop: reads frames (GIL released), queues calls for the

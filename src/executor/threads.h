@@ -6,6 +6,10 @@
 
 struct board;
 
+/* Before threads_serve: starts the slow-call watcher (slow.h) when
+ * slow_ms (the pool's slow_call) is not 0. Returns 0 or -1. */
+int threads_start(unsigned slow_ms);
+
 /* Serves calls on worker threads until the master closes the socket (0)
  * or sends a malformed frame (1). in: what was read so far; board: this
  * executor's (board.h), where each call's slot is claimed before it runs.

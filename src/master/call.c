@@ -46,6 +46,7 @@ struct call *call_new(void)
     c->timeout = 0;
     c->backstop = false;
     c->frame_given = false;
+    c->slow_logged = false;
     c->lane = NULL;
     c->dispatched = false;
     c->fn_hash = 0;

@@ -47,6 +47,7 @@ struct call {
                                 * executor stops it; this is the fallback */
     uint32_t chunk;            /* which chunk */
     uint16_t slot;             /* its slot on its executor's board */
+    bool slow_logged;          /* its executor reported it slow (slow_call), logged */
     bool frame_given;          /* its frame bytes went to the executor's output
                                 * buffer (a large call): it cannot be sent again */
     uint64_t fn_hash;          /* its function's name hash once computed (0: not yet) */

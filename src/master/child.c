@@ -36,6 +36,7 @@ static void pack_init(msgpack_sbuffer *sb, const struct pool *p, const char *nam
         .threads = p->mode == POOL_THREAD,
         .template = board < 0,
         .handback_ms = cfg->handback_ms,
+        .slow_call_ms = (unsigned)((p->spec.slow_call >= 0 ? p->spec.slow_call : cfg->slow_call) * 1000.0 + 0.5),
         .spin_us = cfg->spin_us,
         .board = board,
         .uid = p->spec.uid,

@@ -581,6 +581,21 @@ static int parse_pool_timeout(struct ctx *c, const char *path, yaml_node_t *v, v
     return parse_seconds(c, path, v, 0, 31536000, &((struct config_pool *)target)->timeout);
 }
 
+/* slow_call: seconds, or 0 for never. */
+static int parse_slow_call(struct ctx *c, const char *path, yaml_node_t *v, double *out)
+{
+    if (v->type == YAML_SCALAR_NODE && strcmp((const char *)v->data.scalar.value, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return parse_seconds(c, path, v, 0, 86400, out);
+}
+
+static int parse_pool_slow_call(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_slow_call(c, path, v, &((struct config_pool *)target)->slow_call);
+}
+
 static int parse_hard_timeout(struct ctx *c, const char *path, yaml_node_t *v, void *target)
 {
     c->hard_timeout_node = v;
@@ -678,6 +693,7 @@ static const struct key_spec pool_keys[] = {
     {"max_memory", parse_max_memory},
     {"timeout", parse_pool_timeout},
     {"hard_timeout", parse_hard_timeout},
+    {"slow_call", parse_pool_slow_call},
     {"preload_in_template", parse_preload_in_template},
     {"crash_limit", parse_crash_limit},
     {"crash_interval", parse_crash_interval},
@@ -728,6 +744,7 @@ void config_pool_init(struct config_pool *p, const char *name, size_t len, int s
     p->mode = POOL_PROCESS;
     p->max_queue = CONFIG_DEFAULT_MAX_QUEUE;
     p->hard_timeout = CONFIG_DEFAULT_HARD_TIMEOUT;
+    p->slow_call = -1;
     p->preload_in_template = true;
     p->crash_limit = CONFIG_DEFAULT_CRASH_LIMIT;
     p->crash_interval = CONFIG_DEFAULT_CRASH_INTERVAL;
@@ -1111,6 +1128,11 @@ static int parse_core_files(struct ctx *c, const char *path, yaml_node_t *v, voi
     return parse_bool(c, path, v, &((struct config *)target)->core_files);
 }
 
+static int parse_limits_slow_call(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_slow_call(c, path, v, &((struct config *)target)->slow_call);
+}
+
 static const struct key_spec limit_keys[] = {
     {"core_files", parse_core_files},
     {"max_connections", parse_max_connections},
@@ -1125,6 +1147,7 @@ static const struct key_spec limit_keys[] = {
     {"max_output", parse_max_output},
     {"shutdown_timeout", parse_shutdown_timeout},
     {"timeout_grace_ms", parse_timeout_grace},
+    {"slow_call", parse_limits_slow_call},
     {NULL, NULL},
 };
 

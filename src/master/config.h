@@ -50,6 +50,8 @@ struct config_pool {
     bool preload_in_template;     /* fork executors from a template process */
     unsigned crash_limit;         /* this many executor deaths within crash_interval... */
     double crash_interval;        /* ...seconds hold calls off the pool; 0: never */
+    double slow_call;             /* seconds a call runs before its stack is logged;
+                                   * 0: never; -1: limits.slow_call */
     double hard_timeout;          /* thread mode: seconds a stopped call may keep its
                                    * thread before the executor is replaced */
     unsigned max_queue;           /* calls waiting at most; past it: Overloaded */
@@ -90,6 +92,7 @@ struct config {
     size_t max_output;        /* limits.max_output: unwritten answer bytes per connection */
     unsigned shutdown_timeout; /* limits.shutdown_timeout, seconds */
     unsigned timeout_grace_ms; /* limits.timeout_grace_ms */
+    double slow_call;         /* limits.slow_call: seconds (0: off), for pools without their own */
     bool core_files;          /* limits.core_files: executors may dump core */
     unsigned max_connections; /* limits.max_connections: clients at once */
     unsigned request_timeout; /* limits.request_timeout: seconds a request may take to arrive */

@@ -553,6 +553,43 @@ static int on_return(struct executor *ex, struct mpk_reader *r)
     return 0;
 }
 
+/* Bytes of a slow call's stack the log line keeps (a log line holds 3000). */
+#define SLOW_STACK_MAX 2400
+
+/* A SLOW frame: [11, call_id, ms, stack|nil]: the call passed the pool's
+ * slow_call and runs on: logged once, with where it is. */
+static int on_slow(struct executor *ex, struct mpk_reader *r)
+{
+    struct mpk_item id, ms, stack;
+    char name[RPC_NAME_MAX * 2 + 2];
+    const char *text = "(not known)", *cut = "";
+    size_t len = 11;
+    struct call *c;
+
+    if (mpk_read(r, &id) != 0 || id.type != MPK_UINT || mpk_read(r, &ms) != 0 || ms.type != MPK_UINT ||
+        mpk_read(r, &stack) != 0 || (stack.type != MPK_STR && stack.type != MPK_NIL))
+        return -1;
+    c = find_running(ex, id.v.u);
+    if (c == NULL || c->slow_logged)
+        return 0; /* it ended meanwhile, or was reported already */
+    c->slow_logged = true;
+    call_fn_name(c, name, sizeof name);
+    if (stack.type == MPK_STR) {
+        text = stack.v.s.ptr;
+        for (len = stack.v.s.len; len > 0 && text[len - 1] == '\n'; len--)
+            ;
+    }
+    if (len > SLOW_STACK_MAX) { /* the innermost frames are last: keep them */
+        text += len - SLOW_STACK_MAX;
+        len = SLOW_STACK_MAX;
+        cut = "...";
+    }
+    log_warn("slow call: %s %s has run %.1f s on executor %s/%d (pid %d), conn %llu msgid %u; its stack:\n%s%.*s",
+             ex->pool->name, name, (double)ms.v.u / 1000.0, ex->pool->name, ex->index, ex->child.pid,
+             c->conn != NULL ? (unsigned long long)c->conn->id : 0ULL, c->msgid_value, cut, (int)len, text);
+    return 0;
+}
+
 /* A RAN frame: [10, calls, ns]: the batch just answered ran this long. */
 static int on_ran(struct executor *ex, struct mpk_reader *r)
 {
@@ -583,6 +620,8 @@ static int on_frame(struct executor *ex, const char *body, size_t len)
         return on_timeout(ex, &r);
     if (it.v.u == FRAME_RAN)
         return on_ran(ex, &r);
+    if (it.v.u == FRAME_SLOW)
+        return on_slow(ex, &r);
     if (it.v.u == FRAME_READY && ex->state == EX_STARTING) {
         ex->started_ms = uv_now(ex->pool->d->loop);
         ex->start_failures = 0;

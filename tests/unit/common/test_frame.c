@@ -87,6 +87,7 @@ static struct frame_init full(void)
         .venv = "/srv/app/.venv",
         .log_level = 3,
         .log_json = true,
+        .slow_call_ms = 2500,
     };
 
     return init;
@@ -180,7 +181,8 @@ static void test_init_round_trip_template(void **state)
 
 /* Byte for byte what the master packed before init_pack existed (the same
  * keys in the same order, board as a signed int, uints as unsigned ints),
- * plus the uid and gid added since, signed ints too, venv and the log settings. */
+ * plus the uid and gid added since, signed ints too, venv, the log settings
+ * and slow_call_ms. */
 static void test_init_bytes_as_before(void **state)
 {
     struct frame_init init = full();
@@ -197,7 +199,7 @@ static void test_init_bytes_as_before(void **state)
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 15);
+    msgpack_pack_map(&pk, 16);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -232,6 +234,8 @@ static void test_init_bytes_as_before(void **state)
     msgpack_pack_unsigned_int(&pk, 3);
     str("log_json");
     msgpack_pack_true(&pk);
+    str("slow_call_ms");
+    msgpack_pack_unsigned_int(&pk, 2500);
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     init_pack(&sb, &init);

@@ -175,7 +175,7 @@ static void test_bad_files(void **state)
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, mode: fiber}\n",
                  "3:23: pools.io.mode: expected 'process' or 'thread', got 'fiber'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: 2, workers: 3}\n",
-                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template, crash_limit, crash_interval, user, group)");
+                 "3:17: pools.io: unknown key 'workers' (expected one of: size, mode, max_queue, max_requests, max_requests_jitter, max_memory, timeout, hard_timeout, slow_call, preload_in_template, crash_limit, crash_interval, user, group)");
     expect_error("listen: [{unix: a}]\npools:\n  cpu: {hard_timeout: 2, size: 2}\n",
                  "3:23: pools.cpu.hard_timeout: applies to thread mode only (a process executor is killed limits.timeout_grace_ms after its call is stopped)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {hard_timeout: 2, mode: process}\n",
@@ -431,7 +431,7 @@ static void test_every_error_at_once(void **state)
                  ":6:19: pools.default.size: 0 executors is out of range (1 to 1024)\n%s"
                  ":7:3: pools: pool name 'bad name' must be 1 to 63 letters, digits, '_' or '-'\n%s"
                  ":8:8: pools.io: unknown key 'colour' (expected one of: size, mode, max_queue, max_requests, "
-                 "max_requests_jitter, max_memory, timeout, hard_timeout, preload_in_template, crash_limit, "
+                 "max_requests_jitter, max_memory, timeout, hard_timeout, slow_call, preload_in_template, crash_limit, "
                  "crash_interval, user, group)\n%s"
                  ":10:10: python.path[0]: 'no-such-folder' is not a folder (it does not exist)\n%s"
                  ":14:17: limits.max_inflight: expected a number of calls, got 'lots'\n%s"
