@@ -59,6 +59,12 @@ struct config_pool {
     int uid, gid;                 /* user:, group: its executors run as (-1: the daemon's) */
 };
 
+/* metrics: the HTTP listener for Prometheus (http.h). */
+struct config_metrics {
+    char *host;   /* an IPv4 or IPv6 address as written, without brackets; NULL: no listener */
+    int port;
+};
+
 struct config_route {
     char *module;
     char *function;    /* NULL for a module-wide route */
@@ -100,6 +106,7 @@ struct config {
     enum log_level log_level; /* log.level: messages below it are dropped */
     bool log_json;            /* log.format: json (else text) */
     bool log_calls;           /* log.calls: an access log line per call */
+    struct config_metrics metrics; /* metrics.listen */
 };
 
 /* Defaults that the documentation quotes. */
