@@ -42,6 +42,7 @@ enum error_shape {
 #define METHOD_CONTEXTS "contexts"
 #define METHOD_GET_CONTEXT "get_context"
 #define METHOD_PING "ping"
+#define METHOD_STATS "stats"
 #define METHOD_RELOAD "reload"   /* []: what SIGHUP does, answered when it ends */
 
 /* Error types ({"type": ..., "message": ..., "traceback": ...}). */

@@ -13,6 +13,7 @@
 #include "protocol.h"
 #include "route.h"
 #include "state.h"
+#include "stats.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -445,46 +446,16 @@ static void pack_kv(msgpack_packer *pk, const char *key, uint64_t v)
     msgpack_pack_uint64(pk, v);
 }
 
-/* Thread mode counts threads: busy ones run a call (or are still being
- * stopped in one), the rest are idle, or starting with their executor. */
-static void count_threads(const struct pool *p, int *busy, int *idle, int *starting)
-{
-    const struct executor *ex = p->executors[0];
-    int used = (int)(ex->running.len + ex->nabandoned);
-
-    if (used > p->size)
-        used = p->size;
-    if (ex->state == EX_IDLE || ex->state == EX_BUSY) {
-        *busy = used;
-        *idle = p->size - used;
-    } else if (ex->state == EX_STARTING) {
-        *starting = p->size;
-    }
-}
-
 /* One map per pool: name, mode, size, busy, idle, starting, queued,
- * completed, failed, restarts, degraded. */
-/* The functions p holds off now (quarantined after crashes: pool.h), by name. */
-static void pack_quarantined(msgpack_packer *pk, const struct pool *p)
-{
-    uint64_t now = uv_now(p->d->loop);
-    size_t i, n = 0;
-
-    for (i = 0; i < p->nculprits; i++)
-        n += p->culprits[i].held_until > now;
-    msgpack_pack_array(pk, n);
-    for (i = 0; i < p->nculprits; i++)
-        if (p->culprits[i].held_until > now)
-            rpc_pack_cstr(pk, p->culprits[i].name);
-}
-
+ * completed, failed, restarts, degraded, quarantined. */
 static void do_pools(struct conn *c, const struct rpc_msg *m)
 {
     msgpack_packer *pk;
     struct exec_counts k;
     struct pool *p;
     size_t i;
-    int j, busy, idle, starting;
+    struct pool_states st;
+    int j;
 
     if (m->nparams != 0) {
         conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "pools takes no params");
@@ -498,23 +469,16 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         p = c->d->pools[i];
         if (p->stopping)
             continue;
-        busy = idle = starting = 0;
-        if (p->mode == POOL_THREAD)
-            count_threads(p, &busy, &idle, &starting);
-        for (j = 0; p->mode == POOL_PROCESS && j < p->nexec; j++) {
-            busy += p->executors[j]->state == EX_BUSY;
-            idle += p->executors[j]->state == EX_IDLE;
-            starting += p->executors[j]->state == EX_STARTING;
-        }
+        st = pool_states(p);
         msgpack_pack_map(pk, 12);
         rpc_pack_cstr(pk, "name");
         rpc_pack_cstr(pk, p->name);
         rpc_pack_cstr(pk, "mode");
         rpc_pack_cstr(pk, p->mode == POOL_PROCESS ? "process" : "thread");
         pack_kv(pk, "size", (uint64_t)p->size);
-        pack_kv(pk, "busy", (uint64_t)busy);
-        pack_kv(pk, "idle", (uint64_t)idle);
-        pack_kv(pk, "starting", (uint64_t)starting);
+        pack_kv(pk, "busy", (uint64_t)st.busy);
+        pack_kv(pk, "idle", (uint64_t)st.idle);
+        pack_kv(pk, "starting", (uint64_t)st.starting);
         pack_kv(pk, "queued", p->queued);
         k = pool_counts(p);
         pack_kv(pk, "completed", k.completed);
@@ -526,7 +490,7 @@ static void do_pools(struct conn *c, const struct rpc_msg *m)
         else
             msgpack_pack_false(pk);
         rpc_pack_cstr(pk, "quarantined");
-        pack_quarantined(pk, p);
+        stats_pack_quarantined(pk, p);
     }
 }
 
@@ -795,10 +759,21 @@ static void do_hello(struct conn *c, const struct rpc_msg *m)
         msgpack_pack_false(pk);
 }
 
+/* stats []: the daemon's figures (stats.h). */
+static void do_stats(struct conn *c, const struct rpc_msg *m)
+{
+    if (m->nparams != 0) {
+        conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "stats takes no params");
+        return;
+    }
+    stats_pack(c->d, ok(c, m));
+}
+
 static const struct {
     const char *name;
     void (*fn)(struct conn *c, const struct rpc_msg *m);
-    bool admin; /* changes what others get: only on an admin listener */
+    bool admin; /* changes what others get, or shows the daemon's insides
+                 * (stats): only on an admin listener */
 } methods[] = {
     {METHOD_REGISTER_POOL, do_register, true},
     {METHOD_UNREGISTER_POOL, do_unregister, true},
@@ -813,6 +788,7 @@ static const struct {
     {METHOD_CONTEXTS, do_contexts, false},
     {METHOD_GET_CONTEXT, do_get_context, false},
     {METHOD_PING, do_ping, false},
+    {METHOD_STATS, do_stats, true},
     {METHOD_HELLO, do_hello, false},
 };
 

@@ -13,6 +13,7 @@
 #include "frame.h"
 #include "init.h"
 #include "pool.h"
+#include "tally.h"
 #include "util.h"
 
 void child_init(struct child *ch, const struct child_ops *ops, size_t read_chunk, outq_done_fn write_done)
@@ -97,6 +98,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     ch->in.len += (size_t)nread;
+    tally_tick(); /* the results this read brings end at this time */
     child_read_frames(ch);
 }
 

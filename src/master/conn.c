@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "protocol.h"
+#include "tally.h"
 #include "util.h"
 
 /* Reads ask for at least this much free buffer. */
@@ -34,6 +35,7 @@ static void maybe_free(struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->d->nconns--;
+    c->counts->open--;
     free(c);
 }
 
@@ -374,6 +376,7 @@ static void resume(struct conn *c)
         return;
     c->paused = false;
     log_debug("conn %llu: reading resumed", (unsigned long long)c->id);
+    tally_tick(); /* the calls it held queue from now */
     if (consume_messages(c) == 0 && !c->paused)
         uv_read_start(&c->h.stream, on_alloc, on_read);
 }
@@ -421,6 +424,7 @@ void conn_flush(struct conn *c)
         maybe_free(c);
         return;
     }
+    c->counts->bytes_out += c->out.buf.size;
     rc = outq_flush(&c->out, &c->h.stream);
     if (rc < 0) {
         log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(rc));
@@ -458,6 +462,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static int consume_messages(struct conn *c)
 {
     size_t off = 0, max = c->d->cfg.max_message_size;
+    uint64_t requests = 0;
     ssize_t n;
 
     while (!c->closing && !c->close_after_write && !c->refusing && off < c->in.len) {
@@ -475,6 +480,7 @@ static int consume_messages(struct conn *c)
         if (c->scan.pos == 0 &&
             (n = (ssize_t)c->handler->dispatch_prefix(c, c->in.data + off, c->in.len - off, max)) > 0) {
             off += (size_t)n;
+            requests++;
             continue;
         }
         n = mpk_scan(&c->scan, c->in.data + off, c->in.len - off, max);
@@ -493,8 +499,10 @@ static int consume_messages(struct conn *c)
         }
         c->handler->dispatch(c, c->in.data + off, (size_t)n);
         off += (size_t)n;
+        requests++;
         mpk_scan_reset(&c->scan);
     }
+    c->counts->requests += requests;
     rbuf_consume(&c->in, off);
     c->consumed += off;
     if (c->in.len == 0)
@@ -522,6 +530,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)nread;
+    c->counts->bytes_in += (uint64_t)nread;
+    tally_tick(); /* the calls this read brings queue at this time */
     if (consume_messages(c) != 0)
         return;
     if (c->in.len == 0 && c->in.cap > CONN_KEEP_BUFFER)
@@ -541,7 +551,7 @@ static void turn_away(struct conn *c)
 }
 
 int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler,
-                const struct conn_access *access)
+                const struct conn_access *access, struct listen_counts *counts)
 {
     struct conn *c = calloc(1, sizeof *c);
     int rc;
@@ -552,6 +562,9 @@ int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct co
     deadline_clear(&c->timer);
     c->handler = handler;
     c->access = *access;
+    c->counts = counts;
+    counts->accepted++;
+    counts->open++;
     c->authed = access->token == NULL;
     c->errors = access->errors;
     c->id = ++d->next_conn_id;

@@ -75,6 +75,15 @@ struct conn_handler {
     void (*freed)(struct conn *c);
 };
 
+/* What one listener's connections add up to (the stats method). The
+ * daemon owns these (d->listen_counts): connections outlive a listener
+ * that stopped accepting at a drain. */
+struct listen_counts {
+    char name[300];         /* the listener's: "unix:PATH" or "tcp:HOST:PORT" */
+    uint64_t open;          /* connections now */
+    uint64_t accepted, requests, bytes_in, bytes_out;
+};
+
 struct conn {
     union {
         uv_handle_t handle;
@@ -85,6 +94,7 @@ struct conn {
     struct daemon *d;
     const struct conn_handler *handler;
     struct conn_access access;
+    struct listen_counts *counts; /* its listener's */
     bool authed;            /* access.token is NULL, or auth carried it */
     enum error_shape errors; /* its error answers' shape: access.errors, or hello's */
     bool close_after_write; /* closes once its answers are written */
@@ -121,7 +131,7 @@ struct conn {
 /* Accepts a client on server (a listening tcp or pipe handle); handler
  * runs what it sends. Returns 0 or a negative libuv error. */
 int conn_accept(struct daemon *d, uv_stream_t *server, bool tcp, const struct conn_handler *handler,
-                const struct conn_access *access);
+                const struct conn_access *access, struct listen_counts *counts);
 
 /* The packer for this connection's output; marks it for flushing. */
 msgpack_packer *conn_out(struct conn *c);

@@ -10,13 +10,14 @@
  *   main                      boot, signals, the loop and its flush hooks
  *   listener reload method    accept clients; SIGHUP; run requests
  *   admin                     the methods the master answers itself
+ *   stats                     the stats method's figures, gathered
  *   pool                      queues, batches, quarantine, timeout policy
  *   executor                  one executor process, supervised
  *   template                  a pool's fork server
  *   child                     the base both of those embed: spawn, frames
  *   reply                     a call's answer (map chunks gathered)
  *   conn                      one client connection
- *   call deadline route rpc config board_map outq    the leaves
+ *   call deadline route rpc config board_map outq tally hist    the leaves
  * What goes up travels through pointers its owner handed down: a
  * connection's handler (conn_handler), an executor's executor_events, a
  * fork request's callbacks (fork_req), a template's ended callback, a
@@ -39,6 +40,7 @@
 
 struct pool;
 struct conn;
+struct listen_counts;
 struct executor;
 
 struct daemon {
@@ -51,6 +53,9 @@ struct daemon {
 
     struct listener **listeners;
     size_t nlisteners;
+    struct listen_counts *listen_counts; /* one per config listener, for the daemon's life */
+    size_t nlisten_counts;
+    uint64_t started_ns;              /* uv_hrtime at start (stats' uptime) */
 
     uv_prepare_t flush_prepare;
     uv_check_t flush_check;

@@ -236,6 +236,20 @@ static void schedule_restart(struct executor *ex)
     uv_timer_start(&ex->restart_timer, on_restart, delay, 0);
 }
 
+/* Why ex, which just died of sig (0: none), will be started again. */
+static enum restart_cause death_cause(const struct executor *ex, int sig)
+{
+    if (ex->recycling)
+        return ex->retire_cause;
+    if (ex->killed)
+        return RESTART_TIMEOUT;
+    if (ex->state == EX_STARTING)
+        return RESTART_START_FAILED;
+    if (sig == SIGKILL || sig == SIGTERM)
+        return RESTART_KILLED;
+    return RESTART_CRASH;
+}
+
 /* ex's process ended (reason NULL: status or signal tells): its calls are
  * settled, and it restarts (or is freed when shutting down). */
 static void exited(struct executor *ex, int64_t status, int sig, const char *reason)
@@ -264,6 +278,8 @@ static void exited(struct executor *ex, int64_t status, int sig, const char *rea
      * OOM killer): it is charged to no call */
     crashed = !ex->recycling && !ex->shutting_down && !ex->leaving && !ex->killed &&
               ex->state != EX_STARTING && sig != SIGKILL && sig != SIGTERM;
+    ex->cause = death_cause(ex, sig);
+    tally_tick(); /* the results it left are timed from now */
     ex->ev->gone(ex);
     if (ex->state == EX_STARTING) {
         ex->start_failures++;
@@ -298,15 +314,15 @@ static struct call *find_running(struct executor *ex, uint64_t id)
 
 /* max_requests: the executor served its share; it exits (its pipe closes,
  * it sees EOF) and a fresh one starts at once. */
-static void retire(struct executor *ex)
+static void retire(struct executor *ex, enum restart_cause cause)
 {
     ex->recycling = true;
+    ex->retire_cause = cause;
     set_state(ex, EX_DEAD);
     child_close_pipe(&ex->child);
 }
 
-/* Resident memory of ex's process in bytes, or 0 if it cannot be read. */
-static size_t rss(const struct executor *ex)
+size_t executor_rss(const struct executor *ex)
 {
     char path[64];
     unsigned long pages = 0, resident = 0;
@@ -373,7 +389,7 @@ static void maybe_idle(struct executor *ex)
         if (ex->leaving)
             executor_shutdown(ex);
         else
-            retire(ex);
+            retire(ex, RESTART_MAX_REQUESTS);
         return;
     }
     if (executor_room(ex) == 0) {
@@ -382,10 +398,10 @@ static void maybe_idle(struct executor *ex)
     }
     if (ex->state == EX_IDLE)
         return;
-    if (empty && ex->pool->max_memory != 0 && (mem = rss(ex)) > ex->pool->max_memory) {
+    if (empty && ex->pool->max_memory != 0 && (mem = executor_rss(ex)) > ex->pool->max_memory) {
         log_info("executor %s/%d (pid %d) uses %zu MiB (max_memory %zu MiB): replacing it",
                  ex->pool->name, ex->index, ex->child.pid, mem >> 20, ex->pool->max_memory >> 20);
-        retire(ex);
+        retire(ex, RESTART_MAX_MEMORY);
         return;
     }
     set_state(ex, EX_IDLE);
@@ -622,8 +638,10 @@ static void spawn(struct executor *ex)
     if (ex->pool->max_requests > 0)
         ex->recycle_at = ex->pool->max_requests +
                          (ex->pool->max_requests_jitter ? (uint64_t)random() % (ex->pool->max_requests_jitter + 1) : 0);
-    if (ex->started_before)
+    if (ex->started_before) {
         ex->counts.restarts++;
+        ex->counts.restarts_by[ex->cause]++;
+    }
     ex->started_before = true;
     child_reset(&ex->child);
     set_state(ex, EX_STARTING);
@@ -715,10 +733,9 @@ void executor_send(struct executor *ex, struct call *c)
         board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }
     call_list_push(&ex->running, c);
-    if (c->queued_ns != 0)
-        c->sent_ns = uv_hrtime(); /* log.calls */
+    c->sent_ns = tally_now_ns; /* pool_dispatch read the clock */
     if (c->frame.size >= BATCH_BYTES && ex->child.out.buf.size == 0 && !ex->child.out.writing &&
-        c->queued_ns == 0) { /* the access log names it from its frame: keep it */
+        !ex->pool->d->cfg.log_calls) { /* the access log names it from its frame: keep it */
         /* a large call travels alone in its batch and starts at once, so it
          * is never handed back: its frame can be given away, not copied
          * (its name is kept: a crash is charged to it by name) */

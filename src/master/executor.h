@@ -45,6 +45,7 @@
 
 #include "call.h"
 #include "child.h"
+#include "tally.h"
 #include "template.h"
 
 struct daemon;
@@ -76,6 +77,7 @@ enum executor_state { EX_STARTING, EX_IDLE, EX_BUSY, EX_DEAD };
  * after the first one (by a pool: by its executors, gone ones included). */
 struct exec_counts {
     uint64_t completed, failed, restarts;
+    uint64_t restarts_by[RESTART_N]; /* by cause (tally.h); reload's are the pool's */
 };
 
 /* A call that was answered while the executor ran it: its late result is
@@ -117,6 +119,8 @@ struct executor {
                                 * the template reports its exit */
     struct fork_req fork;      /* its request to the template */
     bool started_before;       /* a later spawn is a restart */
+    enum restart_cause cause;  /* why the next spawn is one (set at its death) */
+    enum restart_cause retire_cause; /* recycling: max_requests or max_memory */
     struct exec_counts counts; /* all its processes' */
 };
 
@@ -131,6 +135,9 @@ void executor_send(struct executor *ex, struct call *c);
 /* How many more calls ex takes now: process mode, a batch when it has
  * nothing in flight; thread mode, one per free thread. */
 size_t executor_room(const struct executor *ex);
+
+/* Resident memory of ex's process in bytes, or 0 if it cannot be read. */
+size_t executor_rss(const struct executor *ex);
 
 /* True when c, sent to ex, may have started: in thread mode every call
  * sent; in process mode one the executor has claimed on its board. */

@@ -27,7 +27,7 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("%s: accept failed: %s", l->name, uv_strerror(status));
         return;
     }
-    rc = conn_accept(l->d, server, l->kind == LISTEN_TCP, l->handler, &l->access);
+    rc = conn_accept(l->d, server, l->kind == LISTEN_TCP, l->handler, &l->access, l->counts);
     if (rc < 0)
         log_warn("%s: cannot take a client: %s", l->name, uv_strerror(rc));
 }
@@ -252,7 +252,7 @@ static void on_close(uv_handle_t *h)
 }
 
 struct listener *listener_open(struct daemon *d, const struct config_listen *cl, const struct conn_handler *handler,
-                               int fd, char *err, size_t errlen)
+                               int fd, struct listen_counts *counts, char *err, size_t errlen)
 {
     struct listener *l = calloc(1, sizeof *l);
     int rc;
@@ -271,6 +271,8 @@ struct listener *listener_open(struct daemon *d, const struct config_listen *cl,
         snprintf(l->name, sizeof l->name, "unix:%s", cl->path);
     else
         snprintf(l->name, sizeof l->name, "tcp:%s:%d", cl->host, cl->port);
+    l->counts = counts;
+    snprintf(counts->name, sizeof counts->name, "%s", l->name);
     if (fd >= 0)
         rc = cl->kind == LISTEN_UNIX ? adopt_unix(l, cl, fd, err, errlen) : adopt_tcp(l, cl, fd, err, errlen);
     else

@@ -34,6 +34,7 @@ struct listener {
     enum listen_kind kind;
     char name[300];   /* "unix:/path" or "tcp:host:port", for logs */
     char *path;       /* unix: the socket file to remove at exit */
+    struct listen_counts *counts; /* its clients' figures (the daemon's) */
 };
 
 /* Opens and starts listening on l; each client accepted is run by handler.
@@ -43,7 +44,7 @@ struct listener {
  * fd is the listener's from the call on (closed if it fails). Returns a
  * listener, or NULL with the reason in err. */
 struct listener *listener_open(struct daemon *d, const struct config_listen *l, const struct conn_handler *handler,
-                               int fd, char *err, size_t errlen);
+                               int fd, struct listen_counts *counts, char *err, size_t errlen);
 
 /* Stops accepting, removes the socket file, and frees the listener once its
  * handle is closed. */

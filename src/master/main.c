@@ -395,7 +395,8 @@ static int open_listeners(struct daemon *d)
                 passed[j].fd = -1; /* the listener's now */
             }
         }
-        d->listeners[i] = listener_open(d, &d->cfg.listen[i], &method_handler, fd, err, sizeof err);
+        d->listeners[i] = listener_open(d, &d->cfg.listen[i], &method_handler, fd, &d->listen_counts[i], err,
+                                        sizeof err);
         if (d->listeners[i] == NULL) {
             log_error("%s", err);
             rc = -1;
@@ -414,7 +415,10 @@ static int start(struct daemon *d)
 
     d->routes = route_new();
     d->listeners = calloc(d->cfg.nlisten, sizeof *d->listeners);
-    if (d->routes == NULL || d->listeners == NULL) {
+    d->listen_counts = calloc(d->cfg.nlisten, sizeof *d->listen_counts);
+    d->nlisten_counts = d->cfg.nlisten;
+    d->started_ns = uv_hrtime();
+    if (d->routes == NULL || d->listeners == NULL || d->listen_counts == NULL) {
         log_error("out of memory");
         return -1;
     }
@@ -467,6 +471,7 @@ static void cleanup(struct daemon *d)
 {
     pool_list_free(d);
     free(d->listeners);
+    free(d->listen_counts);
     route_free(d->routes);
     call_free_cache();
     config_free(&d->cfg);

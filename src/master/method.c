@@ -93,7 +93,7 @@ static size_t frame_head(struct call *call, enum frame_kind kind, size_t n, size
  * opts.timeout, else the pool's). */
 static void enqueue(struct pool *p, struct call *call, double timeout)
 {
-    call->queued_ns = p->d->cfg.log_calls ? uv_hrtime() : 0;
+    call->queued_ns = tally_now_ns; /* read with the request (conn.c) */
     call->sent_ns = 0;
     if (timeout <= 0)
         timeout = p->timeout; /* the pool's default, if it has one */
@@ -165,6 +165,8 @@ static bool refused(struct conn *c, const struct rpc_msg *m, struct pool *p, str
     } else if (overloaded(c, m, p)) {
         type = c->d->draining ? ERROR_SHUTTING_DOWN : p->degraded ? ERROR_POOL_DEGRADED : ERROR_OVERLOADED;
     }
+    if (type != NULL)
+        p->tally.outcomes[outcome_of_type(type)]++;
     if (type != NULL && c->d->cfg.log_calls)
         log_refused(c, m, p, module, function, type);
     return type != NULL;

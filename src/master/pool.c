@@ -194,6 +194,8 @@ void pool_submit(struct pool *p, struct call *c)
 {
     c->pool = p;
     lane_push(p, c, false);
+    if (p->queued > p->tally.queue_max)
+        p->tally.queue_max = p->queued;
 }
 
 /* ex's event: c never started on it, it goes to the front of its lane. */
@@ -202,6 +204,7 @@ static void requeue_front(struct executor *ex, struct call *c)
     struct pool *p = ex->pool;
 
     c->ex = NULL;
+    c->sent_ns = 0; /* it waits again */
     if (c->dispatched)
         conn_call_undispatched(c->conn, c);
     lane_push(p, c, true);
@@ -352,6 +355,8 @@ void pool_dispatch(struct pool *p)
     struct executor *ex;
     size_t share, use, taken;
 
+    if (p->nidle > 0 && p->queued > 0)
+        tally_tick(); /* the time these calls leave (executor_send) */
     while (p->nidle > 0 && p->queued > 0) {
         /* even shares for as many idle executors as the queue holds
          * batches' worth of work: quick calls are not cut into small batches,
@@ -438,9 +443,13 @@ static void tell_ready(struct pool *p, const char *type, const char *message)
 /* Adds k to sum. */
 static void add_counts(struct exec_counts *sum, const struct exec_counts *k)
 {
+    size_t i;
+
     sum->completed += k->completed;
     sum->failed += k->failed;
     sum->restarts += k->restarts;
+    for (i = 0; i < RESTART_N; i++)
+        sum->restarts_by[i] += k->restarts_by[i];
 }
 
 struct exec_counts pool_counts(const struct pool *p)
@@ -458,7 +467,7 @@ struct exec_counts pool_counts(const struct pool *p)
 
 void pool_status_line(const struct daemon *d, char *buf, size_t len)
 {
-    struct exec_counts k, sum = {0, 0, 0};
+    struct exec_counts k, sum = {0};
     size_t i, npools = 0, queued = 0, n;
 
     for (i = 0; i < d->npools; i++) {
@@ -482,6 +491,50 @@ void pool_take_counts(struct pool *np, const struct pool *p)
     struct exec_counts k = pool_counts(p);
 
     add_counts(&np->counts, &k);
+    np->counts.restarts_by[RESTART_RELOAD] += (uint64_t)np->nexec;
+    tally_merge(&np->tally, &p->tally);
+}
+
+/* Thread mode counts threads: busy ones run a call (or are still being
+ * stopped in one), the rest are idle, or starting with their executor. */
+static void count_threads(const struct pool *p, struct pool_states *s)
+{
+    const struct executor *ex = p->executors[0];
+    int used = (int)(ex->running.len + ex->nabandoned);
+
+    if (used > p->size)
+        used = p->size;
+    if (ex->state == EX_IDLE || ex->state == EX_BUSY) {
+        s->busy = used;
+        s->idle = p->size - used;
+    } else if (ex->state == EX_STARTING) {
+        s->starting = p->size;
+    }
+}
+
+struct pool_states pool_states(const struct pool *p)
+{
+    struct pool_states s = {0, 0, 0, 0};
+    const struct executor *ex;
+    int i;
+
+    if (p->mode == POOL_THREAD) {
+        count_threads(p, &s);
+        return s;
+    }
+    for (i = 0; i < p->nexec; i++) {
+        ex = p->executors[i];
+        if (ex->recycling)
+            s.retiring++; /* max_requests, max_memory: its exit is planned */
+        else if (ex->state == EX_BUSY)
+            s.busy++;
+        else if (ex->state == EX_IDLE)
+            s.idle++;
+        else if (ex->state == EX_STARTING)
+            s.starting++;
+    }
+    s.retiring += (int)p->nleaving; /* resize_pool took their slots */
+    return s;
 }
 
 void pool_set_config(struct pool *p, const struct config *cfg)

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "executor.h"
 #include "rpc.h"
+#include "tally.h"
 
 struct conn;
 struct daemon;
@@ -110,6 +111,7 @@ struct pool {
     double hard_timeout;          /* thread mode: see config_pool */
     struct exec_counts counts;    /* its own (calls it failed itself), plus those
                                    * of its executors that are gone (pool_counts) */
+    struct tally tally;           /* outcomes, latencies, queue high-water (stats) */
     bool degraded;                /* its executors keep failing to start */
     unsigned crash_limit;         /* see config_pool */
     double crash_interval;
@@ -155,6 +157,13 @@ void pool_status_line(const struct daemon *d, char *buf, size_t len);
 
 /* p's calls answered and failed, and its executor restarts, so far. */
 struct exec_counts pool_counts(const struct pool *p);
+
+/* What p's executors are doing (threads, in thread mode). */
+struct pool_states {
+    int busy, idle, starting, retiring;
+};
+
+struct pool_states pool_states(const struct pool *p);
 
 /* Reload: np takes over from p (same name): it carries p's counters on. */
 void pool_take_counts(struct pool *np, const struct pool *p);

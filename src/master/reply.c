@@ -136,13 +136,21 @@ static void detach(struct call *c)
         conn_call_undispatched(c->conn, c);
 }
 
+/* c ends now (end_ns) with outcome o: its pool counts it. */
+static void tally(struct call *c, enum outcome o, uint64_t end_ns)
+{
+    tally_call(&c->pool->tally, o, c->queued_ns, c->sent_ns, end_ns);
+}
+
 void reply_result(struct call *c, const char *tail, size_t len)
 {
     char type[128];
+    bool ok = len > 0 && (uint8_t)tail[0] == 0xc0, typed = !ok && rpc_error_type(tail, len, type, sizeof type) == 0;
 
+    tally(c, ok ? OUTCOME_OK : typed && strcmp(type, ERROR_ENCODE) == 0 ? OUTCOME_ENCODE : OUTCOME_ERROR,
+          tally_now_ns);
     if (c->pool->d->cfg.log_calls)
-        log_call(c, len > 0 && (uint8_t)tail[0] == 0xc0 ? "ok"
-                    : rpc_error_type(tail, len, type, sizeof type) == 0 ? type : "error");
+        log_call(c, ok ? "ok" : typed ? type : "error");
     detach(c);
     conn_call_answered(c->conn, len);
     if (c->job != NULL) {
@@ -161,6 +169,7 @@ void reply_error_traceback(struct call *c, const char *type, const char *message
     msgpack_sbuffer sb;
     msgpack_packer pk;
 
+    tally(c, outcome_of_type(type), uv_hrtime());
     if (c->pool->d->cfg.log_calls)
         log_call(c, type);
     detach(c);
@@ -186,6 +195,7 @@ void reply_error(struct call *c, const char *type, const char *message)
 
 void reply_drop(struct call *c)
 {
+    tally(c, OUTCOME_DROPPED, uv_hrtime());
     if (c->pool->d->cfg.log_calls)
         log_call(c, "dropped");
     detach(c);
