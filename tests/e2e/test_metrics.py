@@ -485,3 +485,24 @@ def test_an_address_other_machines_reach_is_warned_about(daemon_factory):
     d.metrics_port = port
     assert get(d, "/healthz").status == 200
     assert f"http:0.0.0.0:{port}: reachable from other machines" in d.stderr_text()
+
+
+def test_a_reload_keeps_the_listener(daemon_factory):
+    """metrics.listen changes only at a restart: a reload that moves it logs
+    so and the listener stays where it was (a second reload too)."""
+    port, other = free_tcp_port(), free_tcp_port()
+    d = daemon_factory(extra_yaml=metrics_yaml(port))
+    d.metrics_port = port
+    with d.pyrpool_client() as c:
+        assert c.reload() is True
+        assert "metrics.listen changed" not in d.stderr_text()
+        d.extra_yaml = metrics_yaml(other)
+        d.write_config()
+        assert c.reload() is True
+        assert "reload: metrics.listen changed; the HTTP listener changes only on a restart" in d.stderr_text()
+        assert c.reload() is True
+        assert d.stderr_text().count("metrics.listen changed") == 2
+    assert get(d, "/healthz").status == 200
+    assert value(scrape(d)[0], "pyrpool_config_generation") == 3
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", other), timeout=5).close()
