@@ -1204,6 +1204,16 @@ static int parse_metrics_listen(struct ctx *c, const char *path, yaml_node_t *v,
     return 0;
 }
 
+bool config_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 static const struct key_spec metrics_keys[] = {
     {"listen", parse_metrics_listen},
     {NULL, NULL},

@@ -146,6 +146,10 @@ const struct config_pool *config_find_pool(const struct config *cfg, const char 
 bool config_has_route(const struct config *cfg, const char *module, size_t mlen, const char *function,
                       size_t flen, const char *pool);
 
+/* True when host, an IPv4 or IPv6 address as written, is a loopback one
+ * (127.0.0.0/8, ::1): no other machine reaches a listener there. */
+bool config_loopback(const char *host);
+
 /* A pool name: 1 to CONFIG_POOL_NAME_MAX letters, digits, '_' or '-'. */
 bool config_valid_pool_name(const char *s, size_t n);
 

@@ -2,7 +2,6 @@
  * See http.h. */
 #include "http.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,16 +316,6 @@ static void on_connection(uv_stream_t *server, int status)
     deadlines_add(&s->deadlines, &c->timer);
 }
 
-/* 127.0.0.0/8 or ::1. */
-static bool loopback(const struct sockaddr_storage *sa)
-{
-    static const unsigned char v6[16] = {[15] = 1};
-
-    if (sa->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, v6, 16) == 0;
-}
-
 int http_open(struct http_server *s, struct daemon *d, const struct config_metrics *cfg, char *err, size_t errlen)
 {
     struct sockaddr_storage sa;
@@ -350,7 +339,7 @@ int http_open(struct http_server *s, struct daemon *d, const struct config_metri
         snprintf(err, errlen, "%s (metrics.listen): cannot listen: %s", s->name, uv_strerror(rc));
         return -1;
     }
-    if (!loopback(&sa))
+    if (!config_loopback(cfg->host))
         log_warn("%s: reachable from other machines, and it asks no one who they are: keep it behind a "
                  "firewall, or on a loopback address", s->name);
     log_info("serving metrics on %s (/metrics, /healthz)", s->name);

@@ -482,6 +482,21 @@ static void test_metrics(void **state)
                  "2:10: metrics: expected a mapping, got a scalar");
 }
 
+/* What the daemon warns about: a listener other machines can reach. */
+static void test_loopback(void **state)
+{
+    (void)state;
+    assert_true(config_loopback("127.0.0.1"));
+    assert_true(config_loopback("127.255.0.9"));
+    assert_true(config_loopback("::1"));
+    assert_false(config_loopback("0.0.0.0"));
+    assert_false(config_loopback("128.0.0.1"));
+    assert_false(config_loopback("192.168.1.2"));
+    assert_false(config_loopback("::"));
+    assert_false(config_loopback("::ffff:127.0.0.1"));
+    assert_false(config_loopback("localhost"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_core_files),
         cmocka_unit_test(test_security_limits),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_loopback),
     };
 
     return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
