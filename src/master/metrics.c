@@ -41,12 +41,12 @@ struct family {
 
 static const struct family families[] = {
     {"pyrpool_calls_total", "counter", FROM_POOLS, BY_KEY, "outcomes", "outcome",
-     "Calls that reached the pool's routing, by outcome: ok, error (a Python exception), or the daemon's "
-     "error type."},
+     "Calls routed to the pool, by how they ended: ok, error (a Python exception), the daemon's error type, "
+     "dropped (the client left first) or other."},
     {"pyrpool_call_duration_seconds", "histogram", FROM_POOLS, HISTOGRAM, "run_time", NULL,
-     "Seconds from an executor taking a call to its answer."},
+     "Seconds from a call's dispatch to an executor to the read that brought its answer."},
     {"pyrpool_queue_wait_seconds", "histogram", FROM_POOLS, HISTOGRAM, "queue_wait", NULL,
-     "Seconds a call waited in the daemon before an executor took it."},
+     "Seconds from the read that brought a call to its dispatch to an executor."},
     {"pyrpool_queue_length", "gauge", FROM_POOLS, NUMBER, "queue", NULL,
      "Calls waiting in the daemon for an executor of the pool."},
     {"pyrpool_queue_length_max", "gauge", FROM_POOLS, NUMBER, "queue_max", NULL,
@@ -54,8 +54,8 @@ static const struct family families[] = {
     {"pyrpool_executors", "gauge", FROM_POOLS, BY_KEY, "executors", "state",
      "Executors of the pool (threads, in thread mode) by state."},
     {"pyrpool_executor_restarts_total", "counter", FROM_POOLS, BY_KEY, "restarts", "cause",
-     "Executors started again, by cause: crash, killed (stuck after a timeout or cancel), max_requests, "
-     "max_memory, reload."},
+     "Executors started again, by cause: crash, start_failed, killed (from outside), timeout (killed by the "
+     "daemon), max_requests, max_memory, reload."},
     {"pyrpool_executor_resident_bytes", "gauge", FROM_POOLS, NUMBER, "rss", NULL,
      "Resident memory of the pool's executor processes, summed."},
     {"pyrpool_pool_up", "gauge", FROM_POOLS, UP, "state", NULL,
