@@ -7,7 +7,7 @@
  *
  * DESIGN. Three things the master cannot learn from the socket once an
  * executor is dead:
- *  - which calls of a batch had started: each call sent gets a slot word,
+ *  - which calls sent had started: each call sent gets a slot word,
  *    (call id << 2) | state. The master writes SENT when it sends the call;
  *    the executor moves it SENT -> STARTED (compare-and-swap) just before
  *    running it; the master moves it SENT -> ABANDONED (compare-and-swap)
@@ -33,8 +33,10 @@
 
 /* The executor's fd for the pool's memfd (fd 3 is its socket). */
 #define BOARD_FD 4
-/* Slots per board: at most this many calls are sent in one batch. */
-#define BOARD_SLOTS 64
+/* Slots per board: a process-mode batch takes slots 0, 1, ... (at most
+ * 64 calls); a thread-mode executor has a slot for each call it holds (at
+ * most a pool's size, 1024), any free one. */
+#define BOARD_SLOTS 1024
 /* Results waiting for the end of a batch; a larger one is written at once. */
 #define BOARD_ARENA (256 * 1024)
 

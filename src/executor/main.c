@@ -278,6 +278,6 @@ int main(int argc, char **argv)
     if (wire_send_ready() != 0)
         rc = 1;
     else
-        rc = init.threads ? threads_serve(&in) : serial_serve(&in);
+        rc = init.threads ? threads_serve(&in, board) : serial_serve(&in);
     return finish(&in, &init, rc);
 }

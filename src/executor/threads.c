@@ -3,8 +3,11 @@
  * (started when none is free: the master sends at most one call per thread
  * of the pool), which runs it and writes its RESULT frame itself. STOP
  * frames make the main thread raise TimeoutError or pyrpool.Cancelled in
- * the thread running that call (PyThreadState_SetAsyncExc); a call stopped
- * before a worker started it never starts. See threads.h. */
+ * the thread running that call (PyThreadState_SetAsyncExc). Each call has
+ * a slot on the board (board.h) that its worker claims, with the GIL held,
+ * just before it runs it: a call the master abandoned first (Timeout or
+ * Cancelled before it started) never starts, and after a death the master
+ * knows which calls had started. See threads.h. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "board.h"
 #include "frame.h"
 #include "guard.h"
 #include "log.h"
@@ -25,9 +29,10 @@
 #include "stop.h"
 #include "wire.h"
 
-/* A call waiting for a worker thread: its frame body, copied. */
+/* A call waiting for a worker thread: its board slot, its frame body, copied. */
 struct job {
     struct job *next;
+    unsigned slot;
     size_t len;
     char body[];
 };
@@ -40,105 +45,12 @@ static struct {
     size_t idle;            /* workers waiting for a job */
     size_t workers;
     pthread_mutex_t write;  /* one frame at a time on the socket */
-    uint64_t *taking;       /* ids of jobs a worker took and has not started */
-    size_t ntaking, taking_cap;
+    struct board *board;
 } tp = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0,
-
-        PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
-
-/* Calls stopped (timeout, cancel) before their worker started them: they
- * never start. Read and written with the GIL held. */
-static struct stopped {
-    uint64_t id;
-    uint64_t reason;   /* enum frame_stop_reason */
-} *stopped_early;
-
-static size_t nstopped_early, stopped_early_cap;
+        PTHREAD_MUTEX_INITIALIZER, NULL};
 
 static void write_frames(const char *buf, size_t len);
 
-
-/* Under tp.m: the index of id in tp.taking, or ntaking. */
-static size_t taking_index(uint64_t id)
-{
-    size_t i;
-
-    for (i = 0; i < tp.ntaking && tp.taking[i] != id; i++)
-        ;
-    return i;
-}
-
-/* With the GIL: true when id, taken by a worker, was stopped before it
- * started; the master gets what it waits for (the TIMEOUT report of a
- * timed-out call, and a RESULT it drops) and the call never runs. */
-static bool skip_stopped(uint64_t id)
-{
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    uint64_t reason;
-    size_t i, start;
-
-    pthread_mutex_lock(&tp.m);
-    i = taking_index(id);
-    if (i < tp.ntaking)
-        tp.taking[i] = tp.taking[--tp.ntaking];
-    pthread_mutex_unlock(&tp.m);
-    for (i = 0; i < nstopped_early && stopped_early[i].id != id; i++)
-        ;
-    if (i == nstopped_early)
-        return false;
-    reason = stopped_early[i].reason;
-    stopped_early[i] = stopped_early[--nstopped_early];
-    msgpack_sbuffer_init(&sb);
-    if (reason == STOP_TIMEOUT)
-        wire_pack_timeout(&sb, id, NULL, 0);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    start = frame_begin(&sb);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, FRAME_RESULT);
-    msgpack_pack_uint64(&pk, id);
-    msgpack_pack_map(&pk, 3);
-    msgpack_pack_str_with_body(&pk, "type", 4);
-    msgpack_pack_str_with_body(&pk, ERROR_CANCELLED, sizeof ERROR_CANCELLED - 1);
-    msgpack_pack_str_with_body(&pk, "message", 7);
-    msgpack_pack_str_with_body(&pk, "stopped before it started", 25);
-    msgpack_pack_str_with_body(&pk, "traceback", 9);
-    msgpack_pack_nil(&pk);
-    msgpack_pack_nil(&pk);
-    frame_end(&sb, start);
-    Py_BEGIN_ALLOW_THREADS
-    write_frames(sb.data, sb.size);
-    Py_END_ALLOW_THREADS
-    msgpack_sbuffer_destroy(&sb);
-    return true;
-}
-
-/* With the GIL: a STOP for id, which no thread runs. If a worker has it
- * (queued or taken, not started), it is stopped before it starts; if not,
- * it ended already and its result is on its way. */
-static void stop_early(uint64_t id, uint64_t reason)
-{
-    struct job *j;
-    bool pending;
-
-    pthread_mutex_lock(&tp.m);
-    pending = taking_index(id) < tp.ntaking;
-    for (j = tp.head; !pending && j != NULL; j = j->next) {
-        uint64_t kind, jid;
-
-        pending = wire_frame_id(j->body, j->len, &kind, &jid) == 0 && jid == id;
-    }
-    pthread_mutex_unlock(&tp.m);
-    if (!pending)
-        return;
-    if (nstopped_early == stopped_early_cap) {
-        stopped_early_cap = stopped_early_cap ? 2 * stopped_early_cap : 8;
-        stopped_early = realloc(stopped_early, stopped_early_cap * sizeof *stopped_early);
-        if (stopped_early == NULL)
-            abort();
-    }
-    stopped_early[nstopped_early++] = (struct stopped){id, reason};
-}
 
 /* The calls running now and their threads. Read and written only with the
  * GIL held, so a STOP finds a call's thread and raises in it before that
@@ -217,20 +129,14 @@ static void *work(void *arg)
         if (tp.head == NULL)
             tp.tail = NULL;
         tp.queued--;
-        if (wire_frame_id(j->body, j->len, &kind, &id) != 0)
-            id = 0;
-        if (tp.ntaking == tp.taking_cap) {
-            tp.taking_cap = tp.taking_cap ? 2 * tp.taking_cap : 8;
-            tp.taking = realloc(tp.taking, tp.taking_cap * sizeof *tp.taking);
-            if (tp.taking == NULL)
-                abort();
-        }
-        tp.taking[tp.ntaking++] = id;
         pthread_mutex_unlock(&tp.m);
         Py_END_ALLOW_THREADS
 
-        if (skip_stopped(id)) {
-            free(j);
+        /* with the GIL held from the claim on, a STOP for this call finds
+         * it in calls (stop_call runs with the GIL too) */
+        if (wire_frame_id(j->body, j->len, &kind, &id) != 0 ||
+            !board_claim(tp.board, j->slot, id, SLOT_STARTED)) {
+            free(j); /* the master answered it first: it never starts */
             continue;
         }
         calls_add(id, self);
@@ -257,18 +163,37 @@ static void *work(void *arg)
     return NULL;
 }
 
-/* Queues a call for the workers; starts one more when none is free. */
-static int add_job(const char *body, size_t len)
+/* The board slot the master gave call id, or BOARD_SLOTS when it has none
+ * in the SENT state any more (the master abandoned it, and may have given
+ * the slot to another call). The master takes the lowest free slot, so
+ * the search is short. */
+static unsigned find_slot(uint64_t id)
 {
-    struct job *j = malloc(sizeof *j + len);
+    unsigned i;
+
+    for (i = 0; i < BOARD_SLOTS; i++)
+        if (board_load(&tp.board->slot[i]) == board_word(id, SLOT_SENT))
+            return i;
+    return BOARD_SLOTS;
+}
+
+/* Queues call id for the workers; starts one more when none is free. A
+ * call the master abandoned before it arrived is dropped. */
+static int add_job(uint64_t id, const char *body, size_t len)
+{
+    unsigned slot = find_slot(id);
+    struct job *j;
     sigset_t all, old;
     pthread_t t;
     bool start;
     int rc = 0;
 
-    if (j == NULL)
+    if (slot == BOARD_SLOTS)
+        return 0;
+    if ((j = malloc(sizeof *j + len)) == NULL)
         abort();
     j->next = NULL;
+    j->slot = slot;
     j->len = len;
     memcpy(j->body, body, len);
     pthread_mutex_lock(&tp.m);
@@ -318,10 +243,8 @@ static int stop_call(const char *body, size_t len)
     id = it.v.u;
     if (mpk_read(&r, &it) != 0 || it.type != MPK_UINT)
         return -1;
-    if ((thread = calls_thread(id)) == 0) {
-        stop_early(id, it.v.u);
-        return 0;
-    }
+    if ((thread = calls_thread(id)) == 0)
+        return 0; /* it ended: its result is on its way */
     if (it.v.u == STOP_CANCEL) {
         PyThreadState_SetAsyncExc(thread, stop_cancelled);
         return 0;
@@ -347,7 +270,7 @@ static int stop_call(const char *body, size_t len)
 
 /* Thread mode's loop: reads frames (GIL released), queues calls for the
  * workers, handles STOP frames itself. Returns when the master is gone. */
-int threads_serve(struct rbuf *in)
+int threads_serve(struct rbuf *in, struct board *board)
 {
     PyThreadState *self = PyEval_SaveThread();
     size_t off;
@@ -356,6 +279,7 @@ int threads_serve(struct rbuf *in)
     ssize_t n;
     int rc = 0;
 
+    tp.board = board;
     for (;;) {
         off = 0;
         while (in->len - off >= FRAME_PREFIX) {
@@ -371,7 +295,7 @@ int threads_serve(struct rbuf *in)
                 rc = stop_call(in->data + off + FRAME_PREFIX, (size_t)body);
                 self = PyEval_SaveThread();
             } else {
-                rc = add_job(in->data + off + FRAME_PREFIX, (size_t)body);
+                rc = add_job(id, in->data + off + FRAME_PREFIX, (size_t)body);
             }
             if (rc != 0)
                 break;

@@ -46,7 +46,7 @@ struct call {
     bool backstop;             /* its deadline passed while running: the
                                 * executor stops it; this is the fallback */
     uint32_t chunk;            /* which chunk */
-    uint8_t slot;              /* process mode: its slot on its executor's board */
+    uint16_t slot;             /* its slot on its executor's board */
     bool frame_given;          /* its frame bytes went to the executor's output
                                 * buffer (a large call): it cannot be sent again */
     uint64_t fn_hash;          /* its function's name hash once computed (0: not yet) */

@@ -106,11 +106,33 @@ static void on_timer_closed(uv_handle_t *h)
 }
 
 /* True when c, sent to ex, provably never started: its board slot still
- * says SENT (in thread mode every call sent starts at once). */
+ * says SENT. */
 static bool never_started(const struct executor *ex, const struct call *c)
 {
-    return !ex->threaded &&
-           board_load(&board(ex)->slot[c->slot]) == board_word(c->id, SLOT_SENT);
+    return board_load(&board(ex)->slot[c->slot]) == board_word(c->id, SLOT_SENT);
+}
+
+/* Thread mode: a free slot for c, sent to ex: the lowest, since the
+ * executor looks for a call's slot from slot 0. There is one: ex holds at
+ * most its pool's size in calls (executor_room), and a size is at most
+ * BOARD_SLOTS. */
+static void take_slot(struct executor *ex, struct call *c)
+{
+    unsigned i = 0, bit;
+
+    while (i < BOARD_SLOTS / 64 - 1 && ex->slot_taken[i] == UINT64_MAX)
+        i++;
+    bit = (unsigned)__builtin_ctzll(~ex->slot_taken[i]);
+    ex->slot_taken[i] |= (uint64_t)1 << bit;
+    c->slot = (uint16_t)(i * 64 + bit);
+}
+
+/* c leaves ex's calls (answered, abandoned, given up, handed back). */
+static void unrun(struct executor *ex, struct call *c)
+{
+    call_list_remove(&ex->running, c);
+    if (ex->threaded)
+        ex->slot_taken[c->slot / 64] &= ~((uint64_t)1 << (c->slot % 64));
 }
 
 /* ex died: the calls it still holds are settled. One that never started
@@ -354,9 +376,9 @@ bool executor_running(const struct executor *ex, const struct call *c)
 
 bool executor_unsend(struct executor *ex, struct call *c)
 {
-    if (ex->threaded || !board_claim(board(ex), c->slot, c->id, SLOT_ABANDONED))
+    if (!board_claim(board(ex), c->slot, c->id, SLOT_ABANDONED))
         return false;
-    call_list_remove(&ex->running, c);
+    unrun(ex, c);
     c->ex = NULL;
     maybe_idle(ex);
     return true;
@@ -465,7 +487,7 @@ static int on_result(struct executor *ex, struct mpk_reader *r)
                   ex->index, (unsigned long long)it.v.u);
         return 0;
     }
-    call_list_remove(&ex->running, c);
+    unrun(ex, c);
     ex->counts.completed++;
     ex->served++;
     reply_result(c, r->p, (size_t)(r->end - r->p));
@@ -521,7 +543,7 @@ static int on_return(struct executor *ex, struct mpk_reader *r)
         c = find_running(ex, it.v.u);
         if (c == NULL || kept == BATCH_MAX)
             continue;
-        call_list_remove(&ex->running, c);
+        unrun(ex, c);
         back[kept++] = c;
     }
     log_debug("executor %s/%d: %u calls handed back", ex->pool->name, ex->index, kept);
@@ -632,6 +654,7 @@ static void spawn(struct executor *ex)
     ex->started_ms = 0;
     board_map_reset(&ex->pool->boards, ex->board);
     ex->slots_used = 0;
+    memset(ex->slot_taken, 0, sizeof ex->slot_taken);
     ex->nabandoned = 0;
     ex->threaded = ex->pool->mode == POOL_THREAD;
     ex->recycle_at = 0;
@@ -723,15 +746,17 @@ void executor_send(struct executor *ex, struct call *c)
 
     stamp_timeout(ex, c);
     c->ex = ex;
-    if (!ex->threaded) { /* a batch's calls take slots 0, 1, ... in order */
+    if (ex->threaded) {
+        take_slot(ex, c);
+    } else { /* a batch's calls take slots 0, 1, ... in order */
         if (ex->running.len == 0) { /* the first of a batch: nothing of ex's is in flight */
             board_clear_slots(board(ex), ex->slots_used);
             ex->slots_used = 0;
         }
-        c->slot = (uint8_t)ex->running.len;
+        c->slot = (uint16_t)ex->running.len;
         ex->slots_used++;
-        board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     }
+    board_store(&board(ex)->slot[c->slot], board_word(c->id, SLOT_SENT));
     call_list_push(&ex->running, c);
     c->sent_ns = tally_now_ns; /* pool_dispatch read the clock */
     if (c->frame.size >= BATCH_BYTES && ex->child.out.buf.size == 0 && !ex->child.out.writing &&
@@ -786,7 +811,7 @@ void executor_give_up(struct executor *ex, struct call *c)
 {
     uint64_t until = uv_now(ex->pool->d->loop) + grace_ms(ex);
 
-    call_list_remove(&ex->running, c);
+    unrun(ex, c);
     c->ex = NULL;
     if (ex->nabandoned == ex->abandoned_cap) {
         ex->abandoned_cap = ex->abandoned_cap ? ex->abandoned_cap * 2 : 4;

@@ -43,6 +43,7 @@
 #include <msgpack.h>
 #include <uv.h>
 
+#include "board.h"
 #include "call.h"
 #include "child.h"
 #include "tally.h"
@@ -102,6 +103,7 @@ struct executor {
     bool shutting_down;        /* no restart: the daemon is stopping */
     int board;                 /* its board in the pool's board_map (board.h) */
     unsigned slots_used;       /* process mode: slots its last batch took (0..n-1) */
+    uint64_t slot_taken[BOARD_SLOTS / 64]; /* thread mode: slots its calls hold */
     uint64_t started_ms;       /* when it was READY; 0: not yet */
     unsigned young_deaths;     /* deaths in a row before READY or before its
                                 * first answer within EXECUTOR_YOUNG_MS of it */

@@ -50,6 +50,17 @@ def mark_crash(path, token):
     ctypes.string_at(0)   # a NULL read: SIGSEGV raised by the executor itself
 
 
+_gil_kept = ctypes.PyDLL(None)   # libc, called without releasing the GIL
+
+
+def hold_gil(path, seconds):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    _gil_kept.rename(tmp.encode(), path.encode())   # it runs now, and keeps the GIL
+    _gil_kept.sleep(seconds)
+
+
 def every_100th(path, i):
     if i % 100 == 99:
         _append(path, i)
@@ -280,6 +291,56 @@ def test_thread_mode_charges_a_crash_to_the_crashing_call_only(daemon_factory, f
                 assert pool_info(c, "t")["quarantined"] == ["integ.mark_crash"]
                 assert c.wait(beside, timeout=20 * factor)[2:] == [None, "done"]
         assert c.ok("call", ["integ", "started_sleep", ["/dev/null", 0, "ok"], None, opts]) == "ok"
+
+
+def test_thread_mode_calls_not_started_at_a_death_run_elsewhere_once(daemon_factory, factor, tmp_path):
+    """A thread-mode executor that dies with calls it was sent but had not
+    started (their threads were still waiting for the GIL, which another
+    call held in C): those calls provably never started, so they run on the
+    new executor, once each, and get their real results; only the call that
+    was running is answered WorkerCrashed."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "t": {"size": 4, "mode": "thread"}}, modules=MODULES)
+    opts = {"pool": "t"}
+    runs = str(tmp_path / "runs")
+    started = tmp_path / "started"
+    with d.connect() as c:
+        holder = c.send("call", ["integ", "hold_gil", [str(started), 60], None, opts])
+        wait_until(started.exists, 10 * factor, "the call holds the GIL")
+        waiting = [c.send("call", ["integ", "mark", [runs, f"w{i}"], None, opts]) for i in range(3)]
+        wait_pool(c, "t", 10 * factor, busy=4, queued=0)   # all sent to the executor
+        os.kill(int(started.read_text()), signal.SIGKILL)
+        assert err_type(c.wait(holder, timeout=20 * factor)[2]) == "WorkerCrashed"
+        answers = [c.wait(m, timeout=20 * factor) for m in waiting]
+    assert [a[2:] for a in answers] == [[None, f"w{i}"] for i in range(3)], answers
+    assert sorted(Path(runs).read_text().split()) == ["w0", "w1", "w2"]
+
+
+def test_thread_mode_calls_stopped_while_waiting_for_a_thread_never_run(daemon_factory, factor, tmp_path):
+    """Thread mode: calls sent to the executor whose threads wait for the
+    GIL (another call holds it in C) are answered Timeout or Cancelled when
+    their time comes, at once, and never run afterwards; the executor lives
+    on."""
+    d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1},
+                              "t": {"size": 4, "mode": "thread"}}, modules=MODULES)
+    opts = {"pool": "t"}
+    runs = tmp_path / "runs"
+    started = tmp_path / "started"
+    with d.connect() as c:
+        holder = c.send("call", ["integ", "hold_gil", [str(started), 2], None, opts])
+        wait_until(started.exists, 10 * factor, "the call holds the GIL")
+        timed = c.send("call", ["integ", "mark", [str(runs), "timed"], None, dict(opts, timeout=0.3)])
+        cancelled = c.send("call", ["integ", "mark", [str(runs), "cancelled"], None, opts])
+        wait_pool(c, "t", 10 * factor, busy=3, queued=0)   # sent to the executor
+        t = time.monotonic()
+        c.notify("cancel", [cancelled])
+        assert err_type(c.wait(cancelled, timeout=10 * factor)[2]) == "Cancelled"
+        assert err_type(c.wait(timed, timeout=10 * factor)[2]) == "Timeout"
+        assert time.monotonic() - t < 1.0 * factor     # not held until the GIL came back
+        assert c.wait(holder, timeout=20 * factor)[2:] == [None, None]
+        assert c.ok("call", ["integ", "mark", [str(runs), "after"], None, opts]) == "after"
+        assert c.ok("call", ["os", "getpid", [], None, opts]) == int(started.read_text())
+    assert runs.read_text().split() == ["after"]
 
 
 def test_crash_storm_of_one_client_does_not_reach_another(daemon_factory, factor, tmp_path):
