@@ -33,7 +33,8 @@ SYSTEMD_CFLAGS = $(shell pkg-config --exists libsystemd && echo -DHAVE_SYSTEMD $
 SYSTEMD_LIBS   = $(shell pkg-config --exists libsystemd && pkg-config --libs libsystemd)
 endif
 MASTER_CFLAGS = $(CFLAGS_COMMON) -Isrc/master $(shell pkg-config --cflags $(PKGS)) $(SYSTEMD_CFLAGS)
-MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS)) $(SYSTEMD_LIBS)
+# http_parser (metrics.listen's requests) has no pkg-config file in Debian.
+MASTER_LIBS   = $(LDFLAGS_SAN) $(shell pkg-config --libs $(PKGS)) $(SYSTEMD_LIBS) -lhttp_parser
 EXEC_CFLAGS   = $(CFLAGS_COMMON) -Isrc/executor $(shell pkg-config --cflags msgpack python3-embed)
 EXEC_LIBS     = $(LDFLAGS_SAN) $(shell pkg-config --libs msgpack python3-embed)
 TEST_CFLAGS   = $(MASTER_CFLAGS) $(shell pkg-config --cflags cmocka)
@@ -44,11 +45,11 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
-              notify.c activation.c state.c check.c access.c hist.c tally.c stats.c) \
+              notify.c activation.c state.c check.c access.c hist.c tally.c stats.c http.c metrics.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c slow.c forkserver.c guard.c \
               pyrun.c pyconv.c proctitle.c) $(COMMON_SRC)
-UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc test_hist
+UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc test_hist test_metrics
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
@@ -162,6 +163,9 @@ $(BUILD)/test_rpc: tests/unit/master/test_rpc.c $(BUILD)/master/master/rpc.o $(B
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_hist: tests/unit/master/test_hist.c $(BUILD)/master/master/hist.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_metrics: tests/unit/master/test_metrics.c $(BUILD)/master/master/metrics.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 # libFuzzer targets (tests/fuzz), each run FUZZ_SECONDS under ASan + UBSan

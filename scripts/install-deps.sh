@@ -7,8 +7,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libuv1-dev libmsgpack-dev libyaml-dev
-python3-dev libcmocka-dev libsystemd-dev python3-msgpack
-python3-pytest python3-pytest-timeout
+libhttp-parser-dev python3-dev libcmocka-dev libsystemd-dev python3-msgpack
+python3-pytest python3-pytest-timeout python3-prometheus-client
 golang-go golang-github-ugorji-go-codec-dev python3-pynvim nodejs
 python3-yaml python3-setuptools python3-pip python3-wheel python3-venv"
 # off-the-shelf clients in the tests: Go's ugorji codec, pynvim, and a Node

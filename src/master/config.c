@@ -3,6 +3,7 @@
  * the table is refused with the list of keys that are. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -1198,6 +1199,61 @@ static int parse_log(struct ctx *c, const char *path, yaml_node_t *v, void *targ
     return parse_mapping(c, path, v, log_keys, target);
 }
 
+/* ---- metrics -------------------------------------------------------- */
+
+/* metrics.listen: HOST:PORT of the HTTP listener, HOST an IPv4 or IPv6
+ * address (not a name: nothing is looked up). A Unix socket is refused:
+ * Prometheus scrapes over TCP. */
+static int parse_metrics_listen(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config_metrics *m = target;
+    struct config_listen l = {0};
+    unsigned char addr[16];
+    const char *s = scalar(v);
+
+    if (s != NULL && (s[0] == '/' || strncmp(s, "unix:", 5) == 0))
+        return fail_at(c, v, "%s: '%s': metrics are served over TCP only (Prometheus scrapes HTTP over TCP): "
+                       "give HOST:PORT, e.g. 127.0.0.1:9717", path, s);
+    if (parse_tcp_address(c, path, v, &l) != 0)
+        return -1;
+    if (inet_pton(AF_INET, l.host, addr) != 1 && inet_pton(AF_INET6, l.host, addr) != 1) {
+        fail_at(c, v, "%s: '%s' is not an IPv4 or IPv6 address (names are not looked up), e.g. 127.0.0.1:9717",
+                path, l.host);
+        free(l.host);
+        return -1;
+    }
+    m->host = l.host;
+    m->port = l.port;
+    return 0;
+}
+
+bool config_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+static const struct key_spec metrics_keys[] = {
+    {"listen", parse_metrics_listen},
+    {NULL, NULL},
+};
+
+static int parse_metrics(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    struct config *cfg = target;
+
+    if (parse_mapping(c, path, v, metrics_keys, &cfg->metrics) != 0)
+        return -1;
+    if (cfg->metrics.host == NULL)
+        return fail_at(c, v, "%s: needs listen: HOST:PORT (e.g. 127.0.0.1:9717); without metrics: there is no "
+                       "HTTP listener", path);
+    return 0;
+}
+
 /* ---- the file -------------------------------------------------------- */
 
 /* state_file: where register_pool, start_pool and resize_pool are kept
@@ -1233,6 +1289,7 @@ static const struct key_spec top_keys[] = {
     {"limits", parse_limits},
     {"state_file", parse_state_file},
     {"log", parse_log},
+    {"metrics", parse_metrics},
     {NULL, NULL},
 };
 
@@ -1375,6 +1432,7 @@ void config_free(struct config *cfg)
         free(cfg->listen[i].token);
     }
     free(cfg->state_file);
+    free(cfg->metrics.host);
     free(cfg->venv);
     for (i = 0; i < cfg->npython_path; i++)
         free(cfg->python_path[i]);

@@ -61,6 +61,12 @@ struct config_pool {
     int uid, gid;                 /* user:, group: its executors run as (-1: the daemon's) */
 };
 
+/* metrics: the HTTP listener for Prometheus (http.h). */
+struct config_metrics {
+    char *host;   /* an IPv4 or IPv6 address as written, without brackets; NULL: no listener */
+    int port;
+};
+
 struct config_route {
     char *module;
     char *function;    /* NULL for a module-wide route */
@@ -103,6 +109,7 @@ struct config {
     enum log_level log_level; /* log.level: messages below it are dropped */
     bool log_json;            /* log.format: json (else text) */
     bool log_calls;           /* log.calls: an access log line per call */
+    struct config_metrics metrics; /* metrics.listen */
 };
 
 /* Defaults that the documentation quotes. */
@@ -141,6 +148,10 @@ const struct config_pool *config_find_pool(const struct config *cfg, const char 
  * or module:function to pool. */
 bool config_has_route(const struct config *cfg, const char *module, size_t mlen, const char *function,
                       size_t flen, const char *pool);
+
+/* True when host, an IPv4 or IPv6 address as written, is a loopback one
+ * (127.0.0.0/8, ::1): no other machine reaches a listener there. */
+bool config_loopback(const char *host);
 
 /* A pool name: 1 to CONFIG_POOL_NAME_MAX letters, digits, '_' or '-'. */
 bool config_valid_pool_name(const char *s, size_t n);

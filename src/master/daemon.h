@@ -9,6 +9,7 @@
  * Its files call each other downwards only (make check-calls):
  *   main                      boot, signals, the loop and its flush hooks
  *   listener reload method    accept clients; SIGHUP; run requests
+ *   http                      the metrics listener (/metrics, /healthz)
  *   admin                     the methods the master answers itself
  *   stats                     the stats method's figures, gathered
  *   pool                      queues, batches, quarantine, timeout policy
@@ -17,7 +18,7 @@
  *   child                     the base both of those embed: spawn, frames
  *   reply                     a call's answer (map chunks gathered)
  *   conn                      one client connection
- *   call deadline route rpc config board_map outq tally hist    the leaves
+ *   call deadline route rpc config board_map outq tally hist metrics    the leaves
  * What goes up travels through pointers its owner handed down: a
  * connection's handler (conn_handler), an executor's executor_events, a
  * fork request's callbacks (fork_req), a template's ended callback, a
@@ -37,6 +38,7 @@
 #include "reload.h"
 #include "route.h"
 #include "deadline.h"
+#include "http.h"
 
 struct pool;
 struct conn;
@@ -56,6 +58,7 @@ struct daemon {
     struct listen_counts *listen_counts; /* one per config listener, for the daemon's life */
     size_t nlisten_counts;
     uint64_t started_ns;              /* uv_hrtime at start (stats' uptime) */
+    struct http_server http;          /* metrics.listen's, when open */
 
     uv_prepare_t flush_prepare;
     uv_check_t flush_check;

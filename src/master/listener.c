@@ -1,7 +1,6 @@
 /* listener: Unix and TCP listening sockets. See listener.h. */
 #include "listener.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -122,16 +121,6 @@ static int open_unix(struct listener *l, const struct config_listen *cl, char *e
     return 0;
 }
 
-/* 127.0.0.0/8 or ::1. */
-static bool loopback(const struct sockaddr_storage *sa)
-{
-    static const unsigned char v6[16] = {[15] = 1};
-
-    if (sa->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    return memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, v6, 16) == 0;
-}
-
 static int open_tcp(struct listener *l, const struct config_listen *cl, char *err, size_t errlen)
 {
     struct sockaddr_storage sa;
@@ -148,7 +137,7 @@ static int open_tcp(struct listener *l, const struct config_listen *cl, char *er
         snprintf(err, errlen, "%s: cannot bind: %s", l->name, uv_strerror(rc));
         return -1;
     }
-    if (!loopback(&sa))
+    if (!config_loopback(cl->host))
         log_warn("%s: reachable from other machines, and nothing on it is encrypted (the token "
                  "included): keep it on a trusted network, or behind a TLS tunnel", l->name);
     return 0;
@@ -234,7 +223,7 @@ static int adopt_tcp(struct listener *l, const struct config_listen *cl, int fd,
     l->h.handle.data = l;
     if (uv_tcp_open(&l->h.tcp, fd) != 0)
         return -1;
-    if (!loopback(&sa))
+    if (!config_loopback(cl->host))
         log_warn("%s: reachable from other machines, and nothing on it is encrypted (the token "
                  "included): keep it on a trusted network, or behind a TLS tunnel", l->name);
     return 0;

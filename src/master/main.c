@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "executor.h"
+#include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "notify.h"
@@ -180,6 +181,7 @@ static void stop(struct daemon *d, const char *why)
     for (i = 0; i < d->nlisteners; i++)
         listener_close(d->listeners[i]);
     d->nlisteners = 0;
+    http_close(&d->http);
     for (i = 0; i < d->npools; i++) {
         pool_fail_queue(d->pools[i], ERROR_SHUTTING_DOWN, "the daemon is stopping");
         pool_shutdown(d->pools[i]);
@@ -257,6 +259,7 @@ static void on_signal(uv_signal_t *h, int signum)
     for (i = 0; i < d->nlisteners; i++)
         listener_close(d->listeners[i]);
     d->nlisteners = 0;
+    http_close(&d->http);
     uv_timer_start(&d->drain_timer, on_drain_timeout, (uint64_t)d->cfg.shutdown_timeout * 1000, 0);
     if (drained(d))
         stop(d, "nothing in flight");
@@ -356,6 +359,10 @@ static void print_summary(const struct config *cfg)
     for (i = 0; i < cfg->nroutes; i++)
         printf("  route %s%s%s -> %s\n", cfg->routes[i].module, cfg->routes[i].function ? ":" : "",
                cfg->routes[i].function ? cfg->routes[i].function : "", cfg->routes[i].pool);
+    if (cfg->metrics.host != NULL)
+        printf(strchr(cfg->metrics.host, ':') != NULL ? "  metrics http://[%s]:%d/metrics\n"
+                                                      : "  metrics http://%s:%d/metrics\n",
+               cfg->metrics.host, cfg->metrics.port);
     if (cfg->venv != NULL)
         printf("  venv %s\n", cfg->venv);
     printf("  eval %s\n", cfg->allow_eval ? "allowed" : "forbidden");
@@ -424,6 +431,10 @@ static int start(struct daemon *d)
     }
     if (open_listeners(d) != 0)
         return -1;
+    if (d->cfg.metrics.host != NULL && http_open(&d->http, d, &d->cfg.metrics, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
     for (i = 0; i < d->cfg.npools; i++)
         pool_list_add(d, pool_new(d, &d->cfg.pools[i], &d->cfg, true));
     d->default_pool = pool_find(d, "default", 7);

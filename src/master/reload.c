@@ -37,6 +37,11 @@ static bool same_listen(const struct config *a, const struct config *b)
     return true;
 }
 
+static bool same_metrics(const struct config_metrics *a, const struct config_metrics *b)
+{
+    return a->host == NULL ? b->host == NULL : b->host != NULL && a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
 static struct pool *find_in(struct pool **pools, size_t n, const char *name)
 {
     size_t i;
@@ -186,13 +191,15 @@ static void swap_pools(struct daemon *d)
     d->default_pool = pool_find(d, "default", 7);
 }
 
-/* The new file becomes the daemon's config, but for the listeners, which
- * stay as they are, and so does their part of the config. */
+/* The new file becomes the daemon's config, but for the listeners (the
+ * metrics one too), which stay as they are, and so does their part of the
+ * config. */
 static void swap_config(struct daemon *d)
 {
     struct reload *r = &d->reload;
     struct config old;
     struct config_listen *listen;
+    struct config_metrics metrics;
     size_t i, nlisten;
 
     old = d->cfg;
@@ -202,6 +209,9 @@ static void swap_config(struct daemon *d)
     r->cfg.nlisten = old.nlisten;
     old.listen = listen;
     old.nlisten = nlisten;
+    metrics = r->cfg.metrics;
+    r->cfg.metrics = old.metrics;
+    old.metrics = metrics;
     d->cfg = r->cfg;
     config_free(&old);
     for (i = 0; i < d->npools; i++)
@@ -299,6 +309,8 @@ void reload_start(struct daemon *d, reload_done_cb *cb, void *arg)
     }
     if (!same_listen(&d->cfg, &r->cfg))
         log_warn("reload: the listen list changed; listeners change only on a restart");
+    if (!same_metrics(&d->cfg.metrics, &r->cfg.metrics))
+        log_warn("reload: metrics.listen changed; the HTTP listener changes only on a restart");
     r->active = true;
     r->nready = 0;
     r->pools = xcalloc(r->cfg.npools + d->npools, sizeof *r->pools);

@@ -15,7 +15,8 @@
  * python.path) or the generation is not ready within RELOAD_READY_MS, the
  * reload is abandoned: the new executors stop and the old generation
  * keeps serving, unchanged. The listeners never change on a reload (a
- * different listen list is logged and ignored: it needs a restart). */
+ * different listen list or metrics.listen is logged and ignored: it needs
+ * a restart). */
 #ifndef PYRPOOL_RELOAD_H
 #define PYRPOOL_RELOAD_H
 

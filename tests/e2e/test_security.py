@@ -15,7 +15,7 @@ import time
 import msgpack
 import pytest
 
-from conftest import BINARY, finish_daemon, start_daemon, wait_until
+from conftest import BINARY, Daemon, finish_daemon, slow_factor, start_daemon, wait_until
 
 PROBE_PY = """\
 import ctypes
@@ -419,6 +419,23 @@ def test_tcp_needs_the_token_first(daemon_factory, factor):
 
 ADMIN_CALLS = [("start_pool", ["extra", 1]), ("resize_pool", ["default", 2]), ("stop_pool", ["nosuch"]),
                ("register_pool", ["io", "math"]), ("unregister_pool", ["math"])]
+
+
+def test_a_tcp_listener_other_machines_reach_is_warned_about(daemon_factory, request, tmp_path):
+    """Nothing on TCP is encrypted: a listener on an address other machines
+    reach gets a warning at start, one on a loopback address none."""
+    d = daemon_factory(pools=SMALL, tcp=True)
+    assert "reachable from other machines" not in d.stderr_text()
+    d = Daemon(tmp_path / "any", valgrind=request.config.getoption("--valgrind"),
+               factor=slow_factor(request.config), pools=SMALL, tcp=True)
+    d.config_path.write_text(d.config_path.read_text().replace("tcp: 127.0.0.1:", "tcp: 0.0.0.0:"))
+    d.start()
+    try:
+        assert d.connect_tcp().ok("ping", []) == "pong"
+        assert (f"tcp:0.0.0.0:{d.tcp_port}: reachable from other machines, and nothing on it is encrypted"
+                in d.stderr_text())
+    finally:
+        finish_daemon(d)
 
 
 def test_admin_methods_only_on_admin_listeners(daemon_factory, factor):

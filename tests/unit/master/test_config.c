@@ -167,7 +167,7 @@ static void test_bad_files(void **state)
     (void)state;
     expect_error("", " the file is empty (at least 'listen:' is needed)");
     expect_error("lisen:\n  - unix: a\n",
-                 "1:1: (top level): unknown key 'lisen' (expected one of: listen, pools, python, routes, limits, state_file, log)");
+                 "1:1: (top level): unknown key 'lisen' (expected one of: listen, pools, python, routes, limits, state_file, log, metrics)");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: ten}\n",
                  "3:14: pools.io.size: expected a number of executors or 'auto', got 'ten'");
     expect_error("listen: [{unix: a}]\npools:\n  io: {size: -1}\n",
@@ -446,6 +446,57 @@ static void test_every_error_at_once(void **state)
     assert_non_null(strstr(err, ": ... and 5 more errors"));
 }
 
+/* metrics.listen: an IP address and port, or no HTTP listener at all. */
+static void test_metrics(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(load("listen: [{unix: a}]\n", &cfg, err), 0);
+    assert_null(cfg.metrics.host);
+    config_free(&cfg);
+    assert_int_equal(load("listen: [{unix: a}]\nmetrics: {listen: 127.0.0.1:9717}\n", &cfg, err), 0);
+    assert_string_equal(cfg.metrics.host, "127.0.0.1");
+    assert_int_equal(cfg.metrics.port, 9717);
+    config_free(&cfg);
+    assert_int_equal(load("listen: [{unix: a}]\nmetrics:\n  listen: \"[::1]:9717\"\n", &cfg, err), 0);
+    assert_string_equal(cfg.metrics.host, "::1");
+    config_free(&cfg);
+    expect_error("listen: [{unix: a}]\nmetrics: {listen: localhost:9717}\n",
+                 "2:19: metrics.listen: 'localhost' is not an IPv4 or IPv6 address (names are not looked up), "
+                 "e.g. 127.0.0.1:9717");
+    expect_error("listen: [{unix: a}]\nmetrics: {listen: 127.0.0.1:0}\n",
+                 "2:19: metrics.listen: port must be 1 to 65535, got '0'");
+    expect_error("listen: [{unix: a}]\nmetrics: {listen: 9717}\n",
+                 "2:19: metrics.listen: expected HOST:PORT, got '9717'");
+    expect_error("listen: [{unix: a}]\nmetrics: {listen: /run/metrics.sock}\n",
+                 "2:19: metrics.listen: '/run/metrics.sock': metrics are served over TCP only (Prometheus "
+                 "scrapes HTTP over TCP): give HOST:PORT, e.g. 127.0.0.1:9717");
+    expect_error("listen: [{unix: a}]\nmetrics: {listen: 127.0.0.1:9717, path: /m}\n",
+                 "2:35: metrics: unknown key 'path' (expected one of: listen)");
+    expect_error("listen: [{unix: a}]\nmetrics: {}\n",
+                 "2:10: metrics: needs listen: HOST:PORT (e.g. 127.0.0.1:9717); without metrics: there is no "
+                 "HTTP listener");
+    expect_error("listen: [{unix: a}]\nmetrics: 127.0.0.1:9717\n",
+                 "2:10: metrics: expected a mapping, got a scalar");
+}
+
+/* What the daemon warns about: a listener other machines can reach. */
+static void test_loopback(void **state)
+{
+    (void)state;
+    assert_true(config_loopback("127.0.0.1"));
+    assert_true(config_loopback("127.255.0.9"));
+    assert_true(config_loopback("::1"));
+    assert_false(config_loopback("0.0.0.0"));
+    assert_false(config_loopback("128.0.0.1"));
+    assert_false(config_loopback("192.168.1.2"));
+    assert_false(config_loopback("::"));
+    assert_false(config_loopback("::ffff:127.0.0.1"));
+    assert_false(config_loopback("localhost"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_allow),
         cmocka_unit_test(test_core_files),
         cmocka_unit_test(test_security_limits),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_loopback),
     };
 
     return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
