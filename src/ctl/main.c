@@ -18,6 +18,8 @@
 
 #include "address.h"
 #include "client.h"
+#include "protocol.h"
+#include "stats.h"
 #include "table.h"
 #include "value.h"
 
@@ -521,6 +523,22 @@ static int cmd_hello(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+static int cmd_stats(struct ctl *c, int argc, char **argv)
+{
+    pyrpool_result *res;
+
+    (void)argc;
+    (void)argv;
+    if (pyrpool_request(c->cli, METHOD_STATS, NULL, 0, &res, &c->err) != 0)
+        return failed(c);
+    if (c->json)
+        print_json(pyrpool_result_value(res));
+    else
+        stats_print(stdout, pyrpool_result_value(res));
+    pyrpool_result_free(res);
+    return 0;
+}
+
 static int cmd_reload(struct ctl *c, int argc, char **argv)
 {
     (void)argc;
@@ -585,6 +603,7 @@ static const struct command commands[] = {
      INT_MAX, cmd_call},
     {"ping", "", "check that the daemon answers", 0, 0, cmd_ping},
     {"hello", "", "the daemon's version, protocol, pools and features", 0, 0, cmd_hello},
+    {"stats", "", "pools' latencies, outcomes, restarts, memory; listeners' traffic", 0, 0, cmd_stats},
     {"reload", "", "reload the config (what SIGHUP does), once it serves", 0, 0, cmd_reload},
     {"check", "[-c FILE]", "check a config file (pyrpoold --check), no daemon needed", 0, 2, cmd_check},
     {NULL, NULL, NULL, 0, 0, NULL},

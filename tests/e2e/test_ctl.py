@@ -4,18 +4,24 @@ answered an error, 2 usage, 3 cannot connect)."""
 import base64
 import json
 import os
+import re
 import subprocess
 
 import pytest
 
-from conftest import HERE, finish_daemon, module_daemon
+from conftest import HERE, finish_daemon, module_daemon, wait_until
 
 CTL = HERE.parent.parent / "build" / "pyrpoolctl"
 
 
+def ctl_env():
+    """The environment without PYRPOOL_* variables (they choose the daemon)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYRPOOL_")}
+
+
 def ctl(*args, sock=None, env=None, timeout=60):
     cmd = [str(CTL)] + (["-s", str(sock)] if sock is not None else []) + [str(a) for a in args]
-    e = {k: v for k, v in os.environ.items() if not k.startswith("PYRPOOL_")}
+    e = ctl_env()
     e.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
 
@@ -142,6 +148,7 @@ def test_call(d):
     (["call", "builtins.len", "[" * 70 + "]" * 70], "nested deeper than 64 levels"),
     (["call", "builtins.len", "x={"], "x: not JSON"),
     (["--nope"], "Usage: pyrpoolctl"),
+    (["stats", "pools"], "usage: stats"),
 ])
 def test_usage_errors_exit_2(d, args, says):
     r = ctl(*args, sock=d.socket_path)
@@ -221,6 +228,10 @@ def test_admin_commands_on_a_listener_without_admin(daemon_factory):
     d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}}, tcp=True)
     r = ctl("--token-file", d.token_path, "register", "io", "json", sock=f"tcp:127.0.0.1:{d.tcp_port}")
     assert r.returncode == 1 and r.stderr.startswith("Forbidden: register_pool is an admin method")
+    for args in (["stats"], ["stats", "--json"]):
+        r = ctl("--token-file", d.token_path, *args, sock=f"tcp:127.0.0.1:{d.tcp_port}")
+        assert r.returncode == 1 and r.stdout == "", (args, r.stdout)
+        assert r.stderr == "Forbidden: stats is an admin method: this listener has admin: false\n", (args, r.stderr)
     out = ok("--token-file", d.token_path, "hello", sock=f"tcp:127.0.0.1:{d.tcp_port}")
     assert out.endswith("admin methods: no\n")
 
@@ -239,3 +250,113 @@ def test_state_survives_a_restart_through_pyrpoolctl(tmp_path, request):
         assert "gpu" in [r[0] for r in rows(ok("pools", sock=d.socket_path))]
     finally:
         d.finish()
+
+
+# ------------------------------------------------------------------ stats, top --
+
+STATS_POOLS = {"default": {"size": 1}, "io": {"size": 2, "mode": "thread"}, "solo": {"size": 1}}
+STATS_ROW = re.compile(r"^(\S+)\s+(\S+)" + r"\s+(\d+)" * 9 + r"\s+(\d+(?: \([^)]*\))?)" + r"\s+(\S+)" * 5 + r"\s+(.*)$")
+STATS_COLS = ["POOL", "STATE", "SIZE", "BUSY", "IDLE", "START", "RETIRE", "QUEUE", "QMAX", "COMPLETED", "FAILED",
+              "RESTARTS", "RUN_P50", "RUN_P99", "RUN_MAX", "WAIT_P99", "RSS_MiB", "OUTCOMES"]
+
+
+def stats_sections(text):
+    """`pyrpoolctl stats` as (daemon line, {pool: {column: cell}}, notes, {listener: [cells]})."""
+    daemon, pools, listeners = text.split("\n\n")
+    lines = pools.splitlines()
+    assert lines[0].split() == STATS_COLS, lines[0]
+    rows, notes = {}, []
+    for line in lines[1:]:
+        m = STATS_ROW.match(line)
+        if m:
+            rows[m.group(1)] = dict(zip(STATS_COLS, m.groups()))
+        else:
+            notes.append(line)
+    lines = listeners.splitlines()
+    assert lines[0].split() == ["LISTENER", "CONNECTIONS", "ACCEPTED", "REQUESTS", "BYTES_IN", "BYTES_OUT"]
+    return daemon, rows, notes, {r.split()[0]: r.split()[1:] for r in lines[1:]}
+
+
+def counts(cell):
+    """'ok=3 error=1' -> {"ok": 3, "error": 1}; '-' -> {}."""
+    return {} if cell == "-" else {k: int(v) for k, v in (w.split("=") for w in cell.split())}
+
+
+def test_stats_shows_each_pool_and_the_outcomes_that_happened(daemon_factory):
+    d = daemon_factory(pools=STATS_POOLS)
+    with d.connect() as c:
+        for i in range(5):
+            assert c.ok("math.sqrt", [i * i]) == i
+        assert c.call("operator.truediv", [1, 0])[0]["type"] == "ZeroDivisionError"
+        assert c.call("call", ["builtins", "set", [[1]], None, {"pool": "solo"}])[0]["type"] == "EncodeError"
+        c.ok("start_pool", ["fresh", 1], timeout=30)
+        text = ok("stats", sock=d.socket_path)
+        want = c.ok("stats", [])
+    daemon, rows, notes, listeners = stats_sections(text)
+    assert re.fullmatch(rf"pyrpoold 0\.1\.0, pid {d.proc.pid}, up \d\d:\d\d:\d\d, generation 0, "
+                        r"RSS \d+\.\d MiB, \d+ connections?", daemon), daemon
+    assert list(rows) == ["default", "io", "solo", "fresh"]
+    default, fresh = rows["default"], rows["fresh"]
+    assert default["STATE"] == "ready" and default["SIZE"] == "1" and rows["io"]["SIZE"] == "2"
+    # the outcomes that happened, as the daemon counts them, and none of those that did not
+    for name, row in rows.items():
+        assert counts(row["OUTCOMES"]) == {k: v for k, v in want["pools"][name]["outcomes"].items() if v}, name
+        assert int(row["COMPLETED"]) == want["pools"][name]["completed"]
+    assert counts(default["OUTCOMES"])["error"] == 1 and counts(default["OUTCOMES"])["ok"] >= 5
+    assert counts(rows["solo"]["OUTCOMES"])["EncodeError"] == 1
+    assert "Timeout" not in default["OUTCOMES"]
+    assert float(default["RUN_P50"]) > 0 and float(default["RUN_MAX"]) >= float(default["RUN_P99"])
+    assert float(default["RSS_MiB"]) > 1
+    # a pool no call has reached: no times in its window, no outcomes
+    assert [fresh[k] for k in ("RUN_P50", "RUN_P99", "RUN_MAX", "WAIT_P99", "OUTCOMES")] == ["-"] * 5
+    assert fresh["RESTARTS"] == "0" and fresh["COMPLETED"] == "0"
+    assert notes[0].startswith("run time (RUN_*) and queue wait (WAIT_P99) in ms over the last 60 s")
+    assert listeners[f"unix:{d.socket_path}"][1] == str(want["listeners"][0]["accepted"])
+
+
+def test_stats_shows_restarts_by_cause_and_the_functions_held_off(daemon_factory, factor):
+    d = daemon_factory(pools=dict(STATS_POOLS, solo={"size": 1, "crash_limit": 1, "crash_interval": 60}))
+    crashes = 0
+    with d.connect() as c:
+        for _ in range(3):   # the first hold lasts 1 s, the next ones longer
+            err = c.call("call", ["os", "_exit", [3], None, {"pool": "solo"}])[0]
+            assert err["type"] in ("WorkerCrashed", "Quarantined"), err
+            crashes += err["type"] == "WorkerCrashed"
+            text = ok("stats", sock=d.socket_path)
+            if c.ok("stats", [])["pools"]["solo"]["quarantined"]:
+                break        # held off after the text was taken, so while it was
+        else:
+            pytest.fail("os._exit never seen held off")
+        wait_until(lambda: c.ok("stats", [])["pools"]["solo"]["executors"]["idle"] == 1, 20 * factor,
+                   "solo's executor back")
+        _, rows, _, _ = stats_sections(ok("stats", sock=d.socket_path))
+    assert rows["solo"]["RESTARTS"] == f"{crashes} (crash={crashes})" and rows["default"]["RESTARTS"] == "0"
+    assert counts(rows["solo"]["OUTCOMES"])["WorkerCrashed"] == crashes
+    assert "pool solo holds off (crash_limit): os._exit" in stats_sections(text)[2]
+
+
+def test_stats_json_is_the_daemons_answer(daemon_factory):
+    d = daemon_factory(pools=STATS_POOLS)
+    with d.connect() as c:
+        c.ok("math.sqrt", [4])
+        assert c.call("operator.truediv", [1, 0])[0]["type"] == "ZeroDivisionError"
+        c.ok("start_pool", ["fresh", 1], timeout=30)
+        assert list(json.loads(ok("--json", "stats", sock=d.socket_path))) == ["daemon", "pools", "listeners"]
+        got = json.loads(ok("stats", "--json", sock=d.socket_path))
+        want = c.ok("stats", [])
+    assert list(got) == ["daemon", "pools", "listeners"]
+    assert list(got["pools"]) == list(want["pools"]) == ["default", "io", "solo", "fresh"]
+    assert [l["name"] for l in got["listeners"]] == [l["name"] for l in want["listeners"]]
+    assert got["daemon"]["pid"] == want["daemon"]["pid"] == d.proc.pid
+    assert 0 < got["daemon"]["uptime"] <= want["daemon"]["uptime"]
+    for name, p in got["pools"].items():
+        w = want["pools"][name]
+        assert (p["mode"], p["size"], p["state"]) == (w["mode"], w["size"], w["state"])
+        assert p["completed"] <= w["completed"] and p["failed"] <= w["failed"]
+        for group in ("outcomes", "restarts"):
+            assert list(p[group]) == list(w[group]) and all(p[group][k] <= w[group][k] for k in p[group])
+        for h in ("queue_wait", "run_time"):
+            assert p[h]["count"] <= w[h]["count"] and isinstance(p[h]["window"], float)
+    assert got["pools"]["default"]["outcomes"]["error"] == 1
+    fresh = got["pools"]["fresh"]["run_time"]
+    assert fresh["p50"] is None and fresh["max"] is None and fresh["window_count"] == 0   # nil -> null
