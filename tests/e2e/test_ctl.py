@@ -1,15 +1,25 @@
 """pyrpoolctl against the real daemon: every subcommand, as text and as
 --json, where it finds the socket, and its exit codes (0 ok, 1 the daemon
-answered an error, 2 usage, 3 cannot connect)."""
+answered an error, 2 usage, 3 cannot connect). `top` runs as a pipe
+would run it, and on a pseudo-terminal as a person would."""
 import base64
+import contextlib
+import fcntl
 import json
 import os
+import pty
 import re
+import select
+import signal
+import struct
 import subprocess
+import termios
+import threading
+import time
 
 import pytest
 
-from conftest import HERE, finish_daemon, module_daemon, wait_until
+from conftest import HERE, Daemon, finish_daemon, module_daemon, slow_factor, wait_until
 
 CTL = HERE.parent.parent / "build" / "pyrpoolctl"
 
@@ -149,6 +159,19 @@ def test_call(d):
     (["call", "builtins.len", "x={"], "x: not JSON"),
     (["--nope"], "Usage: pyrpoolctl"),
     (["stats", "pools"], "usage: stats"),
+    (["top", "-d", "0"], "top: -d takes seconds from 0.1 to 3600, not '0'"),
+    (["top", "-d", "abc"], "top: -d takes seconds from 0.1 to 3600, not 'abc'"),
+    (["top", "-d", "3601"], "not '3601'"),
+    (["top", "-d", "nan"], "not 'nan'"),
+    (["top", "-d0.05"], "not '0.05'"),
+    (["top", "-n", "-1"], "top: -n takes a number of frames from 1, not '-1'"),
+    (["top", "-n", "0"], "not '0'"),
+    (["top", "-n", "2x"], "not '2x'"),
+    (["top", "-d"], "top: -d needs a value"),
+    (["top", "-x"], "top: unknown option or argument '-x' (usage: top [-d SECONDS] [-n ITERATIONS])"),
+    (["top", "now"], "unknown option or argument 'now'"),
+    (["top", "-d", "1", "-n", "2", "x"], "usage: top [-d SECONDS] [-n ITERATIONS]"),
+    (["top", "--json"], "top has no --json"),
 ])
 def test_usage_errors_exit_2(d, args, says):
     r = ctl(*args, sock=d.socket_path)
@@ -228,7 +251,7 @@ def test_admin_commands_on_a_listener_without_admin(daemon_factory):
     d = daemon_factory(pools={"default": {"size": 1}, "io": {"size": 1}}, tcp=True)
     r = ctl("--token-file", d.token_path, "register", "io", "json", sock=f"tcp:127.0.0.1:{d.tcp_port}")
     assert r.returncode == 1 and r.stderr.startswith("Forbidden: register_pool is an admin method")
-    for args in (["stats"], ["stats", "--json"]):
+    for args in (["stats"], ["stats", "--json"], ["top"], ["top", "-n", "2", "-d", "0.1"]):
         r = ctl("--token-file", d.token_path, *args, sock=f"tcp:127.0.0.1:{d.tcp_port}")
         assert r.returncode == 1 and r.stdout == "", (args, r.stdout)
         assert r.stderr == "Forbidden: stats is an admin method: this listener has admin: false\n", (args, r.stderr)
@@ -258,6 +281,7 @@ STATS_POOLS = {"default": {"size": 1}, "io": {"size": 2, "mode": "thread"}, "sol
 STATS_ROW = re.compile(r"^(\S+)\s+(\S+)" + r"\s+(\d+)" * 9 + r"\s+(\d+(?: \([^)]*\))?)" + r"\s+(\S+)" * 5 + r"\s+(.*)$")
 STATS_COLS = ["POOL", "STATE", "SIZE", "BUSY", "IDLE", "START", "RETIRE", "QUEUE", "QMAX", "COMPLETED", "FAILED",
               "RESTARTS", "RUN_P50", "RUN_P99", "RUN_MAX", "WAIT_P99", "RSS_MiB", "OUTCOMES"]
+TOP_COLS = ["POOL", "CALLS/S", "RUN_P50", "RUN_P99", "QUEUE", "BUSY", "IDLE", "RESTARTS"]
 
 
 def stats_sections(text):
@@ -360,3 +384,147 @@ def test_stats_json_is_the_daemons_answer(daemon_factory):
     assert got["pools"]["default"]["outcomes"]["error"] == 1
     fresh = got["pools"]["fresh"]["run_time"]
     assert fresh["p50"] is None and fresh["max"] is None and fresh["window_count"] == 0   # nil -> null
+
+
+@contextlib.contextmanager
+def load(d, factor, pool="default"):
+    """Calls on pool, one after another on a connection of their own, while the block runs."""
+    stop, done, failed = threading.Event(), [], []
+
+    def run():
+        try:
+            with d.connect() as c:
+                while not stop.is_set():
+                    c.ok("call", ["math", "sqrt", [4], None, {"pool": pool}])
+                    done.append(1)
+        except Exception as e:  # noqa: BLE001 -- reported by the test
+            failed.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: len(done) >= 20 or failed, 10 * factor, "the load running")
+        assert not failed, failed
+        yield done
+    finally:
+        stop.set()
+        t.join(10 * factor)
+    assert not failed, failed
+
+
+def top_frames(text):
+    """The frames `top` prints as text: [(header line, {pool: {column: cell}})]."""
+    frames = []
+    for block in text.strip("\n").split("\n\n"):
+        lines = block.splitlines()
+        assert lines[1].split() == TOP_COLS, block
+        frames.append((lines[0], {r.split()[0]: dict(zip(TOP_COLS, r.split())) for r in lines[2:]}))
+    return frames
+
+
+def test_top_without_a_terminal_prints_frames_and_the_rate_under_load(daemon_factory, factor):
+    d = daemon_factory(pools=STATS_POOLS)
+    with load(d, factor):
+        t0 = time.monotonic()
+        out = ok("top", "-n", "2", "-d", "0.2", sock=d.socket_path)
+        took = time.monotonic() - t0
+    assert "\x1b" not in out and took >= 0.2
+    (head1, first), (head2, second) = top_frames(out)
+    assert list(first) == list(second) == ["default", "io", "solo"]
+    assert re.fullmatch(r"pyrpoold 0\.1\.0, up \d\d:\d\d:\d\d, \d+ connections?, RSS \d+\.\d MiB, - calls/s", head1)
+    assert all(row["CALLS/S"] == "-" for row in first.values())          # nothing to compare with yet
+    assert float(second["default"]["CALLS/S"]) > 0 and float(second["solo"]["CALLS/S"]) == 0
+    assert float(head2.split(", ")[-1].split()[0]) >= float(second["default"]["CALLS/S"])
+    assert float(second["default"]["RUN_P50"]) > 0 and second["default"]["RESTARTS"] == "0"
+    # without -n and without a terminal: one frame
+    assert len(top_frames(ok("top", sock=d.socket_path))) == 1
+    assert len(top_frames(ok("top", "-n3", "-d0.1", sock=d.socket_path))) == 3
+
+
+def test_top_usage_is_checked_before_connecting(tmp_path):
+    r = ctl("top", "-d", "0", sock=tmp_path / "none.sock")
+    assert r.returncode == 2 and "-d takes seconds" in r.stderr
+
+
+def read_until(fd, pred, timeout, what):
+    """Reads fd (a pty's master) until pred(all read) holds; returns all read."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while not pred(out):
+        left = deadline - time.monotonic()
+        assert left > 0, f"not within {timeout:.1f}s: {what}; read {out[-600:]!r}"
+        if select.select([fd], [], [], left)[0]:
+            out += os.read(fd, 65536)
+    return out
+
+
+ESCAPE = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def screen_lines(raw):
+    """The text lines drawn in raw terminal output (an escape ends a line)."""
+    return [line for line in ESCAPE.sub(b"\n", raw).replace(b"\r", b"").split(b"\n") if line]
+
+
+@pytest.mark.parametrize("how", ["q", "SIGINT"])
+def test_top_on_a_terminal(daemon_factory, factor, how):
+    d = daemon_factory(pools=STATS_POOLS)
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+        before = termios.tcgetattr(slave)
+        # -d 60: the redraw after a resize and the quit do not wait for a refresh
+        p = subprocess.Popen([str(CTL), "-s", str(d.socket_path), "top", "-d", "60"], stdin=slave, stdout=slave,
+                             stderr=slave, env=ctl_env())
+        try:
+            first = read_until(master, lambda b: re.search(rb"\nsolo +", b.replace(b"\r", b"")), 10 * factor,
+                               "the pools drawn")
+            assert first.startswith(b"\x1b[?1049h\x1b[?25l\x1b[H")     # the alternate screen, from the top
+            lines = screen_lines(first)
+            assert lines[0].startswith(b"pyrpoold 0.1.0, up ") and max(map(len, lines)) == 40   # cut, not wrapped
+            assert termios.tcgetattr(slave)[3] & (termios.ICANON | termios.ECHO) == 0
+            # narrower: SIGWINCH (what the kernel sends a terminal's foreground) draws again at once
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 30, 0, 0))
+            p.send_signal(signal.SIGWINCH)
+            again = read_until(master, lambda b: b"\x1b[H" in b and b"\x1b[J" in b.split(b"\x1b[H")[-1],
+                               10 * factor, "a redraw")
+            lines = screen_lines(again.split(b"\x1b[H")[-1])
+            assert max(map(len, lines)) == 30 and any(line.startswith(b"solo ") for line in lines)
+            if how == "q":
+                os.write(master, b"q")
+            else:
+                p.send_signal(signal.SIGINT)
+            rc = p.wait(10 * factor)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        rest = read_until(master, lambda b: b.endswith(b"\x1b[?25h\x1b[?1049l"), 10 * factor, "the screen given back")
+        assert rc == (0 if how == "q" else -signal.SIGINT), rc
+        assert termios.tcgetattr(slave) == before        # echo and line editing back
+        assert b"Traceback" not in rest and b"pyrpoolctl:" not in rest
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_top_ends_with_an_error_when_the_daemon_goes(tmp_path, request):
+    d = Daemon(tmp_path, factor=slow_factor(request.config), pools=STATS_POOLS).start()
+    factor = d.factor
+    p = None
+    try:
+        p = subprocess.Popen([str(CTL), "-s", str(d.socket_path), "top", "-n", "100000", "-d", "0.1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ctl_env())
+        assert select.select([p.stdout], [], [], 10 * factor)[0], "no frame from top"
+        assert p.stdout.readline().startswith("pyrpoold 0.1.0, up ")
+        assert d.stop() == 0
+        rc = p.wait(10 * factor)
+        err = p.stderr.read()
+        assert rc in (1, 3), (rc, err)
+        assert err in ("pyrpoolctl: the daemon closed the connection\n",) or err.startswith("ShuttingDown: "), err
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait(10)
+        d.kill()
+
