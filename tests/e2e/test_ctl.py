@@ -528,3 +528,8 @@ def test_top_ends_with_an_error_when_the_daemon_goes(tmp_path, request):
             p.wait(10)
         d.kill()
 
+
+def test_the_readme_shows_the_help_as_it_is():
+    readme = (HERE.parent.parent / "README.md").read_text()
+    block = readme.split("$ pyrpoolctl --help\n", 1)[1].split("```", 1)[0]
+    assert block == ok("--help")
