@@ -125,7 +125,7 @@ $(BUILD)/pyrpool-executor: $(EXEC_OBJ)
 	$(CC) -o $@ $^ $(EXEC_LIBS)
 
 # pyrpoolctl (src/ctl), on the C client library (clients/c/client.mk).
-CTL_SRC   := $(addprefix ctl/,main.c address.c value.c table.c) common/xalloc.c
+CTL_SRC   := $(addprefix ctl/,main.c address.c value.c table.c stats.c term.c top.c) common/xalloc.c
 CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/ctl/%.o)
 CTL_CFLAGS = $(CFLAGS_COMMON) -Isrc/ctl $(shell pkg-config --cflags msgpack yaml-0.1) \
              -DPYRPOOL_SYSCONFDIR='"$(SYSCONFDIR)"'

@@ -18,7 +18,10 @@
 
 #include "address.h"
 #include "client.h"
+#include "protocol.h"
+#include "stats.h"
 #include "table.h"
+#include "top.h"
 #include "value.h"
 
 #define EXIT_REMOTE 1
@@ -71,6 +74,9 @@ static void usage(FILE *f)
           "\n"
           "call takes its arguments as JSON values (a bare word is a string: '\"16\"' is the\n"
           "string 16) and keyword arguments as KEY=VALUE.\n"
+          "\n"
+          "top redraws the screen every -d seconds (0.1 to 3600) until q or Ctrl-C; with -n N,\n"
+          "or when stdout is not a terminal, it prints N frames (1 by default) as text and ends.\n"
           "\n"
           "Exit status: 0 ok, 1 the daemon answered an error (printed as Type: message),\n"
           "2 bad usage, 3 cannot connect.\n", f);
@@ -521,6 +527,44 @@ static int cmd_hello(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+static int cmd_stats(struct ctl *c, int argc, char **argv)
+{
+    pyrpool_result *res;
+
+    (void)argc;
+    (void)argv;
+    if (pyrpool_request(c->cli, METHOD_STATS, NULL, 0, &res, &c->err) != 0)
+        return failed(c);
+    if (c->json)
+        print_json(pyrpool_result_value(res));
+    else
+        stats_print(stdout, pyrpool_result_value(res));
+    pyrpool_result_free(res);
+    return 0;
+}
+
+/* top [-d SECONDS] [-n ITERATIONS]: connects once its arguments are read. */
+static int cmd_top(struct ctl *c, int argc, char **argv)
+{
+    struct top_opts o;
+    char err[256];
+    int rc;
+
+    if (c->json) {
+        fputs("pyrpoolctl: top has no --json (stats --json prints the same figures)\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (top_options(argc, argv, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "pyrpoolctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if ((rc = connect_daemon(c)) != 0)
+        return rc;
+    if (top_run(c->cli, &o, &c->err) != 0)
+        return failed(c);
+    return 0;
+}
+
 static int cmd_reload(struct ctl *c, int argc, char **argv)
 {
     (void)argc;
@@ -585,6 +629,9 @@ static const struct command commands[] = {
      INT_MAX, cmd_call},
     {"ping", "", "check that the daemon answers", 0, 0, cmd_ping},
     {"hello", "", "the daemon's version, protocol, pools and features", 0, 0, cmd_hello},
+    {"stats", "", "pools' latencies, outcomes, restarts, memory; listeners' traffic", 0, 0, cmd_stats},
+    {"top", "[-d SECONDS] [-n ITERATIONS]", "stats refreshed every -d seconds (1), full screen until q", 0, 4,
+     cmd_top},
     {"reload", "", "reload the config (what SIGHUP does), once it serves", 0, 0, cmd_reload},
     {"check", "[-c FILE]", "check a config file (pyrpoold --check), no daemon needed", 0, 2, cmd_check},
     {NULL, NULL, NULL, 0, 0, NULL},
@@ -636,8 +683,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyrpoolctl: usage: %s %s\n", cmd->name, cmd->args);
         return EXIT_USAGE;
     }
-    /* call connects once its arguments are read; check needs no daemon */
-    rc = cmd->run == cmd_call || cmd->run == cmd_check ? 0 : connect_daemon(&c);
+    /* call and top connect once their arguments are read; check needs no daemon */
+    rc = cmd->run == cmd_call || cmd->run == cmd_top || cmd->run == cmd_check ? 0 : connect_daemon(&c);
     if (rc == 0)
         rc = cmd->run(&c, n, argv + optind + 1);
     pyrpool_close(c.cli);

@@ -27,9 +27,10 @@ void table_add(struct table *t, const char *const *row)
     t->nrows++;
 }
 
+/* A count, a figure such as 0.25, or "-" (none): right-aligned. */
 static bool numeric(const char *s)
 {
-    return s[0] != '\0' && strspn(s, "0123456789") == strlen(s);
+    return strcmp(s, "-") == 0 || (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789.") == strlen(s));
 }
 
 void table_print(const struct table *t, FILE *f)

@@ -1,5 +1,6 @@
 /* table: pyrpoolctl's aligned tables: a header row, then rows of text
- * cells, each column as wide as its widest cell, numbers right-aligned. */
+ * cells, each column as wide as its widest cell; a column of numbers
+ * (counts, figures such as 0.25, "-" for none) right-aligned. */
 #ifndef PYRPOOL_CTL_TABLE_H
 #define PYRPOOL_CTL_TABLE_H
 
