@@ -25,9 +25,14 @@ uint64_t stats_restarts(const msgpack_object *pool)
     int64_t v;
     uint32_t i;
 
-    for (i = 0; r != NULL && r->type == MSGPACK_OBJECT_MAP && i < r->via.map.size; i++)
+    for (i = 0; r != NULL && r->type == MSGPACK_OBJECT_MAP && i < r->via.map.size; i++) {
+        const msgpack_object *k = &r->via.map.ptr[i].key;
+
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 6 && memcmp(k->via.str.ptr, "reload", 6) == 0)
+            continue;
         if (pyrpool_obj_int(&r->via.map.ptr[i].val, &v) && v > 0)
             sum += (uint64_t)v;
+    }
     return sum;
 }
 

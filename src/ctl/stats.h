@@ -18,7 +18,8 @@ void stats_print(FILE *f, const msgpack_object *answer);
 /* A map's count at key; 0 when it has none. */
 uint64_t stats_uint(const msgpack_object *map, const char *key);
 
-/* A pool's restarts, every cause summed (reload included). */
+/* A pool's restarts, every cause summed but reload: the `pools` method's
+ * restarts (the causes, reload's included, are shown beside it). */
 uint64_t stats_restarts(const msgpack_object *pool);
 
 /* The figure key ("p50", "p99", "max") of a pool's histogram hist

@@ -359,6 +359,18 @@ def test_stats_shows_restarts_by_cause_and_the_functions_held_off(daemon_factory
     assert "pool solo holds off (crash_limit): os._exit" in stats_sections(text)[2]
 
 
+def test_stats_restarts_match_pools_after_a_reload(daemon_factory):
+    """A reload's new executors are a cause of their own: shown beside the
+    sum, which is the pools method's restarts."""
+    d = daemon_factory(pools=STATS_POOLS)
+    with d.connect() as c:
+        assert c.ok("reload", [], timeout=60) is True
+        pools = {p["name"]: p["restarts"] for p in c.ok("pools", [])}
+        _, rows, _, _ = stats_sections(ok("stats", sock=d.socket_path))
+    assert pools["default"] == 0
+    assert rows["default"]["RESTARTS"] == "0 (reload=1)" and rows["io"]["RESTARTS"] == "0 (reload=1)", rows
+
+
 def test_stats_json_is_the_daemons_answer(daemon_factory):
     d = daemon_factory(pools=STATS_POOLS)
     with d.connect() as c:
