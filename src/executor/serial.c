@@ -535,19 +535,10 @@ int serial_serve(struct rbuf *in)
 /* The main thread, which runs the calls, as Python names threads. */
 static unsigned long main_ident;
 
-/* Milliseconds since t (CLOCK_MONOTONIC). */
-static uint64_t ms_since(const struct timespec *t)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 + (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000L);
-}
-
 /* The running call has run ms and was not reported. Under q.m. */
 static bool running_slow(unsigned ms)
 {
-    return q.running && q.slow_seq != q.seq && ms_since(&q.started) >= ms;
+    return q.running && q.slow_seq != q.seq && slow_ms_since(&q.started) >= ms;
 }
 
 static bool slow_due(unsigned ms)
@@ -574,7 +565,7 @@ static void slow_report(unsigned ms)
     }
     id = q.running_id;
     seq = q.seq;
-    ran = ms_since(&q.started);
+    ran = slow_ms_since(&q.started);
     pthread_mutex_unlock(&q.m);
     msgpack_sbuffer_init(&sb);
     slow_pack(&sb, id, ran, main_ident);

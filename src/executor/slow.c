@@ -56,6 +56,14 @@ int slow_start(unsigned ms, slow_due_fn *due, slow_report_fn *report)
     return 0;
 }
 
+uint64_t slow_ms_since(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 + (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000L);
+}
+
 void slow_pack(msgpack_sbuffer *sb, uint64_t id, uint64_t ms, unsigned long thread)
 {
     PyObject *stack = stop_stack(thread);

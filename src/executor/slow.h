@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <msgpack.h>
 
@@ -23,6 +24,9 @@ typedef void slow_report_fn(unsigned slow_ms);
 /* Starts the watcher when slow_ms > 0. Returns 0, or -1 if the thread
  * cannot start. */
 int slow_start(unsigned slow_ms, slow_due_fn *due, slow_report_fn *report);
+
+/* Milliseconds since t (CLOCK_MONOTONIC): how long a call has run. */
+uint64_t slow_ms_since(const struct timespec *t);
 
 /* Appends [FRAME_SLOW, id, ms, stack or nil] to sb, where stack is the
  * Python stack of thread (stop_stack). With the GIL. */

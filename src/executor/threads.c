@@ -285,15 +285,6 @@ static bool slow_due(unsigned ms)
     return __atomic_load_n(&nrunning, __ATOMIC_RELAXED) > 0;
 }
 
-/* Milliseconds since t (CLOCK_MONOTONIC). */
-static uint64_t ms_since(const struct timespec *t)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)(now.tv_sec - t->tv_sec) * 1000 + (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000L);
-}
-
 /* With the GIL (slow.h): each call running for ms that was not reported:
  * its thread's stack, sent once. Formatting a stack runs Python code, so
  * other threads run meanwhile: a call that ended then is not reported. */
@@ -306,7 +297,7 @@ static void slow_report(unsigned ms)
 
     msgpack_sbuffer_init(&sb);
     for (i = 0; i < ncalls; i++) {
-        if (calls[i].reported || (ran = ms_since(&calls[i].started)) < ms)
+        if (calls[i].reported || (ran = slow_ms_since(&calls[i].started)) < ms)
             continue;
         id = calls[i].id;
         thread = calls[i].thread;

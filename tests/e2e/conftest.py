@@ -697,6 +697,11 @@ def module_daemon(request, tmp_path_factory, name, **kw):
     return start_daemon(folder, request.config, **kw)
 
 
+def run_check(cfg):
+    """pyrpoold --check -c cfg, bounded: its CompletedProcess (text)."""
+    return subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+
+
 def wait_until(predicate, timeout, what="the expected state", interval=0.01):
     """Polls predicate() until it returns a true value, which it returns;
     fails the test if that takes more than timeout seconds (the caller

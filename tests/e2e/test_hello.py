@@ -3,7 +3,7 @@ empty arrays taken as maps, unknown notifications ignored."""
 import msgpack
 import pytest
 
-from conftest import finish_daemon, module_daemon
+from conftest import finish_daemon, module_daemon, run_check
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +124,9 @@ def test_listener_errors_setting_applies_from_the_first_answer(d):
 
 
 def test_bad_listener_errors_setting_is_refused(daemon_factory, tmp_path):
-    from conftest import BINARY
-    import subprocess
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("listen:\n  - unix: s.sock\n    errors: xml\n")
-    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    out = run_check(cfg)
     assert out.returncode != 0
     assert "listen[0].errors: expected map, string or array, got 'xml'" in out.stderr
     assert f"{cfg}:3:13" in out.stderr
@@ -158,11 +156,9 @@ def test_unknown_notifications_are_ignored(d):
 
 
 def test_check_names_the_listener_error_shape(tmp_path):
-    from conftest import BINARY
-    import subprocess
     cfg = tmp_path / "ok.yaml"
     cfg.write_text("listen:\n  - unix: s.sock\n    errors: string\n  - unix: t.sock\n")
-    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    out = run_check(cfg)
     assert out.returncode == 0, out.stderr
     lines = [l for l in out.stdout.splitlines() if "listen unix:" in l]
     assert lines[0].endswith("admin, errors as strings)") and lines[1].endswith("admin)")

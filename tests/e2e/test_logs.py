@@ -3,11 +3,10 @@ standard JSON parser reads, from the master and its executors alike; a
 reload applies the new file's settings."""
 import json
 import signal
-import subprocess
 
 import pytest
 
-from conftest import BINARY, Daemon, slow_factor, wait_until
+from conftest import Daemon, run_check, slow_factor, wait_until
 
 POOLS = {"default": {"size": 1}, "io": {"size": 1}}
 
@@ -74,7 +73,7 @@ def test_text_is_the_default_and_a_reload_switches_to_json(daemon_factory):
 def test_bad_log_settings_are_refused(tmp_path, text, says):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("listen:\n  - unix: s.sock\n" + text)
-    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    out = run_check(cfg)
     assert out.returncode == 1 and says in out.stderr, out.stderr
 
 

@@ -4,11 +4,10 @@ tagged with pool, executor pid, connection, msgid, module.function and the
 time so far, while the call runs on undisturbed; in both modes."""
 import json
 import re
-import subprocess
 
 import pytest
 
-from conftest import BINARY, wait_until
+from conftest import run_check, wait_until
 
 SLOWMOD = """\
 import os
@@ -113,5 +112,5 @@ def test_json_log_carries_the_stack_in_one_record(daemon_factory, factor):
 def test_bad_slow_call_settings_are_refused(tmp_path, text, says):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("listen:\n  - unix: s.sock\n" + text)
-    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    out = run_check(cfg)
     assert out.returncode == 1 and says in out.stderr, out.stderr

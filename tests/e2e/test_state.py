@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BINARY, Daemon, slow_factor
+from conftest import Daemon, run_check, slow_factor
 
 POOLS = {"default": {"size": 1}, "io": {"size": 1}}
 
@@ -156,7 +156,7 @@ def test_entries_the_config_contradicts_are_skipped(tmp_path, request):
 def test_state_file_folder_must_exist(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("listen:\n  - unix: s.sock\nstate_file: nowhere/x.state\n")
-    out = subprocess.run([str(BINARY), "--check", "-c", str(cfg)], capture_output=True, text=True, timeout=30)
+    out = run_check(cfg)
     assert out.returncode == 1 and "3:13: state_file: its folder" in out.stderr and "does not exist" in out.stderr
 
 
