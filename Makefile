@@ -48,7 +48,7 @@ MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c proctitle.c) $(COMMON_SRC)
-UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc
+UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc test_linesplit
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
@@ -159,6 +159,10 @@ $(BUILD)/test_config: tests/unit/master/test_config.c $(BUILD)/master/master/con
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_rpc: tests/unit/master/test_rpc.c $(BUILD)/master/master/rpc.o $(BUILD)/master/common/mpk.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_linesplit: tests/unit/master/test_linesplit.c $(BUILD)/master/master/linesplit.o \
+                         $(BUILD)/master/common/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 # libFuzzer targets (tests/fuzz), each run FUZZ_SECONDS under ASan + UBSan
