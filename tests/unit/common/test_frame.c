@@ -87,6 +87,7 @@ static struct frame_init full(void)
         .venv = "/srv/app/.venv",
         .log_level = 3,
         .log_json = true,
+        .capture_output = true,
     };
 
     return init;
@@ -140,6 +141,7 @@ static void test_init_round_trip(void **state)
     assert_string_equal(out.venv, "/srv/app/.venv");
     assert_int_equal(out.log_level, 3);
     assert_true(out.log_json);
+    assert_true(out.capture_output);
     init_free(&out);
     assert_null(out.path);
     assert_int_equal(out.npath, 0);
@@ -197,7 +199,7 @@ static void test_init_bytes_as_before(void **state)
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 15);
+    msgpack_pack_map(&pk, 16);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -231,6 +233,8 @@ static void test_init_bytes_as_before(void **state)
     str("log_level");
     msgpack_pack_unsigned_int(&pk, 3);
     str("log_json");
+    msgpack_pack_true(&pk);
+    str("capture_output");
     msgpack_pack_true(&pk);
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
