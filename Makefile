@@ -44,7 +44,7 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
-              notify.c activation.c state.c check.c access.c logq.c) \
+              notify.c activation.c state.c check.c access.c logq.c linesplit.c capture.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c forkserver.c guard.c pyrun.c \
               pyconv.c proctitle.c) $(COMMON_SRC)

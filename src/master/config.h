@@ -100,6 +100,8 @@ struct config {
     enum log_level log_level; /* log.level: messages below it are dropped */
     bool log_json;            /* log.format: json (else text) */
     bool log_calls;           /* log.calls: an access log line per call */
+    bool log_executor_output; /* log.executor_output: executors' stdout/stderr into the log */
+    unsigned log_executor_output_rate; /* log.executor_output_rate: lines a second per process */
 };
 
 /* Defaults that the documentation quotes. */
@@ -119,6 +121,7 @@ struct config {
 #define CONFIG_DEFAULT_HARD_TIMEOUT 10.0
 #define CONFIG_DEFAULT_CRASH_LIMIT 10
 #define CONFIG_DEFAULT_CRASH_INTERVAL 10.0
+#define CONFIG_DEFAULT_EXECUTOR_OUTPUT_RATE 1000
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

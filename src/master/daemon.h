@@ -14,9 +14,10 @@
  *   executor                  one executor process, supervised
  *   template                  a pool's fork server
  *   child                     the base both of those embed: spawn, frames
+ *   capture                   a child's stdout and stderr, into the log
  *   reply                     a call's answer (map chunks gathered)
  *   conn                      one client connection
- *   call deadline route rpc config board_map outq logq    the leaves
+ *   call deadline route rpc config board_map outq logq linesplit    the leaves
  * What goes up travels through pointers its owner handed down: a
  * connection's handler (conn_handler), an executor's executor_events, a
  * fork request's callbacks (fork_req), a template's ended callback, a
