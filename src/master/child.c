@@ -180,6 +180,32 @@ static bool make_pipes(const struct pool *p, const char *name, int rd[2], int wr
     return false;
 }
 
+/* The new process's descriptors: no stdin; stdout and stderr the write
+ * ends wr of its capture pipes (the daemon's own when not captured); its
+ * socket; the boards; the daemon's stderr for its own log lines. */
+static void fill_stdio(uv_stdio_container_t stdio[FRAME_LOG_FD + 1], struct child *ch, const struct pool *p,
+                       const int wr[2])
+{
+    memset(stdio, 0, (FRAME_LOG_FD + 1) * sizeof *stdio);
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = ch->captured ? wr[CAPTURE_STDOUT] : 1;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = ch->captured ? wr[CAPTURE_STDERR] : 2;
+    stdio[FRAME_MASTER_FD].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+    stdio[FRAME_MASTER_FD].data.stream = (uv_stream_t *)&ch->pipe;
+    stdio[BOARD_FD].flags = UV_INHERIT_FD;
+    stdio[BOARD_FD].data.fd = p->boards.fd;
+    stdio[FRAME_LOG_FD].flags = UV_INHERIT_FD;
+    stdio[FRAME_LOG_FD].data.fd = 2;
+}
+
+static void close_pair(const int fds[2])
+{
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int child_spawn(struct child *ch, struct pool *p, const char *name, int board, bool ipc)
 {
     struct daemon *d = p->d;
@@ -195,19 +221,8 @@ int child_spawn(struct child *ch, struct pool *p, const char *name, int board, b
     args[2] = (char *)name;
     args[3] = NULL;
     memset(&o, 0, sizeof o);
-    memset(stdio, 0, sizeof stdio);
     ch->captured = make_pipes(p, name, rd, wr);
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = ch->captured ? wr[CAPTURE_STDOUT] : 1;
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = ch->captured ? wr[CAPTURE_STDERR] : 2;
-    stdio[FRAME_MASTER_FD].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
-    stdio[FRAME_MASTER_FD].data.stream = (uv_stream_t *)&ch->pipe;
-    stdio[BOARD_FD].flags = UV_INHERIT_FD;
-    stdio[BOARD_FD].data.fd = p->boards.fd;
-    stdio[FRAME_LOG_FD].flags = UV_INHERIT_FD;
-    stdio[FRAME_LOG_FD].data.fd = 2;
+    fill_stdio(stdio, ch, p, wr);
     o.file = d->executor_path;
     o.args = args;
     o.exit_cb = on_process_exit;
@@ -219,15 +234,11 @@ int child_spawn(struct child *ch, struct pool *p, const char *name, int board, b
     rc = uv_spawn(d->loop, &ch->proc, &o);
     ch->proc.data = ch;
     ch->pipe_open = ch->proc_open = true;
-    if (ch->captured) { /* the process's ends */
-        close(wr[CAPTURE_STDOUT]);
-        close(wr[CAPTURE_STDERR]);
-    }
+    if (ch->captured)
+        close_pair(wr); /* the process's ends */
     if (rc < 0) {
-        if (ch->captured) {
-            close(rd[CAPTURE_STDOUT]);
-            close(rd[CAPTURE_STDERR]);
-        }
+        if (ch->captured)
+            close_pair(rd);
         uv_close((uv_handle_t *)&ch->pipe, on_pipe_closed);
         uv_close((uv_handle_t *)&ch->proc, on_proc_closed);
         return rc;
