@@ -18,6 +18,9 @@
  * again (a description of its own) with O_NONBLOCK, so that the one that
  * the executors and the daemon's parent share keeps blocking; a regular
  * file is written as it is (it does not make a writer wait for a reader).
+ * This is written by hand rather than with a libuv stream on fd 2 because
+ * libuv sets O_NONBLOCK on the description it is given: the executors'
+ * own writes to that same description would then fail instead of waiting.
  * A log that fails (its reader gone) drops what waits, as a write(2) to it
  * would. */
 #ifndef PYRPOOL_LOGQ_H
