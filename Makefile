@@ -45,11 +45,12 @@ TEST_LIBS     = $(MASTER_LIBS) $(shell pkg-config --libs cmocka)
 COMMON_SRC := $(addprefix common/,mpk.c rbuf.c frame.c init.c log.c)
 MASTER_SRC := $(addprefix master/,main.c config.c route.c rpc.c conn.c listener.c pool.c executor.c \
               board_map.c method.c admin.c call.c reply.c deadline.c outq.c reload.c template.c child.c \
-              notify.c activation.c state.c check.c access.c hist.c tally.c stats.c http.c metrics.c) \
+              notify.c activation.c state.c check.c access.c hist.c tally.c stats.c http.c metrics.c \
+              logq.c linesplit.c capture.c) \
               $(COMMON_SRC) common/xalloc.c
 EXEC_SRC   := $(addprefix executor/,main.c confine.c serial.c threads.c wire.c stop.c slow.c forkserver.c guard.c \
               pyrun.c pyconv.c proctitle.c) $(COMMON_SRC)
-UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc test_hist test_metrics
+UNIT_TESTS := test_mpk test_frame test_route test_config test_rpc test_hist test_metrics test_linesplit
 
 MASTER_OBJ := $(MASTER_SRC:%.c=$(BUILD)/master/%.o)
 EXEC_OBJ   := $(EXEC_SRC:%.c=$(BUILD)/exec/%.o)
@@ -166,6 +167,10 @@ $(BUILD)/test_hist: tests/unit/master/test_hist.c $(BUILD)/master/master/hist.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test_metrics: tests/unit/master/test_metrics.c $(BUILD)/master/master/metrics.o
+	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test_linesplit: tests/unit/master/test_linesplit.c $(BUILD)/master/master/linesplit.o \
+                         $(BUILD)/master/common/xalloc.o
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(TEST_LIBS)
 
 # libFuzzer targets (tests/fuzz), each run FUZZ_SECONDS under ASan + UBSan

@@ -72,6 +72,11 @@ enum frame_stop_reason { STOP_TIMEOUT = 0, STOP_CANCEL = 1 };
 /* The executor's (and the template's) end of its socket to the master. */
 #define FRAME_MASTER_FD 3
 
+/* The executor's (and the template's) copy of the daemon's stderr, where
+ * it writes its own log lines: its fd 1 and 2 may be pipes the master
+ * reads as its output (init.h's capture_output). BOARD_FD is 4. */
+#define FRAME_LOG_FD 5
+
 /* Starts a frame at the end of sb: reserves the length prefix. Returns the
  * offset to pass to frame_end. */
 size_t frame_begin(msgpack_sbuffer *sb);

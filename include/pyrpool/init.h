@@ -5,7 +5,8 @@
  *                 "preload": [str...], "spin_us": uint, "handback_ms": uint,
  *                 "name": str, "path": [str...], "allow_eval": bool,
  *                 "uid": int, "gid": int, "strict_names": bool, "venv": str,
- *                 "log_level": uint, "log_json": bool, "slow_call_ms": uint}]
+ *                 "log_level": uint, "log_json": bool, "slow_call_ms": uint,
+ *                 "capture_output": bool}]
  *
  *   board: the executor's board in the memfd on fd 4 (board.h); -1 for a
  *     template, whose children get theirs in their FORK frame
@@ -27,6 +28,9 @@
  *     log.h's enum log_level), which the executor's own lines follow
  *   slow_call_ms: a call running this long has its Python stack sent to
  *     the master once (FRAME_SLOW; the pool's slow_call); 0: never
+ *   capture_output: its fd 1 and 2 are pipes the master reads into its log
+ *     (log.executor_output); a template gives each executor it forks pipes
+ *     of their own and passes their read ends on with its socket
  *
  * The master packs it with init_pack, the executor reads it with
  * init_parse: one struct and one table of keys (init.c) for both ends, so
@@ -57,6 +61,7 @@ struct frame_init {
     unsigned log_level; /* enum log_level */
     bool log_json;
     unsigned slow_call_ms; /* 0: off */
+    bool capture_output;
 };
 
 /* Appends one whole FRAME_INIT frame (frame.h's prefix included) to sb.

@@ -47,6 +47,7 @@ static const struct init_key init_keys[] = {
     {"log_level", KIND_UINT, FIELD(log_level), 0},
     {"log_json", KIND_BOOL, FIELD(log_json), 0},
     {"slow_call_ms", KIND_UINT, FIELD(slow_call_ms), 0},
+    {"capture_output", KIND_BOOL, FIELD(capture_output), 0},
 };
 
 #define NKEYS (sizeof init_keys / sizeof init_keys[0])

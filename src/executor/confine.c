@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "board.h"
+#include "frame.h"
 #include "log.h"
 
 /* The capability sets have no wrapper in glibc; libcap would be a new
@@ -54,7 +54,7 @@ int confine_user(int uid, int gid)
 
 int confine(void)
 {
-    if (close_range(BOARD_FD + 1, ~0U, 0) != 0) {
+    if (close_range(FRAME_LOG_FD + 1, ~0U, 0) != 0) {
         log_error("cannot close inherited descriptors: %s", strerror(errno));
         return -1;
     }

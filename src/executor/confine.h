@@ -2,8 +2,9 @@
  * Python runs.
  *
  * Only its own descriptors stay open: stdin/stdout/stderr, its socket to
- * the master (fd 3) and the boards (fd 4, closed once its board is mapped);
- * whatever else the daemon's launcher left open is closed. It gives up
+ * the master (fd 3), the boards (fd 4, closed once its board is mapped)
+ * and the daemon's log (fd 5, frame.h's FRAME_LOG_FD); whatever else the
+ * daemon's launcher left open is closed. It gives up
  * CAP_SYS_PTRACE (effective, permitted, inheritable and bounding), so that
  * even when the daemon runs as root, code in a call cannot ptrace the
  * master, read its memory or take its client sockets with pidfd_getfd:

@@ -6,6 +6,7 @@
 #include "forkserver.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,26 +26,27 @@
 #include "wire.h"
 
 #define READ_CHUNK 4096
+#define MAX_FDS 3
 
-/* Sends one frame to the master, with fd attached when it is not -1. The
- * master reads promptly, so a blocking send is fine. */
-static void send_frame(const msgpack_sbuffer *sb, int fd)
+/* Sends one frame to the master, with the nfds descriptors of fds
+ * attached. The master reads promptly, so a blocking send is fine. */
+static void send_frame(const msgpack_sbuffer *sb, const int *fds, size_t nfds)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
+    char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
     struct iovec iov = {sb->data, sb->size};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
     struct cmsghdr *cm;
     ssize_t n;
 
-    if (fd >= 0) {
+    if (nfds > 0) {
         memset(cbuf, 0, sizeof cbuf);
         msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof cbuf;
+        msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
         cm = CMSG_FIRSTHDR(&msg);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+        cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
     }
     do
         n = sendmsg(FRAME_MASTER_FD, &msg, MSG_NOSIGNAL);
@@ -53,14 +55,14 @@ static void send_frame(const msgpack_sbuffer *sb, int fd)
         _exit(0); /* the master is gone (a frame this small goes whole) */
 }
 
-/* [kind, a, b, c...]: a frame of unsigned numbers. */
-static void send_numbers(int kind, const uint64_t *v, size_t n, int fd)
+/* [kind, a, b, c...]: a frame of unsigned numbers, with nfds descriptors. */
+static void send_numbers(int kind, const uint64_t *v, size_t n, const int *fds, size_t nfds)
 {
     msgpack_sbuffer sb;
 
     msgpack_sbuffer_init(&sb);
     wire_pack_numbers(&sb, (unsigned)kind, v, n);
-    send_frame(&sb, fd);
+    send_frame(&sb, fds, nfds);
     msgpack_sbuffer_destroy(&sb);
 }
 
@@ -84,31 +86,91 @@ static void reap(void)
         v[0] = (uint64_t)pid;
         v[1] = WIFEXITED(st) ? (uint64_t)WEXITSTATUS(st) : 0;
         v[2] = WIFSIGNALED(st) ? (uint64_t)WTERMSIG(st) : 0;
-        send_numbers(FRAME_EXITED, v, 3, -1);
+        send_numbers(FRAME_EXITED, v, 3, NULL, 0);
     }
 }
 
+/* What is buffered for stdout and stderr (Python's and C's) is written
+ * before a fork, so that the child does not write it again. */
+static void flush_stdio(void)
+{
+    static const char *const names[] = {"stdout", "stderr"};
+    PyObject *f, *r;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        f = PySys_GetObject(names[i]); /* borrowed */
+        if (f == NULL || f == Py_None)
+            continue;
+        r = PyObject_CallMethod(f, "flush", NULL);
+        if (r == NULL)
+            PyErr_Clear();
+        Py_XDECREF(r);
+    }
+    fflush(stdout);
+}
+
+static void close_all(const int *fds, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* The descriptors a new executor needs: its socket (sv[0] the master's
+ * end, sv[1] its own) and, when capture, the pipes for its stdout and
+ * stderr (out[0], err[0] the master's read ends, which do not block).
+ * Returns 0, or -1 (logged; nothing left open). */
+static int make_fds(bool capture, int sv[2], int out[2], int err[2])
+{
+    out[0] = out[1] = err[0] = err[1] = -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        log_error("cannot make a socket pair for a new executor: %s", strerror(errno));
+        return -1;
+    }
+    if (capture && (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+                    fcntl(out[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(err[0], F_SETFL, O_NONBLOCK) != 0)) {
+        log_error("cannot make the pipes for a new executor's output: %s", strerror(errno));
+        close_all(sv, 2);
+        close_all(out, 2);
+        close_all(err, 2);
+        return -1;
+    }
+    return 0;
+}
+
+/* In a forked child: its own socket on FRAME_MASTER_FD, its own pipes on
+ * fd 1 and 2 (capture); the template's ends closed. */
+static void take_fds(bool capture, const int sv[2], const int out[2], const int err[2])
+{
+    if (dup2(sv[1], FRAME_MASTER_FD) < 0 || (capture && (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)))
+        _exit(1);
+    close_all(sv, 2);
+    close_all(out, 2);
+    close_all(err, 2);
+}
+
 /* Forks one executor. Returns its pid in the template, 0 in the child
- * (which then owns a fresh socket on FRAME_MASTER_FD), -1 when it failed. */
-static pid_t fork_child(uint64_t key)
+ * (which then owns a fresh socket on FRAME_MASTER_FD, and with capture
+ * pipes of its own on fd 1 and 2), -1 when it failed. */
+static pid_t fork_child(uint64_t key, bool capture)
 {
     pid_t template_pid = getpid(), pid;
     uint64_t v[2] = {key, 0};
-    int sv[2];
+    int sv[2], out[2], err[2], give[MAX_FDS];
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        log_error("cannot make a socket pair for a new executor: %s", strerror(errno));
-        send_numbers(FRAME_FORK, v, 2, -1);
+    if (make_fds(capture, sv, out, err) != 0) {
+        send_numbers(FRAME_FORK, v, 2, NULL, 0);
         return -1;
     }
+    flush_stdio();
     PyOS_BeforeFork();
     pid = fork();
     if (pid == 0) {
         PyOS_AfterFork_Child();
-        if (dup2(sv[1], FRAME_MASTER_FD) < 0)
-            _exit(1);
-        close(sv[0]);
-        close(sv[1]);
+        take_fds(capture, sv, out, err);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != template_pid)
             _exit(1); /* the template died before the line above */
@@ -116,18 +178,25 @@ static pid_t fork_child(uint64_t key)
     }
     PyOS_AfterFork_Parent();
     close(sv[1]);
+    if (capture) {
+        close(out[1]);
+        close(err[1]);
+    }
     if (pid < 0)
         log_error("cannot fork an executor: %s", strerror(errno));
     v[1] = pid > 0 ? (uint64_t)pid : 0;
-    send_numbers(FRAME_FORK, v, 2, pid > 0 ? sv[0] : -1);
-    close(sv[0]);
+    give[0] = sv[0];
+    give[1] = out[0];
+    give[2] = err[0];
+    send_numbers(FRAME_FORK, v, 2, give, pid <= 0 ? 0 : capture ? 3 : 1);
+    close_all(give, capture ? 3 : 1);
     return pid;
 }
 
 /* Handles every whole frame in in: [FRAME_FORK, key, name, board]. Returns
  * 1 in a forked child (name and board set), 0 in the template, -1 on a
  * malformed frame. */
-static int handle_frames(struct rbuf *in, char *name, size_t namelen, int *board)
+static int handle_frames(struct rbuf *in, bool capture, char *name, size_t namelen, int *board)
 {
     struct mpk_reader r;
     struct mpk_item it, idx;
@@ -150,7 +219,7 @@ static int handle_frames(struct rbuf *in, char *name, size_t namelen, int *board
             idx.type != MPK_UINT || idx.v.u > INT32_MAX)
             return -1;
         off += FRAME_PREFIX + (size_t)body;
-        if (fork_child(key) == 0) {
+        if (fork_child(key, capture) == 0) {
             snprintf(name, namelen, "%.*s", (int)it.v.s.len, it.v.s.ptr);
             *board = (int)idx.v.u;
             return 1;
@@ -160,7 +229,7 @@ static int handle_frames(struct rbuf *in, char *name, size_t namelen, int *board
     return 0;
 }
 
-void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board)
+void forkserver_run(struct rbuf *in, bool capture, char *name, size_t namelen, int *board)
 {
     struct signalfd_siginfo si;
     struct pollfd pf[2];
@@ -202,7 +271,7 @@ void forkserver_run(struct rbuf *in, char *name, size_t namelen, int *board)
         if (n <= 0)
             _exit(0); /* the master closed us: the children follow (PDEATHSIG) */
         in->len += (size_t)n;
-        rc = handle_frames(in, name, namelen, board);
+        rc = handle_frames(in, capture, name, namelen, board);
         if (rc < 0) {
             log_error("malformed frame from the master");
             _exit(1);

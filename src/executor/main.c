@@ -35,6 +35,35 @@
 #include "threads.h"
 #include "wire.h"
 
+/* Python makes stdout block-buffered when it is a pipe (the master's, when
+ * it captures executors' output): a print would wait in the buffer until
+ * 8 KiB gather or the process ends. Line-buffered, each line reaches the
+ * master's log when it is printed, in one write. stderr is line-buffered
+ * already; it is asked too, in case a venv's site customisation changed
+ * it. A stream that cannot be changed stays as it is (logged). */
+static void line_buffered_stdio(void)
+{
+    static const char *const names[] = {"stdout", "stderr"};
+    PyObject *args = PyTuple_New(0), *kw = Py_BuildValue("{s:O}", "line_buffering", Py_True), *f, *meth, *r;
+    size_t i;
+
+    for (i = 0; i < 2 && args != NULL && kw != NULL; i++) {
+        f = PySys_GetObject(names[i]); /* borrowed */
+        if (f == NULL || f == Py_None)
+            continue;
+        meth = PyObject_GetAttrString(f, "reconfigure");
+        r = meth != NULL ? PyObject_Call(meth, args, kw) : NULL;
+        if (r == NULL) {
+            PyErr_Clear();
+            log_warn("cannot make sys.%s line-buffered: its lines may reach the log late", names[i]);
+        }
+        Py_XDECREF(r);
+        Py_XDECREF(meth);
+    }
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+}
+
 /* Starts the interpreter; in venv (python.venv, "" for none) as that
  * environment's own python3 would start: with its bin/python3 as the
  * executable, Python's path setup reads pyvenv.cfg beside it and site.py
@@ -47,7 +76,6 @@ static int start_python(const char *argv0, const char *venv)
 
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0;
-    config.buffered_stdio = 0;
     config.parse_argv = 0;
     status = PyConfig_SetBytesString(&config, &config.program_name, argv0);
     if (!PyStatus_Exception(status) && venv[0] != '\0') {
@@ -61,6 +89,7 @@ static int start_python(const char *argv0, const char *venv)
         log_error("cannot start Python: %s", status.err_msg ? status.err_msg : "unknown error");
         return -1;
     }
+    line_buffered_stdio();
     return 0;
 }
 
@@ -151,12 +180,17 @@ static void set_name(const char *name, bool threads)
     proctitle_set(name, threads);
 }
 
-/* Before the INIT frame: the log's name from --name, death with the
- * master, the guard's signals. */
+/* Before the INIT frame: the log's name from --name and its descriptor,
+ * C's stdout line-buffered (as Python's: a C extension's printf lines
+ * reach the log as they are printed), death with the master, the guard's
+ * signals. */
 static void prepare(int argc, char **argv, struct frame_init *init)
 {
     if (argc == 3 && strcmp(argv[1], "--name") == 0)
         snprintf(init->name, sizeof init->name, "%s", argv[2]);
+    if (fcntl(FRAME_LOG_FD, F_GETFD) >= 0)
+        log_set_fd(FRAME_LOG_FD);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     proctitle_init(argc, argv);
     set_name(init->name, false);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -171,7 +205,7 @@ static int fork_executors(struct rbuf *in, struct frame_init *init)
 {
     if (wire_send_ready() != 0)
         return -1;
-    forkserver_run(in, init->name, sizeof init->name, &init->board);
+    forkserver_run(in, init->capture_output, init->name, sizeof init->name, &init->board);
     set_name(init->name, init->threads);
     return 0;
 }

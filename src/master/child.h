@@ -3,11 +3,13 @@
  * libuv's handles embed its stream.
  *
  * Both are pyrpool-executor processes that talk frames (frame.h) over a
- * socket on their fd 3 and see their pool's boards on BOARD_FD. The base
- * owns what that takes: spawning the process (or adopting a socket a
- * template forked), the INIT frame packed from the pool's settings, the
- * read buffer and the frame loop, the output queue, and the accounting of
- * its two handles as they close. What a frame means and what a death does
+ * socket on their fd 3, see their pool's boards on BOARD_FD and write their
+ * own log lines to FRAME_LOG_FD (the daemon's stderr). The base owns what
+ * that takes: spawning the process (or adopting a socket a template
+ * forked), the INIT frame packed from the pool's settings, the read buffer
+ * and the frame loop, the output queue, the capture of its stdout and
+ * stderr into the log (capture.h; log.executor_output), and the accounting
+ * of its handles as they close. What a frame means and what a death does
  * stay with its owner, which hears through child_ops. */
 #ifndef PYRPOOL_CHILD_H
 #define PYRPOOL_CHILD_H
@@ -18,6 +20,7 @@
 
 #include <uv.h>
 
+#include "capture.h"
 #include "outq.h"
 #include "rbuf.h"
 
@@ -36,7 +39,8 @@ struct child_ops {
     /* The process it spawned ended (libuv reaped it); its handle closes
      * next. Not called for an adopted (forked) child. */
     void (*exit)(struct child *ch, int64_t status, int sig);
-    /* One of its handles has closed (pipe_open or proc_open went false). */
+    /* One of its handles has closed (child_handles_open tells whether any
+     * is left). */
     void (*closed)(struct child *ch);
 };
 
@@ -49,6 +53,8 @@ struct child {
     size_t read_chunk;
     int pid;                   /* 0: none yet */
     bool pipe_open, proc_open; /* handles not closed yet */
+    struct capture capture;    /* its stdout and stderr, when captured */
+    bool captured;             /* they are (and a template's children's are) */
 };
 
 /* Sets ch up (no process yet); write_done is its output queue's callback. */
@@ -56,21 +62,37 @@ void child_init(struct child *ch, const struct child_ops *ops, size_t read_chunk
 
 /* Starts a pyrpool-executor named name for pool p: its socket on fd 3
  * (an IPC pipe when ipc: a template hands forked executors' sockets
- * through it), p's boards on BOARD_FD; INIT (board: the executor's board,
- * -1 for a template) waits in ch->out for child_flush. Returns 0, or a
- * libuv error: both handles are then closing (ops->closed follows). */
+ * through it), p's boards on BOARD_FD, the daemon's stderr on
+ * FRAME_LOG_FD, its stdout and stderr captured when p's config says so;
+ * INIT (board: the executor's board, -1 for a template) waits in ch->out
+ * for child_flush. Returns 0, or a libuv error: both handles are then
+ * closing (ops->closed follows). */
 int child_spawn(struct child *ch, struct pool *p, const char *name, int board, bool ipc);
+
+/* A forked executor of p named name, pid: takes its socket into ch->pipe,
+ * and with output (its template's children's output is captured) the read
+ * ends of its stdout and stderr, from the descriptors pending on server
+ * (its template's socket). Returns 0, or a libuv error: whatever was taken
+ * is closing (ops->closed follows). */
+int child_accept(struct child *ch, struct pool *p, const char *name, int pid, uv_pipe_t *server, bool output);
 
 /* A forked executor: its socket was accepted into ch->pipe; pid runs. */
 void child_adopt(struct child *ch, int pid);
+
+/* Its process ended: what it left in its stdout and stderr is logged,
+ * and their pipes close. */
+void child_ended(struct child *ch);
 
 /* Handles every whole frame in ch->in. Returns 0, or -1 when ch was lost
  * (ops->lost ran). */
 int child_read_frames(struct child *ch);
 
 /* After the process died: reads what it wrote that the loop has not read
- * yet (the socket holds it whole) and handles its frames. */
+ * yet (the socket holds it whole) and handles its frames; child_ended. */
 void child_drain(struct child *ch);
+
+/* True while one of ch's handles is not closed. */
+bool child_handles_open(const struct child *ch);
 
 /* True while ch has a socket to write to. */
 bool child_pipe_usable(const struct child *ch);

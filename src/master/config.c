@@ -1187,10 +1187,22 @@ static int parse_log_calls(struct ctx *c, const char *path, yaml_node_t *v, void
     return parse_bool(c, path, v, &((struct config *)target)->log_calls);
 }
 
+static int parse_log_executor_output(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_bool(c, path, v, &((struct config *)target)->log_executor_output);
+}
+
+static int parse_log_executor_output_rate(struct ctx *c, const char *path, yaml_node_t *v, void *target)
+{
+    return parse_uint(c, path, v, 1, 1000000, "lines a second", &((struct config *)target)->log_executor_output_rate);
+}
+
 static const struct key_spec log_keys[] = {
     {"level", parse_log_level},
     {"format", parse_log_format},
     {"calls", parse_log_calls},
+    {"executor_output", parse_log_executor_output},
+    {"executor_output_rate", parse_log_executor_output_rate},
     {NULL, NULL},
 };
 
@@ -1370,6 +1382,8 @@ int config_load(const char *file, int ncpu, struct config *cfg, char *err, size_
     cfg->shutdown_timeout = CONFIG_DEFAULT_SHUTDOWN_TIMEOUT;
     cfg->timeout_grace_ms = CONFIG_DEFAULT_TIMEOUT_GRACE_MS;
     cfg->log_level = LOG_INFO;
+    cfg->log_executor_output = true;
+    cfg->log_executor_output_rate = CONFIG_DEFAULT_EXECUTOR_OUTPUT_RATE;
     add_pool(cfg, "default", ncpu);
     add_pool(cfg, "io", CONFIG_DEFAULT_IO_SIZE)->mode = POOL_THREAD;
     if (set_dir(cfg, file, err, errlen) != 0) {

@@ -110,6 +110,8 @@ struct config {
     bool log_json;            /* log.format: json (else text) */
     bool log_calls;           /* log.calls: an access log line per call */
     struct config_metrics metrics; /* metrics.listen */
+    bool log_executor_output; /* log.executor_output: executors' stdout/stderr into the log */
+    unsigned log_executor_output_rate; /* log.executor_output_rate: lines a second per process */
 };
 
 /* Defaults that the documentation quotes. */
@@ -129,6 +131,7 @@ struct config {
 #define CONFIG_DEFAULT_HARD_TIMEOUT 10.0
 #define CONFIG_DEFAULT_CRASH_LIMIT 10
 #define CONFIG_DEFAULT_CRASH_INTERVAL 10.0
+#define CONFIG_DEFAULT_EXECUTOR_OUTPUT_RATE 1000
 
 /* Loads and validates file. ncpu is what `size: auto` means. Returns 0, or -1
  * with "file:line:col: what is wrong" in err (cfg is then left empty). The

@@ -16,9 +16,11 @@
  *   executor                  one executor process, supervised
  *   template                  a pool's fork server
  *   child                     the base both of those embed: spawn, frames
+ *   capture                   a child's stdout and stderr, into the log
  *   reply                     a call's answer (map chunks gathered)
  *   conn                      one client connection
- *   call deadline route rpc config board_map outq tally hist metrics    the leaves
+ *   call deadline route rpc config board_map outq tally hist metrics logq
+ *   linesplit                 the leaves
  * What goes up travels through pointers its owner handed down: a
  * connection's handler (conn_handler), an executor's executor_events, a
  * fork request's callbacks (fork_req), a template's ended callback, a
@@ -35,6 +37,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "logq.h"
 #include "reload.h"
 #include "route.h"
 #include "deadline.h"
@@ -78,6 +81,7 @@ struct daemon {
     uv_timer_t drain_timer;           /* limits.shutdown_timeout */
     size_t boot_waiting;              /* pools not ready since start: READY=1 at 0 */
     uv_timer_t status_timer;          /* systemd's STATUS= line, now and then */
+    struct logq logq;                 /* stderr, written without waiting (log.h's sink) */
 
     uint64_t next_call_id;
     uint64_t next_conn_id;

@@ -77,7 +77,7 @@ static void after_close(struct executor *ex)
 {
     struct pool *pool;
 
-    if (ex->child.pipe_open || ex->child.proc_open || (ex->forked && !ex->exited))
+    if (child_handles_open(&ex->child) || (ex->forked && !ex->exited))
         return;
     if (!ex->shutting_down && ex->leaving) { /* died while leaving: no restart */
         executor_shutdown(ex);
@@ -746,7 +746,7 @@ struct executor *executor_new(struct pool *pool, int index, const struct executo
     ex->pool = pool;
     ex->ev = ev;
     ex->index = index;
-    ex->fork = (struct fork_req){.index = index, .pipe = &ex->child.pipe, .forked = on_forked,
+    ex->fork = (struct fork_req){.index = index, .child = &ex->child, .forked = on_forked,
                                  .failed = on_unforked, .exited = on_fork_exited};
     ex->board = board_map_take(&pool->boards);
     if (ex->board < 0) {

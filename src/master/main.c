@@ -204,6 +204,7 @@ static void stop(struct daemon *d, const char *why)
         deadlines_close(&d->deadlines);
         deadlines_close(&d->conn_deadlines);
     }
+    logq_close(&d->logq); /* what executors still write on their way out is written at once */
 }
 
 /* Every pool started at boot is ready, or cannot start: systemd hears
@@ -534,6 +535,7 @@ int main(int argc, char **argv)
     raise_nofile();
     harden(&d.cfg);
     d.loop = uv_default_loop();
+    logq_init(&d.logq, d.loop);
     notify_init(d.loop); /* before any executor starts: they must not inherit it */
     if (find_executor(&d) != 0 || start(&d) != 0) {
         stop(&d, "start-up failed");

@@ -94,12 +94,31 @@ static void on_stray_closed(uv_handle_t *h)
     free(h);
 }
 
-/* [FRAME_FORK, key, pid] with the socket attached when pid is not 0. */
+/* Takes n descriptors off t's socket and closes them. */
+static int discard(struct template *t, int n)
+{
+    uv_pipe_t *stray;
+    int rc = 0;
+
+    while (n-- > 0) {
+        stray = xcalloc(1, sizeof *stray);
+        uv_pipe_init(t->pool->d->loop, stray, 0);
+        if (rc == 0)
+            rc = uv_accept((uv_stream_t *)&t->child.pipe, (uv_stream_t *)stray);
+        uv_close((uv_handle_t *)stray, on_stray_closed);
+    }
+    return rc;
+}
+
+/* [FRAME_FORK, key, pid] with the socket attached when pid is not 0, and
+ * the read ends of the child's stdout and stderr when t's children's
+ * output is captured. */
 static int on_forked(struct template *t, struct mpk_reader *r)
 {
     struct mpk_item it;
     struct fork_req *req = NULL;
-    uv_pipe_t *stray;
+    int nfds = t->child.captured ? 3 : 1;
+    char name[128];
     uint64_t key;
     size_t i;
     int pid;
@@ -122,20 +141,14 @@ static int on_forked(struct template *t, struct mpk_reader *r)
             req->failed(req, false);
         return 0;
     }
-    if (uv_pipe_pending_count(&t->child.pipe) < 1)
+    if (uv_pipe_pending_count(&t->child.pipe) < nfds)
         return -1;
     if (req == NULL) { /* shut down while it was being forked */
-        stray = xcalloc(1, sizeof *stray);
-        uv_pipe_init(t->pool->d->loop, stray, 0);
-        if (uv_accept((uv_stream_t *)&t->child.pipe, (uv_stream_t *)stray) != 0)
-            return -1;
-        uv_close((uv_handle_t *)stray, on_stray_closed);
         kill(pid, SIGKILL);
-        return 0;
+        return discard(t, nfds) != 0 ? -1 : 0;
     }
-    uv_pipe_init(t->pool->d->loop, req->pipe, 0);
-    if (uv_accept((uv_stream_t *)&t->child.pipe, (uv_stream_t *)req->pipe) != 0) {
-        uv_close((uv_handle_t *)req->pipe, NULL);
+    snprintf(name, sizeof name, "%s/%d", t->pool->name, req->index);
+    if (child_accept(req->child, t->pool, name, pid, &t->child.pipe, t->child.captured) != 0) {
         kill(pid, SIGKILL);
         req->failed(req, false);
         return 0;
@@ -179,8 +192,10 @@ static int on_exited(struct template *t, struct mpk_reader *r)
             return -1;
         v[i] = it.v.u;
     }
-    if ((req = take_child(t, (int)v[0])) != NULL)
+    if ((req = take_child(t, (int)v[0])) != NULL) {
+        child_ended(req->child); /* its last lines before word of its end */
         req->exited(req, (int64_t)v[1], (int)v[2], NULL);
+    }
     return 0;
 }
 
@@ -235,7 +250,7 @@ static void after_close(struct template *t)
     struct fork_req *req;
     bool healthy = t->started_ms != 0 && uv_now(p->d->loop) - t->started_ms >= TEMPLATE_HEALTHY_MS;
 
-    if (t->child.pipe_open || t->child.proc_open)
+    if (child_handles_open(&t->child))
         return;
     if (!t->shutting_down && healthy) {
         spawn(t);
@@ -276,6 +291,7 @@ static void on_process_exit(struct child *ch, int64_t status, int sig)
     snprintf(why, sizeof why, "died with its pool's template (pid %d)", t->child.pid);
     while (t->nchildren > 0) {
         req = t->children[--t->nchildren];
+        child_ended(req->child);
         req->exited(req, 0, SIGKILL, why);
     }
     child_close_pipe(ch);

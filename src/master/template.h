@@ -39,8 +39,8 @@ struct fork_req {
     uint64_t key;       /* names it in the FORK frames (set by template_fork) */
     int index, board;   /* the child's number in its pool, and its board */
     int pid;            /* the child, once forked */
-    uv_pipe_t *pipe;    /* where the child's socket is accepted */
-    /* forked: its socket is in *pipe, the child is pid */
+    struct child *child; /* where the child's socket (and output) are taken */
+    /* forked: its socket is in child->pipe, the child is pid */
     void (*forked)(struct fork_req *req, int pid);
     /* not forked: template_gone when the template stopped (start the
      * executor another way), else the fork failed */

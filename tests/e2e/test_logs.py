@@ -68,7 +68,8 @@ def test_text_is_the_default_and_a_reload_switches_to_json(daemon_factory):
 @pytest.mark.parametrize("text,says", [
     ("log:\n  level: loud\n", "log.level: expected debug, info, warning or error, got 'loud'"),
     ("log:\n  format: xml\n", "log.format: expected text or json, got 'xml'"),
-    ("log:\n  colour: red\n", "log: unknown key 'colour' (expected one of: level, format, calls)"),
+    ("log:\n  colour: red\n", "log: unknown key 'colour' (expected one of: level, format, calls, executor_output, "
+                              "executor_output_rate)"),
 ])
 def test_bad_log_settings_are_refused(tmp_path, text, says):
     cfg = tmp_path / "c.yaml"

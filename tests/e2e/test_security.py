@@ -162,8 +162,10 @@ def test_as_an_unprivileged_user_a_call_cannot_reach_the_master(as_nobody, facto
 def test_executors_keep_only_their_own_descriptors(daemon_factory, factor, tmp_path):
     """A descriptor the daemon's launcher left open (here: a file passed to
     it) does not reach any executor, forked or spawned, process or thread
-    mode: a call sees stdio, its socket to the master on fd 3, and the pipe
-    its executor made for itself (reaping what calls start), nothing else."""
+    mode: a call sees stdin, its stdout and stderr (pipes the master reads
+    into its log), its socket to the master on fd 3, the daemon's log on
+    fd 5 (where the executor writes its own lines), and the pipe its
+    executor made for itself (reaping what calls start), nothing else."""
     leaked = str(tmp_path / "leak.txt")
     leak = os.open(leaked, os.O_CREAT | os.O_RDWR, 0o600)
     try:
@@ -176,9 +178,10 @@ def test_executors_keep_only_their_own_descriptors(daemon_factory, factor, tmp_p
                 got = {int(k): v for k, v in c.ok("call", ["probe", "fds", [], None, {"pool": pool}],
                                                    timeout=10 * factor).items()}
                 assert leaked not in got.values(), (pool, got)
-                assert got[0] == "/dev/null" and got[1] == str(d.stdout_path) and got[2] == str(d.stderr_path)
-                assert got[3].startswith("socket:"), (pool, got)
-                assert all(v.startswith("pipe:") for k, v in got.items() if k > 3), (pool, got)
+                assert got[0] == "/dev/null" and got[1].startswith("pipe:") and got[2].startswith("pipe:")
+                assert got[1] != got[2], (pool, got)
+                assert got[3].startswith("socket:") and got[5] == str(d.stderr_path), (pool, got)
+                assert all(v.startswith("pipe:") for k, v in got.items() if k > 5 or k == 4), (pool, got)
     finally:
         os.close(leak)
 

@@ -88,6 +88,7 @@ static struct frame_init full(void)
         .log_level = 3,
         .log_json = true,
         .slow_call_ms = 2500,
+        .capture_output = true,
     };
 
     return init;
@@ -141,6 +142,7 @@ static void test_init_round_trip(void **state)
     assert_string_equal(out.venv, "/srv/app/.venv");
     assert_int_equal(out.log_level, 3);
     assert_true(out.log_json);
+    assert_true(out.capture_output);
     init_free(&out);
     assert_null(out.path);
     assert_int_equal(out.npath, 0);
@@ -182,7 +184,7 @@ static void test_init_round_trip_template(void **state)
 /* Byte for byte what the master packed before init_pack existed (the same
  * keys in the same order, board as a signed int, uints as unsigned ints),
  * plus the uid and gid added since, signed ints too, venv, the log settings
- * and slow_call_ms. */
+ * slow_call_ms and capture_output. */
 static void test_init_bytes_as_before(void **state)
 {
     struct frame_init init = full();
@@ -199,7 +201,7 @@ static void test_init_bytes_as_before(void **state)
     start = frame_begin(&want);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, FRAME_INIT);
-    msgpack_pack_map(&pk, 16);
+    msgpack_pack_map(&pk, 17);
     str("board");
     msgpack_pack_int(&pk, 300);
     str("template");
@@ -236,6 +238,8 @@ static void test_init_bytes_as_before(void **state)
     msgpack_pack_true(&pk);
     str("slow_call_ms");
     msgpack_pack_unsigned_int(&pk, 2500);
+    str("capture_output");
+    msgpack_pack_true(&pk);
     frame_end(&want, start);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     init_pack(&sb, &init);

@@ -369,6 +369,29 @@ static void test_security_limits(void **state)
     assert_non_null(strstr(err, "limits.max_connections"));
 }
 
+/* log.executor_output and log.executor_output_rate: defaults, values, and
+ * bad ones. */
+static void test_executor_output(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(load("listen: [{unix: a}]\n", &cfg, err), 0);
+    assert_true(cfg.log_executor_output);
+    assert_int_equal(cfg.log_executor_output_rate, CONFIG_DEFAULT_EXECUTOR_OUTPUT_RATE);
+    config_free(&cfg);
+    assert_int_equal(load("listen: [{unix: a}]\nlog:\n  executor_output: false\n  executor_output_rate: 5\n",
+                          &cfg, err), 0);
+    assert_false(cfg.log_executor_output);
+    assert_int_equal(cfg.log_executor_output_rate, 5);
+    config_free(&cfg);
+    expect_error("listen: [{unix: a}]\nlog:\n  executor_output: [yes]\n",
+                 "3:20: log.executor_output: expected true or false, got a list");
+    expect_error("listen: [{unix: a}]\nlog:\n  executor_output_rate: 1000001\n",
+                 "3:25: log.executor_output_rate: 1000001 lines a second is out of range (1 to 1000000)");
+}
+
 /* Writes dir/name with text and mode. */
 static int put(const char *name, const char *text, mode_t mode)
 {
@@ -510,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_security_limits),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_executor_output),
     };
 
     return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
