@@ -31,19 +31,30 @@ static uint64_t bucket_top(unsigned i)
     return (((uint64_t)(5 + s) << e) >> 2) * 1000 + (e < 2 ? 1000 : 0);
 }
 
+/* Adds slice s's counts to the totals since the start, and empties it. */
+static void fold(struct hist *h, struct hist_slice *s)
+{
+    unsigned i;
+
+    if (s->count > 0) {
+        h->count += s->count;
+        for (i = 0; i < HIST_BUCKETS; i++)
+            h->n[i] += s->n[i];
+    }
+    memset(s, 0, sizeof *s);
+}
+
 void hist_add(struct hist *h, uint64_t ns, uint64_t now_ns)
 {
     uint64_t epoch = now_ns >> HIST_SLICE_SHIFT;
     struct hist_slice *s = &h->slice[epoch % HIST_SLICES];
     unsigned b = bucket(ns);
 
-    h->count++;
-    h->sum_ns += ns;
-    h->n[b]++;
     if (s->epoch != epoch) {
-        memset(s, 0, sizeof *s);
+        fold(h, s);
         s->epoch = epoch;
     }
+    h->sum_ns += ns;
     s->count++;
     s->n[b]++;
     if (ns > s->max_ns)
@@ -54,35 +65,53 @@ void hist_merge(struct hist *h, const struct hist *from)
 {
     unsigned i, j;
 
-    h->count += from->count;
     h->sum_ns += from->sum_ns;
+    h->count += from->count;
     for (i = 0; i < HIST_BUCKETS; i++)
         h->n[i] += from->n[i];
     for (j = 0; j < HIST_SLICES; j++) {
         const struct hist_slice *f = &from->slice[j];
         struct hist_slice *s = &h->slice[j];
 
-        if (f->count == 0 || f->epoch < s->epoch)
+        if (f->count == 0)
             continue;
-        if (f->epoch > s->epoch) {
+        if (f->epoch > s->epoch) { /* from's is newer: it takes the place */
+            fold(h, s);
             *s = *f;
-            continue;
+        } else if (f->epoch < s->epoch) { /* older: into the totals */
+            h->count += f->count;
+            for (i = 0; i < HIST_BUCKETS; i++)
+                h->n[i] += f->n[i];
+        } else {
+            s->count += f->count;
+            if (f->max_ns > s->max_ns)
+                s->max_ns = f->max_ns;
+            for (i = 0; i < HIST_BUCKETS; i++)
+                s->n[i] += f->n[i];
         }
-        s->count += f->count;
-        if (f->max_ns > s->max_ns)
-            s->max_ns = f->max_ns;
-        for (i = 0; i < HIST_BUCKETS; i++)
-            s->n[i] += f->n[i];
     }
+}
+
+uint64_t hist_count(const struct hist *h)
+{
+    uint64_t n = h->count;
+    unsigned j;
+
+    for (j = 0; j < HIST_SLICES; j++)
+        n += h->slice[j].count;
+    return n;
 }
 
 uint64_t hist_below(const struct hist *h, unsigned e)
 {
-    unsigned i, end = e > 40 ? HIST_BUCKETS : 1 + 4 * e;
+    unsigned i, j, end = e > 40 ? HIST_BUCKETS : 1 + 4 * e;
     uint64_t n = 0;
 
-    for (i = 0; i < end; i++)
+    for (i = 0; i < end; i++) {
         n += h->n[i];
+        for (j = 0; j < HIST_SLICES; j++)
+            n += h->slice[j].n[i];
+    }
     return n;
 }
 

@@ -9,7 +9,10 @@
  *  - a sliding window of the last HIST_WINDOW_NS, kept as HIST_SLICES
  *    slices of 2^HIST_SLICE_SHIFT ns each (a slice is cleared when its turn
  *    comes round again): percentiles and the exact maximum (hist_window).
- * Adding a value costs a few increments; no sample is ever kept. */
+ * Adding a value costs a few increments in its slice; a slice's counts are
+ * added to the totals since the start when it is reused, so the totals
+ * are those plus the slices' (hist_count, hist_below). No sample is ever
+ * kept. */
 #ifndef PYRPOOL_HIST_H
 #define PYRPOOL_HIST_H
 
@@ -28,9 +31,9 @@ struct hist_slice {
 };
 
 struct hist {
-    uint64_t count;               /* since the start */
-    uint64_t sum_ns;
-    uint64_t n[HIST_BUCKETS];
+    uint64_t sum_ns;              /* since the start */
+    uint64_t count;               /* since the start, of the slices that were */
+    uint64_t n[HIST_BUCKETS];     /* folded in when their turn came round again */
     struct hist_slice slice[HIST_SLICES];
 };
 
@@ -46,6 +49,9 @@ void hist_add(struct hist *h, uint64_t ns, uint64_t now_ns);
 /* Adds everything from counted into h (a reload's new pool carries on the
  * old one's figures). */
 void hist_merge(struct hist *h, const struct hist *from);
+
+/* Values counted since the start. */
+uint64_t hist_count(const struct hist *h);
 
 /* Values counted since the start that were below 2^e microseconds
  * (e <= 40): a bucket edge, so the figure is exact. */

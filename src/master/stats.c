@@ -54,7 +54,7 @@ static void pack_hist(msgpack_packer *pk, const struct hist *h, uint64_t now)
 
     hist_window(h, now, &s);
     msgpack_pack_map(pk, 9);
-    kv_uint(pk, "count", h->count);
+    kv_uint(pk, "count", hist_count(h));
     key(pk, "sum");
     msgpack_pack_double(pk, (double)h->sum_ns / 1e9);
     key(pk, "buckets");

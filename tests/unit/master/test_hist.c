@@ -53,7 +53,7 @@ static void test_percentiles_of_a_uniform_spread(void **state)
     assert_true(s.p50 >= 5 * MS && s.p50 <= 5 * MS * 5 / 4);
     assert_true(s.p90 >= 9 * MS && s.p90 <= 10 * MS);
     assert_true(s.p99 >= 9900000 && s.p99 <= 10 * MS);
-    assert_int_equal(h->count, 1000);
+    assert_int_equal(hist_count(h), 1000);
     assert_int_equal(h->sum_ns, 10000ull * 500500);
     free(h);
 }
@@ -104,7 +104,7 @@ static void test_the_window_slides(void **state)
     hist_window(h, T0 + HIST_SLICES * slice, &s);
     assert_int_equal(s.count, 2);
     assert_int_equal(s.max, 2 * MS);
-    assert_int_equal(h->count, 3);
+    assert_int_equal(hist_count(h), 3);
     free(h);
 }
 
@@ -121,10 +121,34 @@ static void test_merge_adds_both(void **state)
     hist_window(a, T0, &s);
     assert_int_equal(s.count, 3);
     assert_int_equal(s.max, 4 * MS);
-    assert_int_equal(a->count, 3);
+    assert_int_equal(hist_count(a), 3);
     assert_int_equal(a->sum_ns, 8 * MS);
     free(a);
     free(b);
+}
+
+/* The totals since the start keep what the slices counted once the
+ * slices are reused, window after window; a merge keeps every count. */
+static void test_totals_outlive_the_slices(void **state)
+{
+    struct hist *h = fresh(), *old = fresh();
+    uint64_t slice = 1ull << HIST_SLICE_SHIFT, i;
+
+    (void)state;
+    for (i = 0; i < 100; i++)
+        hist_add(h, (i % 7 + 1) * MS, T0 + i * slice / 2); /* 50 slices' worth */
+    assert_int_equal(hist_count(h), 100);
+    assert_int_equal(hist_below(h, 41), 100);
+    assert_int_equal(hist_below(h, 10), 15);   /* the 1 ms ones: under 1.024 ms */
+    assert_int_equal(hist_below(h, 13), 100);  /* all under 8.192 ms */
+    hist_add(old, 5 * MS, T0);                 /* a slice h has reused since */
+    hist_add(old, 6 * MS, T0 + 99 * slice / 2);  /* h's newest slice */
+    hist_merge(h, old);
+    assert_int_equal(hist_count(h), 102);
+    assert_int_equal(hist_below(h, 41), 102);
+    assert_int_equal(h->sum_ns, 11 * MS + (uint64_t)(14 * 28 + 1 + 2) * MS);
+    free(h);
+    free(old);
 }
 
 int main(void)
@@ -135,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_below_a_power_of_two_is_exact),
         cmocka_unit_test(test_the_window_slides),
         cmocka_unit_test(test_merge_adds_both),
+        cmocka_unit_test(test_totals_outlive_the_slices),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
