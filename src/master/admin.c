@@ -766,6 +766,7 @@ static void do_stats(struct conn *c, const struct rpc_msg *m)
         conn_respond_error(c, m->msgid, ERROR_BAD_REQUEST, "stats takes no params");
         return;
     }
+    c->d->stats_asked++;
     stats_pack(c->d, ok(c, m));
 }
 

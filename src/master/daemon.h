@@ -61,6 +61,7 @@ struct daemon {
     struct listen_counts *listen_counts; /* one per config listener, for the daemon's life */
     size_t nlisten_counts;
     uint64_t started_ns;              /* uv_hrtime at start (stats' uptime) */
+    uint64_t stats_asked;             /* `stats` requests answered (http.c's pages follow) */
     struct http_server http;          /* metrics.listen's, when open */
 
     uv_prepare_t flush_prepare;

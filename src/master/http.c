@@ -156,32 +156,49 @@ static const msgpack_object *current_stats(struct daemon *d, msgpack_sbuffer *pa
     return &u->data;
 }
 
-/* /metrics and /healthz. */
-static void serve(struct http_conn *c, bool metrics, bool with_body)
+/* Makes both pages' answers from the stats as they are now, unless those
+ * made last are fresh: younger than HTTP_FRESH_MS, and no `stats` request
+ * came since (a scrape never shows older figures than one). */
+static void make_answers(struct http_server *s)
 {
     const msgpack_object *stats;
-    msgpack_sbuffer packed, text;
+    msgpack_sbuffer packed;
     msgpack_unpacked u;
-    char why[1024];
+    uint64_t now = uv_now(s->d->loop);
 
+    if (s->made && now - s->made_at < HTTP_FRESH_MS && s->made_for == s->d->stats_asked)
+        return;
+    s->made = true;
+    s->made_at = now;
+    s->made_for = s->d->stats_asked;
+    s->metrics.size = 0;
     msgpack_sbuffer_init(&packed);
     msgpack_unpacked_init(&u);
-    stats = current_stats(c->s->d, &packed, &u);
+    stats = current_stats(s->d, &packed, &u);
     if (stats == NULL) {
-        log_error("%s: the stats do not unpack", c->s->name);
-        respond_text(c, 500, "", with_body, "the daemon's stats do not unpack\n");
-    } else if (metrics) {
-        msgpack_sbuffer_init(&text);
-        metrics_render(stats, &text);
-        respond(c, 200, METRICS_CONTENT_TYPE, "", with_body, text.data, text.size);
-        msgpack_sbuffer_destroy(&text);
-    } else if (metrics_healthy(stats, why, sizeof why)) {
-        respond_text(c, 200, "", with_body, "ok\n");
+        log_error("%s: the stats do not unpack", s->name);
     } else {
-        respond_text(c, 503, "", with_body, why);
+        metrics_render(stats, &s->metrics);
+        s->healthy = metrics_healthy(stats, s->health, sizeof s->health);
     }
     msgpack_unpacked_destroy(&u);
     msgpack_sbuffer_destroy(&packed);
+}
+
+/* /metrics and /healthz. */
+static void serve(struct http_conn *c, bool metrics, bool with_body)
+{
+    struct http_server *s = c->s;
+
+    make_answers(s);
+    if (s->metrics.size == 0)
+        respond_text(c, 500, "", with_body, "the daemon's stats do not unpack\n");
+    else if (metrics)
+        respond(c, 200, METRICS_CONTENT_TYPE, "", with_body, s->metrics.data, s->metrics.size);
+    else if (s->healthy)
+        respond_text(c, 200, "", with_body, "ok\n");
+    else
+        respond_text(c, 503, "", with_body, s->health);
 }
 
 /* The request head is whole: its path, then its method. */
@@ -323,6 +340,7 @@ int http_open(struct http_server *s, struct daemon *d, const struct config_metri
 
     memset(s, 0, sizeof *s);
     s->d = d;
+    msgpack_sbuffer_init(&s->metrics);
     snprintf(s->name, sizeof s->name, strchr(cfg->host, ':') != NULL ? "http:[%s]:%d" : "http:%s:%d", cfg->host,
              cfg->port);
     if (uv_ip4_addr(cfg->host, cfg->port, (struct sockaddr_in *)&sa) != 0 &&
@@ -359,4 +377,5 @@ void http_close(struct http_server *s)
     }
     uv_close((uv_handle_t *)&s->tcp, NULL);
     deadlines_close(&s->deadlines);
+    msgpack_sbuffer_destroy(&s->metrics);
 }

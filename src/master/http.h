@@ -19,7 +19,9 @@
  * does (sends nothing, a byte a second, does not read its answer); reads
  * go through one buffer of the listener, and a connection holds nothing
  * but its answer. The timeouts are a deadline set of the listener's own
- * (deadline.h). Unauthenticated: keep it on a loopback address or behind
+ * (deadline.h). The pages are made at most every HTTP_FRESH_MS (or after a
+ * `stats` request) and copied to each asker, so a flood of scrapes does not
+ * make the loop look at every executor's /proc each time. Unauthenticated: keep it on a loopback address or behind
  * a firewall (the daemon warns when other machines can reach it). */
 #ifndef PYRPOOL_HTTP_H
 #define PYRPOOL_HTTP_H
@@ -27,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <msgpack.h>
 #include <uv.h>
 
 #include "config.h"
@@ -34,6 +37,8 @@
 
 #define HTTP_MAX_CONNS 64
 #define HTTP_TIMEOUT_MS 5000
+/* The pages' answers are made again at most this often (see make_answers). */
+#define HTTP_FRESH_MS 100
 #define HTTP_MAX_HEAD 8192
 
 struct daemon;
@@ -50,6 +55,15 @@ struct http_server {
     size_t nconns;
     unsigned long long next_id;  /* its connections', for logs */
     char readbuf[4096];          /* every read of every connection: parsed at once */
+    /* The answers of both pages, made at most every HTTP_FRESH_MS (and
+     * again after a `stats` request, d->stats_asked), so that a flood of
+     * scrapes costs the loop a copy each, not a look at every executor. */
+    bool made;
+    uint64_t made_at;            /* loop time */
+    uint64_t made_for;           /* d->stats_asked then */
+    msgpack_sbuffer metrics;     /* /metrics' body; empty: the stats did not unpack */
+    bool healthy;
+    char health[1024];           /* /healthz's body */
 };
 
 /* Listens on cfg's address for d. Returns 0, or -1 with the reason in err;
