@@ -25,7 +25,6 @@
 #include "guard.h"
 #include "log.h"
 #include "mpk.h"
-#include "protocol.h"
 #include "pyrun.h"
 #include "slow.h"
 #include "stop.h"
@@ -52,7 +51,6 @@ static struct {
         PTHREAD_MUTEX_INITIALIZER, NULL};
 
 static void write_frames(const char *buf, size_t len);
-
 
 /* The calls running now and their threads. Read and written only with the
  * GIL held, so a STOP finds a call's thread and raises in it before that
